@@ -1,0 +1,77 @@
+"""Train: start, queue and stop runs; watch loss, kNN accuracy and the collapse gauge live."""
+
+import streamlit as st
+
+from sslviz import worker
+from sslviz.augment import PRESET_NOTES, PRESETS, default_pipeline_note
+from sslviz.config import RunConfig
+from sslviz.data import dataset_names
+from sslviz.errors import SslvizError
+from sslviz.methods import list_methods
+from sslviz.models import BACKBONES
+from sslviz.ui.common import page, session_owner, store
+from sslviz.ui.run_views import run_panel, run_table, select_run, selected_run_id
+
+page("Train")
+st.title("Train a self-supervised model")
+
+methods = {m["name"]: m for m in list_methods()}
+with st.sidebar.form("new-run"):
+    st.subheader("New run")
+    names = dataset_names()
+    dataset = st.selectbox("dataset", names + ["folder:…"], index=names.index("shapes") if "shapes" in names else 0)
+    folder = st.text_input("folder path (for folder:…)", "", help="one subfolder per class, or train/ and test/")
+    method = st.selectbox("method", list(methods), index=list(methods).index("simclr") if "simclr" in methods else 0)
+    backbone = st.selectbox("backbone", list(BACKBONES), help="; ".join(f"{k}: {v}" for k, v in BACKBONES.items()))
+    budget_kind = st.radio("budget", ["epochs", "seconds"], horizontal=True)
+    epochs = st.number_input("epochs", 1, 1000, 10)
+    seconds = st.number_input("time budget (s)", 5, 36000, 60)
+    batch_size = st.number_input("batch size", 2, 4096, 256)
+    lr = st.number_input("learning rate (0 = method default)", 0.0, 1.0, 0.0, format="%.4f")
+    seed = st.number_input("seed", 0, 2**31 - 1, 0)
+    handed = st.session_state.get("pipeline_from_augmentations")
+    choices = ["dataset default"] + (["from the Augmentations page"] if handed else []) + list(PRESETS)
+    preset = st.selectbox("augmentations", choices)
+    submitted = st.form_submit_button("Start run", type="primary")
+
+chosen = methods[method]
+st.sidebar.caption(f"**{method}** ({chosen['family']}): {chosen['description']}")
+ds_name = f"folder:{folder.strip()}" if dataset == "folder:…" else dataset
+if preset == "dataset default":
+    st.sidebar.caption(f"Augmentations for {ds_name}: {default_pipeline_note(ds_name)}")
+elif preset in PRESET_NOTES:
+    st.sidebar.caption(f"{preset}: {PRESET_NOTES[preset]}")
+
+if submitted:
+    pipeline = None
+    if preset == "from the Augmentations page":
+        pipeline = handed
+    elif preset != "dataset default":
+        pipeline = PRESETS[preset].to_dict()
+    try:
+        if dataset == "folder:…" and not folder.strip():
+            raise SslvizError("folder path: enter the folder that holds your class subfolders")
+        cfg = RunConfig.from_dict(dict(
+            method=method, dataset=ds_name, backbone=backbone,
+            epochs=int(epochs) if budget_kind == "epochs" else 10_000,
+            time_budget=float(seconds) if budget_kind == "seconds" else None,
+            batch_size=int(batch_size), lr=float(lr) or None, seed=int(seed), pipeline=pipeline,
+            owner=session_owner(),
+        ))
+        run_id = worker.submit(cfg, store())
+        select_run(run_id)
+        st.toast(f"Queued {run_id}")
+    except SslvizError as exc:
+        st.sidebar.error(str(exc))
+
+runs = store().list()
+left, right = st.columns([2, 3])
+with left:
+    st.subheader("Runs")
+    picked = run_table(runs)
+    if picked and picked != st.session_state.get("run"):
+        select_run(picked)
+with right:
+    run_id = selected_run_id() or (runs[0]["id"] if runs else None)
+    if run_id:
+        run_panel(run_id)

@@ -1,0 +1,230 @@
+"""`python -m sslviz ...`: the headless, scriptable face of the app. Same code path as the UI.
+
+    train     train a run (in this process, or queued for the background worker)
+    runs      list runs                 methods   list methods      datasets  list datasets
+    cancel    stop a queued or running run
+    bench     measure training-step speed (see sslviz/bench.py)
+    worker    (internal) the process the queue starts for one run
+
+Errors a user can fix print one line and exit 2; nothing prints a bare traceback unless --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import SslvizError
+
+
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs-dir", help="run store folder (default $SSLVIZ_HOME or ./runs)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m sslviz", description="Self-supervised learning, visualised.")
+    ap.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a run")
+    t.add_argument("--method", default="simclr")
+    t.add_argument("--dataset", default="shapes")
+    t.add_argument("--epochs", type=int, default=None, help="epoch budget (default 10, or unlimited with --time-budget)")
+    t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="wall-clock budget")
+    t.add_argument("--backbone", default="small-cnn")
+    t.add_argument("--batch-size", type=int, default=256)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--image-size", type=int, default=32)
+    t.add_argument("--data-root", default=None)
+    t.add_argument("--labels-per-class", type=int, default=None)
+    t.add_argument("--pipeline", default=None, help="augmentation preset name or JSON object (default: per dataset)")
+    t.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method hyper-parameter")
+    t.add_argument("--name", default="")
+    t.add_argument("--background", action="store_true", help="queue it for the background worker and return")
+    t.add_argument("--json", action="store_true", help="last line: one JSON object with the result")
+    _add_store(t)
+
+    for name, help_ in (("runs", "list runs"), ("methods", "list methods"), ("datasets", "list datasets")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--json", action="store_true")
+        if name == "runs":
+            _add_store(p)
+
+    c = sub.add_parser("cancel", help="cancel a queued or running run")
+    c.add_argument("run_id")
+    _add_store(c)
+
+    b = sub.add_parser("bench", help="measure speed; prints ratios (see BENCHMARKS.md)")
+    b.add_argument("what", nargs="?", default="step", help="step (default), or a script bench/bench_WHAT.py")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--seconds", type=float, default=8.0, help="time per measurement")
+    b.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for a bench/ script")
+
+    w = sub.add_parser("worker", help=argparse.SUPPRESS)
+    w.add_argument("run_id")
+    _add_store(w)
+    return ap
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _pipeline_arg(text: str | None) -> dict | None:
+    from .augment import PRESETS, Pipeline
+    from .errors import ConfigError
+
+    if text is None:
+        return None
+    if text in PRESETS:
+        return PRESETS[text].to_dict()
+    try:
+        return Pipeline.from_dict(json.loads(text)).to_dict()
+    except json.JSONDecodeError:
+        raise ConfigError(f"--pipeline: '{text}' is neither a preset ({', '.join(PRESETS)}) nor a JSON object") from None
+
+
+def config_from_args(args) -> "RunConfig":
+    from .config import RunConfig
+    from .errors import ConfigError
+
+    params = {}
+    for item in args.param:
+        if "=" not in item:
+            raise ConfigError(f"--param: expected NAME=VALUE, got '{item}'")
+        key, value = item.split("=", 1)
+        params[key] = _parse_value(value)
+    epochs = args.epochs if args.epochs is not None else (10_000 if args.time_budget else 10)
+    return RunConfig.from_dict(dict(
+        method=args.method, dataset=args.dataset, backbone=args.backbone, epochs=epochs,
+        time_budget=args.time_budget, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        seed=args.seed, device=args.device, image_size=args.image_size, data_root=args.data_root,
+        pipeline=_pipeline_arg(args.pipeline), method_params=params, labels_per_class=args.labels_per_class,
+        name=args.name,
+    ))
+
+
+def cmd_train(args) -> int:
+    from . import worker
+    from .runs import RunStore
+
+    config = config_from_args(args)
+    store = RunStore(args.runs_dir)
+    if args.background:
+        run_id = worker.submit(config, store)
+        out = {"run_id": run_id, "status": store.get(run_id)["status"], "method": config.method, "dataset": config.dataset}
+        print(json.dumps(out) if args.json else f"queued {run_id} ({out['status']})")
+        return 0
+    from .data import load_dataset
+
+    load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)  # fail fast
+    run_id = store.create(config.to_dict())
+    print(f"run {run_id}: {config.method} on {config.dataset}", file=sys.stderr)
+    result = worker.execute(store, run_id, chain=False)
+    for row in store.metrics(run_id, ["knn_accuracy"]):
+        print(f"  epoch {row['epoch']:.0f}: kNN accuracy {row['value']:.3f}", file=sys.stderr)
+    out = {
+        "run_id": run_id, "status": result["status"], "method": config.method, "dataset": config.dataset,
+        "epochs": result.get("epochs"), "seconds": result.get("seconds"),
+        "images_per_second": result.get("images_per_second"), "knn_accuracy": result.get("knn_accuracy"),
+        "knn_pixels": result.get("knn_pixels"), "knn_random_init": result.get("knn_random_init"),
+        "collapse_std": result.get("collapse_std"), "stopped_by": result.get("stopped_by"),
+    }
+    if result["status"] == "failed":
+        out["error"] = store.get(run_id)["message"]
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{run_id} {out['status']}: kNN {out['knn_accuracy']} after {out['epochs']} epochs, {out['seconds']} s")
+    if result["status"] == "failed":
+        print(f"error: {out['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .runs import RunStore
+
+    store = RunStore(args.runs_dir)
+    store.reconcile()
+    runs = store.list()
+    if args.json:
+        keep = ("id", "name", "method", "dataset", "status", "created", "started", "ended", "progress", "message", "summary")
+        print(json.dumps([{k: r[k] for k in keep} for r in runs]))
+        return 0
+    for r in runs:
+        knn = r["summary"].get("knn_accuracy")
+        print(f"{r['id']:<22} {r['status']:<11} {r['method']:<12} {r['dataset']:<14} "
+              f"{'' if knn is None else f'kNN {knn:.3f}'}")
+    return 0
+
+
+def cmd_methods(args) -> int:
+    from .methods import list_methods
+
+    methods = list_methods()
+    if args.json:
+        print(json.dumps(methods))
+    else:
+        for m in methods:
+            print(f"{m['name']:<14} {m['family']:<16} {m['target']}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .data import list_datasets
+
+    sets = list_datasets()
+    if args.json:
+        print(json.dumps(sets))
+    else:
+        for d in sets:
+            print(f"{d['name']:<14} {d['description']}")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from . import worker
+    from .runs import RunStore
+
+    print(f"{args.run_id}: {worker.cancel(RunStore(args.runs_dir), args.run_id)}")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from . import worker
+    from .runs import RunStore
+
+    result = worker.execute(RunStore(args.runs_dir), args.run_id)
+    return 0 if result["status"] != "failed" else 1
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    return bench.main(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = globals()[f"cmd_{args.command}"]
+    try:
+        return handler(args)
+    except SslvizError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,75 @@
+"""The one interface every method follows: `loss, metrics = method.step(images, labels)`.
+
+A method is an nn.Module that owns its heads and its loss and receives a shared, swappable
+backbone. `step(images, labels, index)` turns a batch of raw uint8 images (with their labels, -1
+when unknown, and their positions `index` in the training set) into a scalar loss and a dict of
+float metrics;
+it draws its own augmented views with the same engine the teaching page shows. Everything else
+(optimiser, schedule, budget, evaluation, checkpoints) belongs to the trainer.
+
+This base class holds only what every method needs; a method file overrides `step` and, when it
+needs them, the hooks `prepare` (fit something on the training images before the first
+evaluation, e.g. PCA), `after_step` (e.g. momentum encoders), `on_epoch_start` (e.g. k-means
+pseudo-labels) and `optimizer_parameters` (e.g. a GAN's generator has its own optimiser).
+A method with `trainable = False` (the random-init, pixels and PCA baselines) is only prepared,
+evaluated and saved.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..augment import Pipeline, augment
+
+
+class Method(nn.Module):
+    # Shown by `python -m sslviz methods` and on the teaching cards.
+    name: str = ""
+    family: str = ""  # pretext | contrastive | non-contrastive | clustering | generative | baseline
+    paper: str = ""  # "Chen et al., 2020. A Simple Framework for Contrastive Learning... (SimCLR)"
+    target: str = ""  # what the network must predict, in a few words
+    description: str = ""  # one teaching paragraph: what from what, the invariance, what collapse looks like
+    default_lr: float = 1e-3
+    needs_labels: bool = False
+    trainable: bool = True
+    defaults: dict = {}  # hyper-parameters with their defaults; overridable by RunConfig.method_params
+
+    def __init__(self, backbone: nn.Module, *, num_classes: int, pipeline: Pipeline, **params):
+        super().__init__()
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"method_params: '{unknown[0]}' is not a parameter of {self.name}")
+        self.hp = {**self.defaults, **params}
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.pipeline = pipeline
+        self.generator: torch.Generator | None = None  # set by the trainer for reproducible views
+
+    def views(self, images: torch.Tensor, pipeline: Pipeline | None = None) -> torch.Tensor:
+        """One augmented view per image, float in [0, 1], channels_last."""
+        x = augment(images, pipeline or self.pipeline, generator=self.generator)
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation that evaluation uses: backbone features of float images."""
+        return self.backbone(x)
+
+    def prepare(self, images: torch.Tensor) -> None:
+        """Called once with the training images (uint8) before anything is evaluated."""
+
+    def optimizer_parameters(self):
+        """The parameters the trainer's optimiser updates (default: all that require grad)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def after_step(self, progress: float) -> None:
+        """Called after each optimiser step; progress runs from 0 to 1 over the budget."""
+
+    def on_epoch_start(self, epoch: int, images: torch.Tensor) -> None:
+        """Called before each epoch with the training images (uint8)."""

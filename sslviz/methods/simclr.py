@@ -1,0 +1,63 @@
+"""SimCLR: two augmented views of the same image should be closer than views of any other image."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..models import mlp_head
+from .base import Method
+
+
+def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR.
+
+    Chen, Kornblith, Norouzi, Hinton (2020), "A Simple Framework for Contrastive Learning of Visual
+    Representations", Eq. 1:
+
+        l(i, j) = -log( exp(sim(z_i, z_j) / t) / sum_{k != i} exp(sim(z_i, z_k) / t) )
+
+    averaged over all 2N anchors, where (i, j) are the two views of one image, sim is cosine
+    similarity and the other 2N - 2 views in the batch are the negatives.
+
+    z1, z2: N×D projections of the first and second views (row i of each comes from image i).
+    """
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = z @ z.T / temperature
+    logits.fill_diagonal_(float("-inf"))  # an anchor is not its own negative
+    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(logits, positives)
+
+
+class SimCLR(Method):
+    name = "simclr"
+    family = "contrastive"
+    paper = "Chen et al., 2020. A Simple Framework for Contrastive Learning of Visual Representations"
+    target = "which other view in the batch comes from the same image"
+    description = (
+        "Each image is augmented twice. The network must pick the one view that came from the same "
+        "image out of all 2N-1 views in the batch (NT-Xent, a softmax over cosine similarities). "
+        "It becomes invariant to whatever the augmentations change (crop, colour, flips), so the "
+        "augmentations choose what the embedding forgets. Negatives push different images apart, "
+        "which prevents collapse; a collapsing run shows the loss stuck at log(2N-1) and the "
+        "embedding spread falling to zero."
+    )
+    default_lr = 2e-3
+    defaults = {"temperature": 0.5, "proj_hidden": 512, "proj_dim": 128}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        self.projector = mlp_head(backbone.out_dim, self.hp["proj_hidden"], self.hp["proj_dim"])
+
+    def step(self, images, labels, index):
+        x = self.views(torch.cat([images, images]))  # two independent views per image
+        z1, z2 = self.projector(self.backbone(x)).chunk(2)
+        loss = nt_xent_loss(z1, z2, self.hp["temperature"])
+        with torch.no_grad():  # top-1: is the positive the most similar other view?
+            sim = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T
+            acc = (sim.argmax(1) == torch.arange(len(z1), device=sim.device)).float().mean()
+        return loss, {"loss": loss.item(), "pair_accuracy": acc.item()}
+
+
+METHOD = SimCLR

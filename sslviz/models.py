@@ -1,0 +1,121 @@
+"""Backbones, heads and device choice.
+
+- `SmallCNN`: four 3×3 conv layers (32-64-128-256 channels, stride 2 from the second), batch norm,
+  ReLU, global average pool -> 256-d feature. About 30 MFLOP per 32×32 image: it trains at roughly
+  1,800 images/s on 2 CPU cores with channels_last, which is what makes live training possible.
+- `resnet18`: torchvision's ResNet-18 with the usual small-image stem (3×3 conv, stride 1, no
+  max-pool) for 32-96 px inputs; for GPU use.
+- `mlp_head`: the projection / prediction heads of SimCLR, BYOL, SimSiam, ...
+
+Inputs are float images in [0, 1]; each backbone first maps them to roughly zero mean and unit
+variance with a fixed affine (x - 0.5) / 0.25, so no dataset statistics are needed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _Standardize(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - 0.5) * 4.0
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SmallCNN(nn.Module):
+    """A 4-layer conv net: fast on a laptop CPU, strong enough for 32×32 images."""
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (32, 64, 128, 256)):
+        super().__init__()
+        layers, cin = [], in_channels
+        for i, w in enumerate(widths):
+            layers.append(_conv_bn_relu(cin, w, stride=1 if i == 0 else 2))
+            cin = w
+        self.features = nn.Sequential(_Standardize(), *layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.out_dim = cin
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last conv feature map (N×D×h×w), for methods that need spatial features."""
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.feature_map(x)).flatten(1)
+
+
+class ResNet18(nn.Module):
+    """torchvision's ResNet-18 with a small-image stem (3×3 conv, stride 1, no max-pool)."""
+
+    def __init__(self, in_channels: int = 3):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        net = resnet18(weights=None)
+        net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+        self.body = nn.Sequential(
+            _Standardize(), net.conv1, net.bn1, net.relu, net.layer1, net.layer2, net.layer3, net.layer4
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.out_dim = 512
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.feature_map(x)).flatten(1)
+
+
+BACKBONES = {
+    "small-cnn": "4 conv layers, 256-d features, ~30 MFLOP/image: the laptop default",
+    "resnet18": "ResNet-18 with a small-image stem, 512-d features: for a GPU",
+}
+
+
+def build_backbone(name: str, in_channels: int) -> nn.Module:
+    """A fresh backbone by name (see BACKBONES)."""
+    from .errors import ConfigError
+
+    if name == "small-cnn":
+        return SmallCNN(in_channels)
+    if name == "resnet18":
+        return ResNet18(in_channels)
+    raise ConfigError(f"backbone: unknown '{name}'; choose one of {', '.join(BACKBONES)}")
+
+
+def mlp_head(in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2, last_bn: bool = False) -> nn.Sequential:
+    """Linear-BN-ReLU blocks followed by a final Linear (SimCLR / BYOL style projection head)."""
+    mods: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(layers - 1):
+        mods += [nn.Linear(dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
+        dim = hidden_dim
+    mods.append(nn.Linear(dim, out_dim, bias=not last_bn))
+    if last_bn:
+        mods.append(nn.BatchNorm1d(out_dim, affine=False))
+    return nn.Sequential(*mods)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple's MPS, then the CPU."""
+    from .errors import ConfigError
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
+        raise ConfigError(f"device: unknown '{name}'; use auto, cpu, cuda or mps")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for but no CUDA GPU is available")
+    return torch.device(name)

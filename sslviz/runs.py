@@ -1,0 +1,335 @@
+"""The run store: a SQLite registry (WAL mode) plus one directory per run.
+
+Every page, browser session, CLI call and worker process reads and writes runs through this
+module; it is the single source of truth. Layout under the store root (./runs, $SSLVIZ_HOME or
+--runs-dir):
+
+    sslviz.db                       runs, metrics
+    <run_id>/config.json            the RunConfig
+    <run_id>/checkpoint.pt          latest weights (written atomically)
+    <run_id>/embeddings_<epoch>.npz test-set embedding snapshots
+    <run_id>/worker.log             the worker process's output
+
+Status values: queued, running, completed, failed, cancelled, interrupted. A run marked running
+whose process is gone is shown as interrupted (see `reconcile`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import RunStoreError
+from .paths import home
+
+STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+ACTIVE = ("queued", "running")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL DEFAULT 'train',
+    name TEXT NOT NULL DEFAULT '',
+    method TEXT NOT NULL DEFAULT '',
+    dataset TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    ended REAL,
+    pid INTEGER,
+    pid_start INTEGER,
+    host TEXT,
+    progress REAL NOT NULL DEFAULT 0,
+    eta REAL,
+    message TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    summary TEXT NOT NULL DEFAULT '{}',
+    stop_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    epoch REAL NOT NULL,
+    elapsed REAL NOT NULL,
+    name TEXT NOT NULL,
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics (run_id, name, id);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created);
+"""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class RunStore:
+    """Open (and create if needed) the store at `root`."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        try:
+            self.root = home(root)
+            self.db_path = self.root / "sslviz.db"
+            with self._connect() as db:
+                db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise RunStoreError(f"run store {root or 'runs'}: cannot open ({exc})") from None
+
+    @contextmanager
+    def _connect(self):
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    # ---- runs -------------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    def create(self, config: dict, kind: str = "train") -> str:
+        """Register a queued run and write its config.json; returns the new run id."""
+        run_id = f"{config.get('method', kind)}-{secrets.token_hex(3)}"
+        run_dir = self.run_dir(run_id)
+        try:
+            run_dir.mkdir(parents=True)
+            atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
+        except OSError as exc:
+            raise RunStoreError(f"run directory {run_dir}: cannot write ({exc.strerror or exc})") from None
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs (id, kind, name, method, dataset, owner, status, config, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                (
+                    run_id,
+                    kind,
+                    config.get("name", ""),
+                    config.get("method", ""),
+                    config.get("dataset", ""),
+                    config.get("owner", ""),
+                    json.dumps(config),
+                    time.time(),
+                ),
+            )
+        return run_id
+
+    def get(self, run_id: str) -> dict:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunStoreError(f"run '{run_id}': no such run in {self.root}")
+        return _row_to_dict(row)
+
+    def list(self, kind: str | None = "train", status: str | None = None) -> list[dict]:
+        """All runs, newest first."""
+        query, args = "SELECT * FROM runs WHERE 1=1", []
+        if kind:
+            query, args = query + " AND kind = ?", args + [kind]
+        if status:
+            query, args = query + " AND status = ?", args + [status]
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY created DESC", args).fetchall()
+        return [_row_to_dict(r) for r in rows]
+
+    def update(self, run_id: str, **fields) -> None:
+        if not fields:
+            return
+        for key in ("summary",):
+            if key in fields and not isinstance(fields[key], str):
+                fields[key] = json.dumps(fields[key])
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self._connect() as db:
+            db.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+
+    def claim_queued(self, max_running: int, kinds: tuple[str, ...] = ("train",)) -> list[str]:
+        """Atomically move the oldest queued jobs of `kinds` to 'running' while fewer than
+        max_running of those kinds run.
+
+        Returns the claimed ids; the caller starts their processes. BEGIN IMMEDIATE makes two
+        schedulers (two browser sessions, or a worker finishing) never claim the same run.
+        """
+        marks = ",".join("?" * len(kinds))
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                running = db.execute(
+                    f"SELECT COUNT(*) FROM runs WHERE status = 'running' AND kind IN ({marks})", kinds
+                ).fetchone()[0]
+                free = max(0, max_running - running)
+                rows = db.execute(
+                    f"SELECT id FROM runs WHERE status = 'queued' AND kind IN ({marks}) ORDER BY created LIMIT ?",
+                    (*kinds, free),
+                ).fetchall()
+                ids = [r[0] for r in rows]
+                now = time.time()
+                for run_id in ids:
+                    db.execute(
+                        "UPDATE runs SET status = 'running', started = ?, host = ?, pid = NULL WHERE id = ?",
+                        (now, socket.gethostname(), run_id),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return ids
+
+    def request_stop(self, run_id: str) -> str:
+        """Cancel a run: a queued run is cancelled at once, a running one is asked to stop."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                raise RunStoreError(f"run '{run_id}': no such run in {self.root}")
+            status = row[0]
+            if status == "queued":
+                db.execute(
+                    "UPDATE runs SET status = 'cancelled', ended = ?, message = 'cancelled before it started'"
+                    " WHERE id = ?",
+                    (time.time(), run_id),
+                )
+                status = "cancelled"
+            elif status == "running":
+                db.execute("UPDATE runs SET stop_requested = 1 WHERE id = ?", (run_id,))
+            db.execute("COMMIT")
+        return status
+
+    def stop_requested(self, run_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
+    def reconcile(self) -> list[str]:
+        """Mark runs whose process is gone as interrupted; returns their ids.
+
+        Only runs started on this host are checked (a shared store may hold runs of other machines).
+        A run claimed less than 30 s ago without a pid yet is still starting and is left alone.
+        """
+        host, now, gone = socket.gethostname(), time.time(), []
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, pid, pid_start, started FROM runs WHERE status = 'running' AND host = ?", (host,)
+            ).fetchall()
+        for row in rows:
+            if row["pid"] is None:
+                if now - (row["started"] or now) < 30:
+                    continue
+            elif process_alive(row["pid"], row["pid_start"]):
+                continue
+            gone.append(row["id"])
+        for run_id in gone:
+            with self._connect() as db:
+                db.execute(
+                    "UPDATE runs SET status = 'interrupted', ended = ?, "
+                    "message = 'the trainer process ended without finishing (killed, crashed or the machine restarted)'"
+                    " WHERE id = ? AND status = 'running'",
+                    (now, run_id),
+                )
+        return gone
+
+    def delete(self, run_id: str) -> None:
+        import shutil
+
+        run = self.get(run_id)
+        if run["status"] in ACTIVE:
+            raise RunStoreError(f"run '{run_id}': is {run['status']}; stop it before deleting")
+        with self._connect() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    # ---- metrics ----------------------------------------------------------------------------
+    def add_metrics(self, run_id: str, rows: list[tuple[int, float, float, str, float]]) -> None:
+        """rows: (step, epoch, elapsed, name, value)."""
+        if not rows:
+            return
+        with self._connect() as db:
+            db.executemany(
+                "INSERT INTO metrics (run_id, step, epoch, elapsed, name, value) VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, *r) for r in rows],
+            )
+
+    def metrics(self, run_id: str, names: list[str] | None = None) -> list[dict]:
+        """Metric rows in the order they were written: dicts with step, epoch, elapsed, name, value."""
+        query, args = "SELECT step, epoch, elapsed, name, value FROM metrics WHERE run_id = ?", [run_id]
+        if names:
+            query += f" AND name IN ({','.join('?' * len(names))})"
+            args += names
+        with self._connect() as db:
+            return [dict(r) for r in db.execute(query + " ORDER BY id", args).fetchall()]
+
+    def version(self) -> tuple:
+        """A cheap fingerprint of the whole store: pages poll this and redraw only when it changed."""
+        with self._connect() as db:
+            m = db.execute("SELECT COALESCE(MAX(id), 0) FROM metrics").fetchone()[0]
+            r = db.execute("SELECT COUNT(*), COALESCE(SUM(progress), 0), GROUP_CONCAT(status) FROM runs").fetchone()
+        return (m, *tuple(r))
+
+    def integrity_ok(self) -> bool:
+        with self._connect() as db:
+            return db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _row_to_dict(row: sqlite3.Row) -> dict:
+    d = dict(row)
+    d["config"] = json.loads(d["config"])
+    d["summary"] = json.loads(d["summary"] or "{}")
+    d["stop_requested"] = bool(d["stop_requested"])
+    return d
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The kernel's start time of a process (clock ticks since boot) on Linux, else None.
+
+    Stored with the pid, it tells a live worker from an unrelated process that reused its pid.
+    """
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def process_alive(pid: int, start_ticks: int | None = None) -> bool:
+    """Is `pid` a live (not zombie) process, started at `start_ticks` when that is known?"""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        if Path("/proc/self/stat").exists():
+            return False  # Linux, and no such process
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+    if fields[0] in ("Z", "X"):
+        return False
+    return start_ticks is None or int(fields[19]) == int(start_ticks)

@@ -1,0 +1,130 @@
+"""Run list, live run panel and the demo button: the pieces the Train page and the home page share."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from .. import worker
+from ..config import RunConfig
+from ..evaluate import COLLAPSE_WARNING
+from ..plots import training_curves
+from .common import refresh_every, session_owner, store
+
+STATUS_ICON = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌", "cancelled": "⏹️", "interrupted": "⚠️"}
+
+DEMO = dict(method="simclr", dataset="shapes", epochs=30, time_budget=60.0, name="demo: SimCLR on shapes")
+
+
+def start_demo() -> str:
+    """Queue the one-click demo run and return its id."""
+    cfg = RunConfig.from_dict({**DEMO, "owner": session_owner()})
+    return worker.submit(cfg, store())
+
+
+def selected_run_id() -> str | None:
+    return st.session_state.get("run") or st.query_params.get("run")
+
+
+def select_run(run_id: str | None) -> None:
+    st.session_state["run"] = run_id
+    if run_id:
+        st.query_params["run"] = run_id
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "…"
+    s = int(s)
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def run_table(runs: list[dict]) -> str | None:
+    """A table of runs; returns the id of the row the user selected (or None)."""
+    if not runs:
+        st.info("No runs yet. Start one with the form, or the demo on the home page.")
+        return None
+    rows = [
+        {
+            "status": f"{STATUS_ICON.get(r['status'], '')} {r['status']}",
+            "run": r["id"],
+            "method": r["method"],
+            "dataset": r["dataset"],
+            "progress": r["progress"] if r["status"] == "running" else (1.0 if r["status"] == "completed" else r["progress"]),
+            "kNN": r["summary"].get("knn_accuracy"),
+            "name": r["name"],
+            "started": time.strftime("%H:%M:%S", time.localtime(r["started"] or r["created"])),
+        }
+        for r in runs
+    ]
+    event = st.dataframe(
+        rows,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="run_table",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+            "kNN": st.column_config.NumberColumn("kNN", format="%.3f"),
+        },
+    )
+    picked = event.selection.rows if event and event.selection else []
+    return rows[picked[0]]["run"] if picked else None
+
+
+def run_panel(run_id: str) -> None:
+    """Status, progress with ETA, stop button and live curves of one run; refreshes while it trains."""
+    s = store()
+
+    @st.fragment(run_every=refresh_every())
+    def live():
+        worker.schedule(s)  # keeps the queue moving (also reconciles runs whose process died)
+        try:
+            run = s.get(run_id)
+        except Exception as exc:  # deleted meanwhile
+            st.warning(str(exc))
+            return
+        status = run["status"]
+        head = st.columns([3, 1])
+        head[0].markdown(f"**{STATUS_ICON.get(status, '')} {run['id']}** — {run['method']} on {run['dataset']} · "
+                         f"**{status}** {('· ' + run['message']) if run['message'] else ''}")
+        if status in ("queued", "running"):
+            if head[1].button("Stop run", key=f"stop-{run_id}", type="secondary"):
+                worker.cancel(s, run_id)
+                st.toast(f"Stopping {run_id}…")
+        if status == "queued":
+            ahead = [r for r in s.list(status="queued") if r["created"] < run["created"]]
+            st.info(f"Waiting in the queue: position {len(ahead) + 1}. It starts when a running job finishes.")
+        if status == "running":
+            eta = run["eta"]
+            st.progress(min(1.0, run["progress"]), text=f"{run['progress']:.0%} · about {_fmt_seconds(eta)} left · {run['message']}")
+        if status == "failed":
+            st.error(f"This run failed: {run['message']}")
+            with st.expander("Traceback (for bug reports)"):
+                st.code(run["error"] or "(none)")
+        rows = s.metrics(run_id)
+        if not rows:
+            st.caption("No measurements yet: the first kNN score arrives after the untrained network is scored.")
+            return
+        axis = st.session_state.get(f"axis-{run_id}", "epoch")
+        st.plotly_chart(training_curves(rows, x=axis), key=f"curves-{run_id}", use_container_width=True)
+        _collapse_warning(rows)
+        summary = run["summary"]
+        if summary.get("knn_accuracy") is not None:
+            cols = st.columns(4)
+            cols[0].metric("kNN accuracy", f"{summary['knn_accuracy']:.1%}",
+                           delta=f"{summary['knn_accuracy'] - summary.get('knn_pixels', 0):+.1%} vs raw pixels")
+            cols[1].metric("untrained network", f"{summary.get('knn_random_init') or 0:.1%}")
+            cols[2].metric("images / s", f"{summary.get('images_per_second', 0):,.0f}")
+            cols[3].metric("training time", _fmt_seconds(summary.get("seconds")))
+
+    live()
+    st.radio("x axis", ["epoch", "elapsed", "step"], horizontal=True, key=f"axis-{run_id}")
+
+
+def _collapse_warning(rows: list[dict]) -> None:
+    gauge = [r["value"] for r in rows if r["name"] == "collapse_std" and r["value"] is not None]
+    if gauge and gauge[-1] < COLLAPSE_WARNING:
+        st.warning(f"Collapse warning: the embedding spread is {gauge[-1]:.3f} (below {COLLAPSE_WARNING}): "
+                   "the network maps different images to nearly the same point.")

@@ -1,0 +1,181 @@
+"""Background jobs: a queue in the run store, each run trained in its own process.
+
+    submit(config)  -> a queued row in the store, then schedule()
+    schedule()      -> claims queued runs while fewer than `max_running` run, starts one process
+                       each: `python -m sslviz worker <run_id>`
+    execute(run_id) -> what that process does: train, report into the store, mark the outcome,
+                       then schedule() again so the queue keeps moving with no daemon
+    cancel(run_id)  -> a queued run is cancelled at once; a running one stops at its next report
+
+Jobs have a kind: "train" runs go through `train.run`; every other kind (label-efficiency
+experiments, ...) names its function in JOB_KINDS. Kinds are grouped in lanes, each with its
+own limit, so that a short analysis job never waits behind an hour of training.
+
+Nothing here imports Streamlit. The trainer never runs in a Streamlit script thread: a run
+survives browser reloads and other sessions, and a crash marks only its own run failed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import SslvizError
+from .runs import RunStore, process_start_ticks
+
+DEFAULT_MAX_RUNNING = 1  # one run at a time on a 2-core laptop; SSLVIZ_MAX_RUNNING overrides
+
+# kind -> "module:function"; the function takes (config: dict, run_dir: Path, report) -> summary dict
+JOB_KINDS = {
+    "train": "sslviz.train:run_job",
+}
+# lane -> the kinds it serves; each lane runs at most max_running(lane) jobs at once
+LANES = {"train": ("train",), "analysis": tuple(k for k in JOB_KINDS if k != "train")}
+
+
+def max_running(lane: str = "train") -> int:
+    var = "SSLVIZ_MAX_RUNNING" if lane == "train" else f"SSLVIZ_MAX_{lane.upper()}"
+    try:
+        return max(1, int(os.environ.get(var, DEFAULT_MAX_RUNNING)))
+    except ValueError:
+        return DEFAULT_MAX_RUNNING
+
+
+def _job_function(kind: str):
+    import importlib
+
+    if kind not in JOB_KINDS:
+        raise SslvizError(f"job kind: unknown '{kind}'")
+    module, name = JOB_KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class StoreReporter:
+    """A trainer Reporter that buffers metrics and writes them to the store about once a second."""
+
+    def __init__(self, store: RunStore, run_id: str, interval: float = 1.0):
+        self.store, self.run_id, self.interval = store, run_id, interval
+        self.buffer: list = []
+        self.last_flush = time.monotonic()
+        self.stop = False
+
+    def metrics(self, step, epoch, elapsed, values):
+        self.buffer += [(step, epoch, elapsed, k, float(v)) for k, v in values.items() if v is not None]
+        if time.monotonic() - self.last_flush > self.interval:
+            self.flush()
+
+    def progress(self, fraction, eta, message=""):
+        self.store.update(self.run_id, progress=float(min(1.0, fraction)), eta=eta, message=message)
+
+    def should_stop(self) -> bool:
+        self.stop = self.stop or self.store.stop_requested(self.run_id)
+        return self.stop
+
+    def flush(self):
+        self.store.add_metrics(self.run_id, self.buffer)
+        self.buffer = []
+        self.last_flush = time.monotonic()
+
+
+def submit(config: RunConfig, store: RunStore, start: bool = True) -> str:
+    """Queue a training run (validated first) and start it if a slot is free; returns its id."""
+    config.validate()
+    return submit_job("train", config.to_dict(), store, start)
+
+
+def submit_job(kind: str, config: dict, store: RunStore, start: bool = True) -> str:
+    """Queue a background job of any registered kind; returns its id."""
+    _job_function(kind)  # fail now on an unknown kind
+    run_id = store.create(config, kind=kind)
+    if start:
+        schedule(store)
+    return run_id
+
+
+_children: list[subprocess.Popen] = []
+
+
+def schedule(store: RunStore) -> list[str]:
+    """Start queued runs while slots are free; returns the ids started."""
+    global _children
+    _children = [p for p in _children if p.poll() is None]  # reap finished children (no zombies)
+    store.reconcile()
+    started = []
+    for lane, kinds in LANES.items():
+        if kinds:
+            started += store.claim_queued(max_running(lane), kinds)
+    for run_id in started:
+        launch(store, run_id)
+    return started
+
+
+def launch(store: RunStore, run_id: str) -> subprocess.Popen:
+    """Start the worker process of a claimed run, detached from the caller's session."""
+    log = open(store.run_dir(run_id) / "worker.log", "ab")
+    env = dict(os.environ)
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sslviz", "worker", run_id, "--runs-dir", str(store.root)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    log.close()
+    store.update(run_id, pid=proc.pid, pid_start=process_start_ticks(proc.pid))
+    _children.append(proc)
+    return proc
+
+
+def execute(store: RunStore, run_id: str, chain: bool = True) -> dict:
+    """Train a claimed (or foreground) run in this process and record its outcome."""
+    run = store.get(run_id)
+    store.update(run_id, status="running", started=time.time(), pid=os.getpid(),
+                 pid_start=process_start_ticks(os.getpid()), host=_host())
+    reporter = StoreReporter(store, run_id)
+
+    def on_term(signum, frame):  # SIGTERM / Ctrl-C: stop at the next report, keep the checkpoint
+        reporter.stop = True
+
+    previous = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        job = _job_function(run["kind"])
+        summary = job(run["config"], store.run_dir(run_id), reporter)
+        status = "cancelled" if summary.get("stopped_by") == "user" else "completed"
+        store.update(run_id, status=status, ended=time.time(), summary=summary, progress=1.0,
+                     message="stopped by the user" if status == "cancelled" else "")
+    except SslvizError as exc:
+        reporter.flush()
+        summary = {"error": str(exc)}
+        store.update(run_id, status="failed", ended=time.time(), message=str(exc).splitlines()[0],
+                     error=traceback.format_exc())
+    except Exception as exc:  # a crash: the run is failed with its traceback, nothing else is touched
+        reporter.flush()
+        summary = {"error": f"{type(exc).__name__}: {exc}"}
+        store.update(run_id, status="failed", ended=time.time(),
+                     message=f"crashed: {type(exc).__name__}: {exc}".splitlines()[0], error=traceback.format_exc())
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if chain:
+        schedule(store)
+    return {"run_id": run_id, "status": store.get(run_id)["status"], **summary}
+
+
+def cancel(store: RunStore, run_id: str) -> str:
+    """Cancel a queued run or ask a running one to stop; returns the status it had or now has."""
+    return store.request_stop(run_id)
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()

@@ -1,0 +1,107 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba-cache"))
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """An empty run store for one test; child processes see it through SSLVIZ_HOME."""
+    path = tmp_path / "runs"
+    monkeypatch.setenv("SSLVIZ_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def store(runs_dir):
+    from sslviz.runs import RunStore
+
+    return RunStore(runs_dir)
+
+
+def tiny_config(**over):
+    """A run that takes a second or two on 2 CPU cores: digits at 16 px, one epoch."""
+    from sslviz.config import RunConfig
+
+    base = dict(method="simclr", dataset="digits", epochs=1, batch_size=128, image_size=16,
+                eval_train_max=500, eval_test_max=200, device="cpu")
+    base.update(over)
+    return RunConfig.from_dict(base)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_server(tmp_path):
+    """`streamlit run app.py` on a free loopback port with its own run store; yields (url, runs_dir)."""
+    import subprocess
+    import time
+    import urllib.request
+
+    runs = tmp_path / "browser-runs"
+    port = _free_port()
+    env = dict(os.environ, SSLVIZ_HOME=str(runs), PYTHONPATH=str(ROOT))
+    env.pop("SSLVIZ_NO_LIVE", None)
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
+         "--server.address=127.0.0.1", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
+    try:
+        yield url, runs
+    finally:
+        import signal
+
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        # stop any trainer the test left behind
+        from sslviz.runs import RunStore
+
+        store = RunStore(runs)
+        for run in store.list(kind=None):
+            if run["status"] in ("queued", "running"):
+                store.request_stop(run["id"])
+                if run["pid"]:
+                    try:
+                        os.kill(run["pid"], signal.SIGTERM)
+                    except OSError:
+                        pass
+
+
+@pytest.fixture
+def browser():
+    """Debian's chromium, headless, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                               args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            yield b
+        finally:
+            b.close()

@@ -1,0 +1,63 @@
+"""Pages through streamlit.testing (live refresh off: SSLVIZ_NO_LIVE=1)."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def no_live(monkeypatch, runs_dir):
+    monkeypatch.setenv("SSLVIZ_NO_LIVE", "1")
+
+
+def test_home_page_renders_with_demo_button():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    assert not at.exception
+    assert "self-supervised" in at.title[0].value.lower()
+    assert any("demo" in b.label.lower() for b in at.button)
+
+
+def test_train_page_lists_runs_and_shows_curves(store):
+    from sslviz import train
+    from sslviz.worker import StoreReporter
+
+    run_id = store.create(tiny_config().to_dict())
+    store.claim_queued(1)
+    summary = train.run(tiny_config(), store.run_dir(run_id), StoreReporter(store, run_id))
+    store.update(run_id, status="completed", summary=summary, progress=1.0)
+
+    at = AppTest.from_file(str(ROOT / "pages/3_Train.py"), default_timeout=60)
+    at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert run_id in text and "completed" in text
+    assert any(m.label == "kNN accuracy" for m in at.metric)
+
+
+def test_train_page_form_starts_a_run_and_bad_input_is_shown(store):
+    at = AppTest.from_file(str(ROOT / "pages/3_Train.py"), default_timeout=60).run()
+    assert not at.exception
+    at.sidebar.selectbox[0].select("digits")
+    at.sidebar.number_input[0].set_value(1)  # epochs
+    at.sidebar.button[0].click().run()
+    assert not at.exception
+    runs = store.list()
+    assert len(runs) == 1 and runs[0]["dataset"] == "digits" and runs[0]["config"]["epochs"] == 1
+    from sslviz import worker
+
+    worker.cancel(store, runs[0]["id"])
+    # a folder run without a path: a clear message, no new run
+    at.sidebar.selectbox[0].select("folder:…")
+    at.sidebar.button[0].click().run()
+    assert any("folder path" in e.value for e in at.sidebar.error)
+    assert len(store.list()) == 1
+    deadline = time.time() + 60
+    while store.get(runs[0]["id"])["status"] in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.3)

@@ -1,0 +1,58 @@
+"""`python -m sslviz` as a user runs it: real subprocesses."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sslviz(*args, runs_dir=None, timeout=180):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if runs_dir:
+        env["SSLVIZ_HOME"] = str(runs_dir)
+    return subprocess.run([sys.executable, "-m", "sslviz", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=timeout)
+
+
+def test_train_json_last_line(runs_dir):
+    out = sslviz("train", "--method", "simclr", "--dataset", "digits", "--epochs", "1", "--image-size", "16",
+                 "--batch-size", "128", "--device", "cpu", "--json", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("run_id", "status", "method", "dataset", "epochs", "seconds", "images_per_second", "knn_accuracy"):
+        assert key in result
+    assert result["status"] == "completed" and result["epochs"] == 1 and result["method"] == "simclr"
+    listed = json.loads(sslviz("runs", "--json", runs_dir=runs_dir).stdout)
+    assert [r["id"] for r in listed] == [result["run_id"]] and listed[0]["status"] == "completed"
+
+
+def test_methods_and_datasets_json():
+    methods = json.loads(sslviz("methods", "--json").stdout)
+    names = {m["name"] for m in methods}
+    assert {"simclr", "rotation", "supervised"} <= names
+    assert all(m["family"] and m["paper"] and m["target"] for m in methods)
+    datasets = {d["name"] for d in json.loads(sslviz("datasets", "--json").stdout)}
+    assert {"digits", "shapes", "mnist", "cifar10"} <= datasets
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--method", "nope"], "method"),
+    (["train", "--batch-size", "-3"], "batch_size"),
+    (["train", "--lr", "0"], "lr"),
+    (["train", "--dataset", "nosuchset"], "nosuchset"),
+    (["train", "--dataset", "folder:/definitely/missing"], "/definitely/missing"),
+    (["train", "--pipeline", "nonsense"], "--pipeline"),
+    (["train", "--param", "temperature"], "--param"),
+    (["cancel", "no-such-run"], "no-such-run"),
+])
+def test_bad_input_is_one_line_not_a_traceback(runs_dir, args, needle):
+    out = sslviz(*args, runs_dir=runs_dir, timeout=60)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert needle in last and last.startswith("error:")

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_config
+from sslviz import train
+from sslviz.config import RunConfig
+from sslviz.errors import ConfigError
+
+
+def test_run_writes_checkpoint_snapshots_and_metrics(tmp_path):
+    rep = train.Reporter()
+    summary = train.run(tiny_config(epochs=2), tmp_path, rep)
+    assert summary["epochs"] == 2 and summary["stopped_by"] == "epochs"
+    assert 0 <= summary["knn_accuracy"] <= 1 and summary["images_per_second"] > 0
+    names = {r[3] for r in rep.rows}
+    assert {"loss", "lr", "images_per_second", "knn_accuracy", "collapse_std", "knn_pixels"} <= names
+    knn_epochs = [r[1] for r in rep.rows if r[3] == "knn_accuracy"]
+    assert knn_epochs == [0, 1, 2]  # the untrained network is scored first
+    assert sorted(p.name for p in tmp_path.glob("embeddings_*.npz")) == [
+        "embeddings_0000.npz", "embeddings_0001.npz", "embeddings_0002.npz"]
+    snap = np.load(tmp_path / "embeddings_0002.npz")
+    assert snap["features"].shape == (200, 256) and snap["labels"].shape == (200,)
+    ckpt = train.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["epoch"] == 2 and ckpt["config"]["method"] == "simclr"
+    assert any(k.startswith("backbone.") for k in ckpt["model"])
+
+
+def test_checkpoint_restores_the_same_embedding(tmp_path):
+    cfg = tiny_config()
+    train.run(cfg, tmp_path)
+    ckpt = train.load_checkpoint(tmp_path / "checkpoint.pt")
+    a = train.build_method(cfg, 1, 10, torch.device("cpu"))
+    a.load_state_dict(ckpt["model"])
+    a.eval()
+    x = torch.rand(4, 1, 16, 16)
+    snap = np.load(tmp_path / "embeddings_0001.npz")
+    assert a.embed(x).shape == (4, 256)
+    assert np.isfinite(snap["features"]).all()
+
+
+def test_same_seed_same_numbers(tmp_path):
+    r1, r2 = train.Reporter(), train.Reporter()
+    train.run(tiny_config(seed=3), tmp_path / "a", r1)
+    train.run(tiny_config(seed=3), tmp_path / "b", r2)
+
+    def measured(rows):
+        return [r[4] for r in rows if r[3] in ("loss", "knn_accuracy", "collapse_std")]
+
+    assert measured(r1.rows) == measured(r2.rows) and len(measured(r1.rows)) > 3
+
+
+def test_time_budget_stops_training(tmp_path):
+    summary = train.run(tiny_config(epochs=1000, time_budget=3.0), tmp_path)
+    assert summary["stopped_by"] == "time"
+    assert summary["seconds"] < 15
+
+
+def test_stop_request_stops_training(tmp_path):
+    class StopSoon(train.Reporter):
+        def should_stop(self):
+            return True
+
+    summary = train.run(tiny_config(epochs=50), tmp_path, StopSoon())
+    assert summary["stopped_by"] == "user" and summary["epochs"] == 1
+
+
+def test_divergence_is_reported_and_keeps_the_last_checkpoint(tmp_path):
+    with pytest.raises(train.Diverged, match="loss became"):
+        train.run(tiny_config(epochs=3, lr=1e30, method="supervised"), tmp_path)
+
+
+@pytest.mark.parametrize("method", ["simclr", "rotation", "supervised"])
+def test_each_foundation_method_trains(tmp_path, method):
+    summary = train.run(tiny_config(method=method), tmp_path)
+    assert summary["steps"] > 0 and np.isfinite(summary["collapse_std"])
+
+
+def test_labels_per_class_trains_on_a_stratified_subset(tmp_path):
+    summary = train.run(tiny_config(method="supervised", labels_per_class=5), tmp_path)
+    assert summary["train_images"] == 50
+
+
+def test_lr_schedule_warms_up_then_decays():
+    assert train.lr_at(0.0, 1.0) < 0.05
+    assert train.lr_at(0.05, 1.0) == pytest.approx(1.0)
+    assert train.lr_at(0.5, 1.0) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.45 / 0.95)))
+    assert train.lr_at(1.0, 1.0) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_stratified_subset_counts_and_reproducibility():
+    labels = torch.tensor([0] * 10 + [1] * 3 + [2] * 7)
+    idx = train.stratified_subset(labels, 5, seed=1)
+    assert torch.bincount(labels[idx]).tolist() == [5, 3, 5]
+    assert torch.equal(idx, train.stratified_subset(labels, 5, seed=1))
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("batch_size", -4, "batch_size"), ("lr", 0.0, "lr"), ("method", "nope", "method"),
+    ("epochs", 0, "epochs"), ("backbone", "vgg", "backbone"), ("time_budget", -1, "time_budget"),
+    ("labels_per_class", 0, "labels_per_class"), ("image_size", 4, "image_size"),
+])
+def test_bad_config_fields_are_named(field, value, match):
+    with pytest.raises(ConfigError, match=match):
+        RunConfig.from_dict({field: value})
+
+
+def test_unknown_config_field_is_named():
+    with pytest.raises(ConfigError, match="unknown field 'bogus'"):
+        RunConfig.from_dict({"bogus": 1})
