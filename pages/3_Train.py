@@ -10,7 +10,7 @@ from sslviz.errors import SslvizError
 from sslviz.methods import list_methods
 from sslviz.models import BACKBONES
 from sslviz.ui.common import page, session_owner, store
-from sslviz.ui.run_views import run_panel, run_table, select_run, selected_run_id
+from sslviz.ui.run_views import live_run_table, run_panel, select_run, selected_run_id
 
 page("Train")
 st.title("Train a self-supervised model")
@@ -64,14 +64,14 @@ if submitted:
     except SslvizError as exc:
         st.sidebar.error(str(exc))
 
-runs = store().list()
 left, right = st.columns([2, 3])
 with left:
     st.subheader("Runs")
-    picked = run_table(runs)
-    if picked and picked != st.session_state.get("run"):
-        select_run(picked)
+    live_run_table()
 with right:
-    run_id = selected_run_id() or (runs[0]["id"] if runs else None)
+    run_id = selected_run_id()
+    if not run_id:
+        latest = store().list()
+        run_id = latest[0]["id"] if latest else None
     if run_id:
         run_panel(run_id)

@@ -58,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("run_id")
     _add_store(c)
 
+    r = sub.add_parser("resume", help="continue an interrupted, cancelled or failed run from its checkpoint")
+    r.add_argument("run_id")
+    r.add_argument("--background", action="store_true", help="queue it and return")
+    r.add_argument("--json", action="store_true")
+    _add_store(r)
+
+    d = sub.add_parser("doctor", help="check the installation and the run store")
+    d.add_argument("--json", action="store_true")
+    _add_store(d)
+
     b = sub.add_parser("bench", help="measure speed; prints ratios (see BENCHMARKS.md)")
     b.add_argument("what", nargs="?", default="step", help="step (default), or a script bench/bench_WHAT.py")
     b.add_argument("--json", action="store_true")
@@ -125,7 +135,7 @@ def cmd_train(args) -> int:
     from .data import load_dataset
 
     load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)  # fail fast
-    run_id = store.create(config.to_dict())
+    run_id = store.create(config.to_dict(), status="running")
     print(f"run {run_id}: {config.method} on {config.dataset}", file=sys.stderr)
     result = worker.execute(store, run_id, chain=False)
     for row in store.metrics(run_id, ["knn_accuracy"]):
@@ -198,12 +208,43 @@ def cmd_cancel(args) -> int:
     return 0
 
 
-def cmd_worker(args) -> int:
+def cmd_resume(args) -> int:
     from . import worker
     from .runs import RunStore
 
+    store = RunStore(args.runs_dir)
+    if args.background:
+        worker.resume(store, args.run_id)
+        print(f"{args.run_id}: {store.get(args.run_id)['status']}")
+        return 0
+    store.requeue(args.run_id, status="running")
+    result = worker.execute(store, args.run_id, chain=False)
+    print(json.dumps(result) if args.json else f"{args.run_id} {result['status']}: kNN {result.get('knn_accuracy')}")
+    return 0 if result["status"] != "failed" else 1
+
+
+def cmd_worker(args) -> int:
+    import os
+
+    import torch
+
+    from . import worker
+    from .runs import RunStore
+    from .settings import load_settings
+
+    torch.set_num_threads(load_settings().threads())
+    try:
+        os.nice(5)  # and let the UI win when both want the CPU
+    except OSError:
+        pass
     result = worker.execute(RunStore(args.runs_dir), args.run_id)
     return 0 if result["status"] != "failed" else 1
+
+
+def cmd_doctor(args) -> int:
+    from . import doctor
+
+    return doctor.main(args)
 
 
 def cmd_bench(args) -> int:

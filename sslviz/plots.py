@@ -21,7 +21,8 @@ def training_curves(rows: list[dict], x: str = "epoch", title: str = "") -> go.F
     """
     fig = make_subplots(rows=1, cols=3, subplot_titles=("loss", "kNN accuracy (held-out)", "collapse gauge"))
     lx, ly = _series(rows, "loss", x)
-    fig.add_trace(go.Scatter(x=lx, y=ly, name="loss", mode="lines", line=dict(color="#1f77b4")), 1, 1)
+    fig.add_trace(go.Scatter(x=lx, y=ly, name="loss", mode="lines" if len(lx) > 20 else "lines+markers",
+                             line=dict(color="#1f77b4")), 1, 1)
 
     kx, ky = _series(rows, "knn_accuracy", x)
     fig.add_trace(go.Scatter(x=kx, y=ky, name="kNN accuracy", mode="lines+markers", line=dict(color="#d62728")), 1, 2)

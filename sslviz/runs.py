@@ -116,8 +116,12 @@ class RunStore:
     def run_dir(self, run_id: str) -> Path:
         return self.root / run_id
 
-    def create(self, config: dict, kind: str = "train") -> str:
-        """Register a queued run and write its config.json; returns the new run id."""
+    def create(self, config: dict, kind: str = "train", status: str = "queued") -> str:
+        """Register a run and write its config.json; returns the new run id.
+
+        status "queued" waits for the scheduler; "running" is for a run this process executes
+        itself (the CLI's foreground train), which no scheduler may then claim.
+        """
         run_id = f"{config.get('method', kind)}-{secrets.token_hex(3)}"
         run_dir = self.run_dir(run_id)
         try:
@@ -128,7 +132,7 @@ class RunStore:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs (id, kind, name, method, dataset, owner, status, config, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     kind,
@@ -136,6 +140,7 @@ class RunStore:
                     config.get("method", ""),
                     config.get("dataset", ""),
                     config.get("owner", ""),
+                    status,
                     json.dumps(config),
                     time.time(),
                 ),
@@ -222,6 +227,23 @@ class RunStore:
                 db.execute("UPDATE runs SET stop_requested = 1 WHERE id = ?", (run_id,))
             db.execute("COMMIT")
         return status
+
+    def requeue(self, run_id: str, status: str = "queued") -> None:
+        """Queue an interrupted, cancelled or failed run again; its worker resumes from its checkpoint.
+        status="running" claims it for the calling process instead (foreground resume)."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None or row[0] not in ("interrupted", "cancelled", "failed"):
+                db.execute("ROLLBACK")
+                state = "no such run" if row is None else f"it is {row[0]}"
+                raise RunStoreError(f"run '{run_id}': cannot resume ({state})")
+            db.execute(
+                "UPDATE runs SET status = ?, stop_requested = 0, ended = NULL, pid = NULL, "
+                "message = 'resuming from its last checkpoint', created = ? WHERE id = ?",
+                (status, time.time(), run_id),
+            )
+            db.execute("COMMIT")
 
     def stop_requested(self, run_id: str) -> bool:
         with self._connect() as db:

@@ -78,16 +78,15 @@ def build_method(config: RunConfig, channels: int, num_classes: int, device: tor
     return method.to(device, memory_format=torch.channels_last)
 
 
-def save_checkpoint(path: Path, method, optimizer, epoch: int, step: int, config: RunConfig) -> None:
+def save_checkpoint(path: Path, method, optimizer, config: RunConfig, state: dict) -> None:
+    """Weights, optimiser and the loop's counters and random states, written atomically."""
     buf = io.BytesIO()
-    state = {
+    torch.save({
         "model": method.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else {},
-        "epoch": epoch,
-        "step": step,
         "config": config.to_dict(),
-    }
-    torch.save(state, buf)
+        **state,
+    }, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -96,8 +95,41 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     return torch.load(path, map_location=device, weights_only=True)
 
 
-def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None) -> dict:
-    """Train one run into run_dir and return its summary."""
+class Monitor:
+    """The live evaluation: weighted kNN on a fixed subset of both splits, the collapse gauge and
+    the embedding snapshots. The same subsets every epoch, so the curve measures the network."""
+
+    def __init__(self, data, config: RunConfig, run_dir: Path, device: torch.device, g: torch.Generator):
+        bank_idx = torch.randperm(len(data.train), generator=g)[: config.eval_train_max].sort().values
+        self.test_idx = torch.randperm(len(data.test), generator=g)[: config.eval_test_max].sort().values
+        self.bank_x, self.bank_y = data.train.images[bank_idx], data.train.labels[bank_idx]
+        self.test_x, self.test_y = data.test.images[self.test_idx], data.test.labels[self.test_idx]
+        self.labelled = bool((self.bank_y >= 0).any())
+        self.num_classes, self.device, self.run_dir, self.config = data.num_classes, device, run_dir, config
+        self.knn_pixels = None
+        if self.labelled:
+            self.knn_pixels = knn_accuracy(self.bank_x.flatten(1).float(), self.bank_y,
+                                           self.test_x.flatten(1).float(), self.test_y, self.num_classes)
+
+    def __call__(self, method, epoch: int) -> dict:
+        method.eval()
+        bank_f = extract_features(method.embed, self.bank_x, self.device)
+        test_f = extract_features(method.embed, self.test_x, self.device)
+        method.train()
+        values = {"collapse_std": collapse_std(test_f)}
+        if self.labelled:
+            values["knn_accuracy"] = knn_accuracy(bank_f, self.bank_y, test_f, self.test_y, self.num_classes)
+            values["knn_pixels"] = self.knn_pixels
+        if epoch % self.config.snapshot_every == 0 or epoch == self.config.epochs:
+            buf = io.BytesIO()
+            np.savez(buf, features=test_f.numpy().astype(np.float16), labels=self.test_y.numpy(),
+                     index=self.test_idx.numpy())
+            atomic_write_bytes(self.run_dir / f"embeddings_{epoch:04d}.npz", buf.getvalue())
+        return values
+
+
+def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, resume: bool = False) -> dict:
+    """Train one run into run_dir and return its summary; resume=True continues from checkpoint.pt."""
     config.validate()
     report = report or Reporter()
     run_dir = Path(run_dir)
@@ -121,60 +153,53 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None) 
     base_lr = config.lr or method.default_lr
     params = list(method.optimizer_parameters())
     optimizer = torch.optim.AdamW(params, lr=base_lr, weight_decay=config.weight_decay) if params else None
+    g = torch.Generator().manual_seed(config.seed)  # batch order and monitor subsets
+    monitor = Monitor(data, config, run_dir, device, g)
 
-    # The live monitor scores a fixed subset of both splits, the same one every epoch.
-    g = torch.Generator().manual_seed(config.seed)
-    bank_idx = torch.randperm(len(data.train), generator=g)[: config.eval_train_max].sort().values
-    test_idx = torch.randperm(len(data.test), generator=g)[: config.eval_test_max].sort().values
-    bank_x, bank_y = data.train.images[bank_idx], data.train.labels[bank_idx]
-    test_x, test_y = data.test.images[test_idx], data.test.labels[test_idx]
-    labelled = bool((bank_y >= 0).any())
+    summary: dict = {"device": str(device), "train_images": len(train_x), "test_images_scored": len(monitor.test_x),
+                     "knn_pixels": monitor.knn_pixels}
+    # the loop's state: everything a checkpoint needs to continue where it stopped
+    st = {"epoch": 0, "step": 0, "elapsed": 0.0, "train_seconds": 0.0, "images_seen": 0, "knn_random_init": None}
+    ckpt_path = run_dir / "checkpoint.pt"
+    if resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, device)
+        method.load_state_dict(ckpt["model"])
+        if optimizer is not None and ckpt["optimizer"]:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        st.update({k: ckpt[k] for k in st if k in ckpt})
+        g.set_state(ckpt["batch_rng"])
+        method.generator.set_state(ckpt["augment_rng"].to(method.generator.get_state().device))
+        report.progress(st["step"] / total_steps, None, f"resumed at epoch {st['epoch']}")
 
-    def flat_pixels(x):
-        return x.flatten(1).float()
+    def checkpoint():
+        save_checkpoint(ckpt_path, method, optimizer, config,
+                        {**st, "batch_rng": g.get_state(), "augment_rng": method.generator.get_state().cpu()})
 
-    start = time.perf_counter()
-    train_seconds, images_seen, step, epoch = 0.0, 0, 0, 0
-    summary: dict = {"device": str(device), "train_images": len(train_x), "test_images_scored": len(test_x)}
-    if labelled:
-        summary["knn_pixels"] = knn_accuracy(flat_pixels(bank_x), bank_y, flat_pixels(test_x), test_y, data.num_classes)
-
-    def evaluate(epoch: int) -> dict:
-        method.eval()
-        bank_f = extract_features(method.embed, bank_x, device)
-        test_f = extract_features(method.embed, test_x, device)
-        method.train()
-        values = {"collapse_std": collapse_std(test_f)}
-        if labelled:
-            values["knn_accuracy"] = knn_accuracy(bank_f, bank_y, test_f, test_y, data.num_classes)
-            values["knn_pixels"] = summary["knn_pixels"]
-        if epoch % config.snapshot_every == 0 or epoch == config.epochs:
-            buf = io.BytesIO()
-            np.savez(buf, features=test_f.numpy().astype(np.float16), labels=test_y.numpy(), index=test_idx.numpy())
-            atomic_write_bytes(run_dir / f"embeddings_{epoch:04d}.npz", buf.getvalue())
-        report.metrics(step, epoch, time.perf_counter() - start, values)
+    start = time.perf_counter() - st["elapsed"]
+    if st["step"] == 0 and st["epoch"] == 0:
+        method.prepare(train_x)
+        last_eval = monitor(method, 0)
+        report.metrics(0, 0, time.perf_counter() - start, last_eval)
         report.flush()
-        return values
-
-    method.prepare(train_x)
-    first = evaluate(0)
-    summary["knn_random_init"] = first.get("knn_accuracy")
-    last_eval, stopped_by = first, "epochs"
+        st["knn_random_init"] = last_eval.get("knn_accuracy")
+    else:
+        last_eval = {}
+    stopped_by = "epochs"
+    if not method.trainable:  # a baseline: nothing to learn; score it once and save it
+        checkpoint()
+        stopped_by = "nothing to train"
     last_report = time.perf_counter()
     method.train()
-    if not method.trainable:  # a baseline: nothing to learn; score it once and save it
-        save_checkpoint(run_dir / "checkpoint.pt", method, optimizer, 0, 0, config)
-        stopped_by = "nothing to train"
-    while epoch < config.epochs and stopped_by == "epochs":
+    while st["epoch"] < config.epochs and stopped_by == "epochs":
+        epoch = st["epoch"]
         method.on_epoch_start(epoch, train_x)
         perm = torch.randperm(len(train_x), generator=g)
         for i in range(steps_per_epoch):
             t0 = time.perf_counter()
-            elapsed = t0 - start
-            progress = step / total_steps
+            progress = st["step"] / total_steps
             if config.time_budget:
-                progress = max(progress, elapsed / config.time_budget)
-            if progress >= 1.0 and step > 0:
+                progress = max(progress, (t0 - start) / config.time_budget)
+            if progress >= 1.0 and st["step"] > 0:
                 stopped_by = "time"
                 break
             idx = perm[i * batch_size : (i + 1) * batch_size]
@@ -185,40 +210,44 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None) 
             loss, values = method.step(x, y, idx)
             if not torch.isfinite(loss):
                 raise Diverged(
-                    f"loss became {loss.item()} at step {step}: training stopped; the last good "
+                    f"loss became {loss.item()} at step {st['step']}: training stopped; the last good "
                     f"checkpoint (epoch {epoch}) is kept. Try a lower lr."
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             method.after_step(progress)
-            step += 1
-            images_seen += len(idx)
-            train_seconds += time.perf_counter() - t0
+            st["step"] += 1
+            st["images_seen"] += len(idx)
+            st["train_seconds"] += time.perf_counter() - t0
             now = time.perf_counter()
             if now - last_report > 0.5 or i == steps_per_epoch - 1:
-                values.update(lr=lr, images_per_second=images_seen / max(train_seconds, 1e-9))
-                report.metrics(step, epoch + (i + 1) / steps_per_epoch, now - start, values)
+                values.update(lr=lr, images_per_second=st["images_seen"] / max(st["train_seconds"], 1e-9))
+                report.metrics(st["step"], epoch + (i + 1) / steps_per_epoch, now - start, values)
                 eta = (now - start) / max(progress, 1e-6) * (1 - progress) if progress > 0 else None
                 report.progress(progress, eta, f"epoch {epoch + 1}/{config.epochs}")
                 last_report = now
                 if report.should_stop():
                     stopped_by = "user"
                     break
-        epoch += 1
-        last_eval = evaluate(epoch)
-        save_checkpoint(run_dir / "checkpoint.pt", method, optimizer, epoch, step, config)
+        st["epoch"] = epoch + 1
+        last_eval = monitor(method, st["epoch"])
+        report.metrics(st["step"], st["epoch"], time.perf_counter() - start, last_eval)
+        report.flush()
+        st["elapsed"] = time.perf_counter() - start
+        checkpoint()
         if config.time_budget and time.perf_counter() - start >= config.time_budget:
             stopped_by = "time"
     report.progress(1.0, 0.0, f"finished: {stopped_by}")
     report.flush()
     summary.update(
-        epochs=epoch,
-        steps=step,
+        epochs=st["epoch"],
+        steps=st["step"],
         seconds=round(time.perf_counter() - start, 2),
-        train_seconds=round(train_seconds, 2),
-        images_per_second=round(images_seen / max(train_seconds, 1e-9), 1),
+        train_seconds=round(st["train_seconds"], 2),
+        images_per_second=round(st["images_seen"] / max(st["train_seconds"], 1e-9), 1),
         knn_accuracy=last_eval.get("knn_accuracy"),
+        knn_random_init=st["knn_random_init"],
         collapse_std=last_eval.get("collapse_std"),
         stopped_by=stopped_by,
     )
@@ -226,5 +255,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None) 
 
 
 def run_job(config: dict, run_dir: Path, report: Reporter) -> dict:
-    """The worker's entry point for kind "train"."""
-    return run(RunConfig.from_dict(config), run_dir, report)
+    """The worker's entry point for kind "train": continues from checkpoint.pt when there is one
+    (a run that was interrupted, cancelled or crashed and has been queued again)."""
+    run_dir = Path(run_dir)
+    return run(RunConfig.from_dict(config), run_dir, report, resume=(run_dir / "checkpoint.pt").exists())

@@ -29,8 +29,6 @@ from .config import RunConfig
 from .errors import SslvizError
 from .runs import RunStore, process_start_ticks
 
-DEFAULT_MAX_RUNNING = 1  # one run at a time on a 2-core laptop; SSLVIZ_MAX_RUNNING overrides
-
 # kind -> "module:function"; the function takes (config: dict, run_dir: Path, report) -> summary dict
 JOB_KINDS = {
     "train": "sslviz.train:run_job",
@@ -40,11 +38,11 @@ LANES = {"train": ("train",), "analysis": tuple(k for k in JOB_KINDS if k != "tr
 
 
 def max_running(lane: str = "train") -> int:
-    var = "SSLVIZ_MAX_RUNNING" if lane == "train" else f"SSLVIZ_MAX_{lane.upper()}"
-    try:
-        return max(1, int(os.environ.get(var, DEFAULT_MAX_RUNNING)))
-    except ValueError:
-        return DEFAULT_MAX_RUNNING
+    """Jobs of a lane that may run at once (settings max_running / max_analysis, default 1)."""
+    from .settings import load_settings
+
+    s = load_settings()
+    return max(1, s.max_running if lane == "train" else s.max_analysis)
 
 
 def _job_function(kind: str):
@@ -92,10 +90,41 @@ def submit(config: RunConfig, store: RunStore, start: bool = True) -> str:
 def submit_job(kind: str, config: dict, store: RunStore, start: bool = True) -> str:
     """Queue a background job of any registered kind; returns its id."""
     _job_function(kind)  # fail now on an unknown kind
+    check_limits(store, config.get("owner", ""))
     run_id = store.create(config, kind=kind)
     if start:
         schedule(store)
     return run_id
+
+
+class QueueFull(SslvizError):
+    """The server's queue, or one user's share of it, is full."""
+
+
+def check_limits(store: RunStore, owner: str = "") -> None:
+    """Refuse a new job when the queue is full or this owner already has max_per_owner active jobs."""
+    from .settings import load_settings
+
+    s = load_settings()
+    active = [r for r in store.list(kind=None) if r["status"] in ("queued", "running")]
+    queued = sum(r["status"] == "queued" for r in active)
+    if queued >= s.max_queued:
+        raise QueueFull(f"queue: full ({queued} jobs waiting, limit max_queued = {s.max_queued}); try again later")
+    if owner:
+        mine = sum(r["owner"] == owner for r in active)
+        if mine >= s.max_per_owner:
+            raise QueueFull(f"queue: you already have {mine} jobs queued or running "
+                            f"(limit max_per_owner = {s.max_per_owner}); stop one or wait for it to finish")
+
+
+def queue_position(store: RunStore, run_id: str) -> int | None:
+    """1 for the next job to start in its lane, 2 for the one after, ...; None when not queued."""
+    run = store.get(run_id)
+    if run["status"] != "queued":
+        return None
+    lane = next((k for k in LANES.values() if run["kind"] in k), (run["kind"],))
+    ahead = [r for r in store.list(kind=None, status="queued") if r["kind"] in lane and r["created"] < run["created"]]
+    return len(ahead) + 1
 
 
 _children: list[subprocess.Popen] = []
@@ -168,6 +197,13 @@ def execute(store: RunStore, run_id: str, chain: bool = True) -> dict:
     if chain:
         schedule(store)
     return {"run_id": run_id, "status": store.get(run_id)["status"], **summary}
+
+
+def resume(store: RunStore, run_id: str, start: bool = True) -> None:
+    """Queue an interrupted / cancelled / failed run again; it continues from its last checkpoint."""
+    store.requeue(run_id)
+    if start:
+        schedule(store)
 
 
 def cancel(store: RunStore, run_id: str) -> str:

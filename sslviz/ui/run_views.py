@@ -8,11 +8,12 @@ import streamlit as st
 
 from .. import worker
 from ..config import RunConfig
+from ..errors import SslvizError
 from ..evaluate import COLLAPSE_WARNING
 from ..plots import training_curves
 from .common import refresh_every, session_owner, store
 
-STATUS_ICON = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌", "cancelled": "⏹️", "interrupted": "⚠️"}
+STATUS_ICON = {"queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!"}
 
 DEMO = dict(method="simclr", dataset="shapes", epochs=30, time_budget=60.0, name="demo: SimCLR on shapes")
 
@@ -38,6 +39,25 @@ def _fmt_seconds(s: float | None) -> str:
         return "…"
     s = int(s)
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def live_run_table() -> None:
+    """The run list, redrawn when the store changes; picking a row selects that run for the page."""
+
+    @st.fragment(run_every=refresh_every())
+    def table():
+        s = store()
+        version = s.version()
+        runs = st.session_state.get("_runs") if st.session_state.get("_runs_version") == version else None
+        if runs is None:
+            runs = s.list()
+            st.session_state["_runs"], st.session_state["_runs_version"] = runs, version
+        picked = run_table(runs)
+        if picked and picked != st.session_state.get("run"):
+            select_run(picked)
+            st.rerun(scope="app")
+
+    table()
 
 
 def run_table(runs: list[dict]) -> str | None:
@@ -93,9 +113,16 @@ def run_panel(run_id: str) -> None:
             if head[1].button("Stop run", key=f"stop-{run_id}", type="secondary"):
                 worker.cancel(s, run_id)
                 st.toast(f"Stopping {run_id}…")
+        elif status in ("interrupted", "cancelled", "failed") and (s.run_dir(run_id) / "checkpoint.pt").exists():
+            if head[1].button("Resume", key=f"resume-{run_id}", help="continue from the last checkpoint"):
+                try:
+                    worker.resume(s, run_id)
+                    st.toast(f"Resuming {run_id}…")
+                except SslvizError as exc:
+                    st.error(str(exc))
         if status == "queued":
-            ahead = [r for r in s.list(status="queued") if r["created"] < run["created"]]
-            st.info(f"Waiting in the queue: position {len(ahead) + 1}. It starts when a running job finishes.")
+            position = worker.queue_position(s, run_id)
+            st.info(f"Waiting in the queue: position {position}. It starts when a running job finishes.")
         if status == "running":
             eta = run["eta"]
             st.progress(min(1.0, run["progress"]), text=f"{run['progress']:.0%} · about {_fmt_seconds(eta)} left · {run['message']}")
