@@ -135,9 +135,23 @@ def cmd_train(args) -> int:
     from .data import load_dataset
 
     load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)  # fail fast
-    run_id = store.create(config.to_dict(), status="running")
+    from . import distributed
+
+    if distributed.launched_by_torchrun():  # torchrun --nproc_per_node=N -m sslviz train ...
+        distributed.setup(config.device)
+        run_id = distributed.broadcast_object(
+            store.create(config.to_dict(), status="running") if distributed.is_main() else None)
+        if not distributed.is_main():  # the other ranks train; only rank 0 reports and writes
+            from . import train
+
+            train.run(config, store.run_dir(run_id))
+            distributed.teardown()
+            return 0
+    else:
+        run_id = store.create(config.to_dict(), status="running")
     print(f"run {run_id}: {config.method} on {config.dataset}", file=sys.stderr)
     result = worker.execute(store, run_id, chain=False)
+    distributed.teardown()
     for row in store.metrics(run_id, ["knn_accuracy"]):
         print(f"  epoch {row['epoch']:.0f}: kNN accuracy {row['value']:.3f}", file=sys.stderr)
     out = {

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed
 from .augment import Pipeline, default_pipeline
 from .config import RunConfig
 from .data import load_dataset
@@ -136,7 +137,10 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
-    device = pick_device(config.device)
+    device = distributed.setup(config.device) or pick_device(config.device)
+    world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
+    if not main:
+        report = Reporter()  # only rank 0 talks to the run store
 
     report.progress(0.0, None, f"loading {config.dataset}")
     data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)
@@ -144,12 +148,13 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
     if config.labels_per_class:
         keep = stratified_subset(train_y, config.labels_per_class, config.seed)
         train_x, train_y = train_x[keep], train_y[keep]
-    batch_size = min(config.batch_size, len(train_x))
-    steps_per_epoch = max(1, len(train_x) // batch_size)
+    batch_size = min(config.batch_size, len(train_x) // world)  # per process; the global batch is world × this
+    steps_per_epoch = max(1, len(train_x) // (batch_size * world))
     total_steps = steps_per_epoch * config.epochs
 
     method = build_method(config, data.channels, data.num_classes, device)
-    method.generator = torch.Generator(device=device).manual_seed(config.seed)
+    model = distributed.wrap(method, device)  # the method itself in a single process
+    method.generator = torch.Generator(device=device).manual_seed(config.seed + rank)
     base_lr = config.lr or method.default_lr
     params = list(method.optimizer_parameters())
     optimizer = torch.optim.AdamW(params, lr=base_lr, weight_decay=config.weight_decay) if params else None
@@ -172,13 +177,19 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         report.progress(st["step"] / total_steps, None, f"resumed at epoch {st['epoch']}")
 
     def checkpoint():
-        save_checkpoint(ckpt_path, method, optimizer, config,
-                        {**st, "batch_rng": g.get_state(), "augment_rng": method.generator.get_state().cpu()})
+        if main:
+            save_checkpoint(ckpt_path, method, optimizer, config,
+                            {**st, "batch_rng": g.get_state(), "augment_rng": method.generator.get_state().cpu()})
+
+    def evaluate(epoch: int) -> dict:
+        values = monitor(method, epoch) if main else {}
+        distributed.barrier()
+        return values
 
     start = time.perf_counter() - st["elapsed"]
     if st["step"] == 0 and st["epoch"] == 0:
         method.prepare(train_x)
-        last_eval = monitor(method, 0)
+        last_eval = evaluate(0)
         report.metrics(0, 0, time.perf_counter() - start, last_eval)
         report.flush()
         st["knn_random_init"] = last_eval.get("knn_accuracy")
@@ -199,15 +210,16 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
             progress = st["step"] / total_steps
             if config.time_budget:
                 progress = max(progress, (t0 - start) / config.time_budget)
-            if progress >= 1.0 and st["step"] > 0:
+            if distributed.broadcast_flag(progress >= 1.0 and st["step"] > 0):  # rank 0's clock decides
                 stopped_by = "time"
                 break
-            idx = perm[i * batch_size : (i + 1) * batch_size]
+            first = (i * world + rank) * batch_size
+            idx = perm[first : first + batch_size]
             x, y = train_x[idx].to(device, non_blocking=True), train_y[idx].to(device, non_blocking=True)
             lr = lr_at(progress, base_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, values = method.step(x, y, idx)
+            loss, values = model(x, y, idx)  # method.step, through DDP when distributed
             if not torch.isfinite(loss):
                 raise Diverged(
                     f"loss became {loss.item()} at step {st['step']}: training stopped; the last good "
@@ -218,7 +230,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
             optimizer.step()
             method.after_step(progress)
             st["step"] += 1
-            st["images_seen"] += len(idx)
+            st["images_seen"] += len(idx) * world
             st["train_seconds"] += time.perf_counter() - t0
             now = time.perf_counter()
             if now - last_report > 0.5 or i == steps_per_epoch - 1:
@@ -227,16 +239,16 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
                 eta = (now - start) / max(progress, 1e-6) * (1 - progress) if progress > 0 else None
                 report.progress(progress, eta, f"epoch {epoch + 1}/{config.epochs}")
                 last_report = now
-                if report.should_stop():
-                    stopped_by = "user"
-                    break
+            if distributed.broadcast_flag(main and now == last_report and report.should_stop()):
+                stopped_by = "user"
+                break
         st["epoch"] = epoch + 1
-        last_eval = monitor(method, st["epoch"])
+        last_eval = evaluate(st["epoch"])
         report.metrics(st["step"], st["epoch"], time.perf_counter() - start, last_eval)
         report.flush()
         st["elapsed"] = time.perf_counter() - start
         checkpoint()
-        if config.time_budget and time.perf_counter() - start >= config.time_budget:
+        if distributed.broadcast_flag(bool(config.time_budget) and time.perf_counter() - start >= config.time_budget):
             stopped_by = "time"
     report.progress(1.0, 0.0, f"finished: {stopped_by}")
     report.flush()

@@ -56,6 +56,10 @@ class Method(nn.Module):
     def step(self, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 
+    def forward(self, images, labels, index):
+        """forward is the step, so DistributedDataParallel can wrap a method as it is."""
+        return self.step(images, labels, index)
+
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The representation that evaluation uses: backbone features of float images."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .. import distributed
 from ..models import mlp_head
 from .base import Method
 
@@ -53,6 +54,8 @@ class SimCLR(Method):
     def step(self, images, labels, index):
         x = self.views(torch.cat([images, images]))  # two independent views per image
         z1, z2 = self.projector(self.backbone(x)).chunk(2)
+        # with several processes the negatives are the global batch (a no-op in one process)
+        z1, z2 = distributed.gather(z1), distributed.gather(z2)
         loss = nt_xent_loss(z1, z2, self.hp["temperature"])
         with torch.no_grad():  # top-1: is the positive the most similar other view?
             sim = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T
