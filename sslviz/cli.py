@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true")
     _add_store(r)
 
+    wl = sub.add_parser("worker-loop", help="train queued jobs of a (shared) run store on this machine")
+    wl.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the queue")
+    _add_store(wl)
+
     d = sub.add_parser("doctor", help="check the installation and the run store")
     d.add_argument("--json", action="store_true")
     _add_store(d)
@@ -255,6 +259,16 @@ def cmd_worker(args) -> int:
     return 0 if result["status"] != "failed" else 1
 
 
+def cmd_worker_loop(args) -> int:
+    from . import worker
+    from .runs import RunStore
+
+    store = RunStore(args.runs_dir)
+    print(f"training queued jobs of {store.root} on this machine; Ctrl-C to stop", file=sys.stderr)
+    worker.worker_loop(store, poll=args.poll)
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from . import doctor
 
@@ -269,7 +283,7 @@ def cmd_bench(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = globals()[f"cmd_{args.command}"]
+    handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
     try:
         return handler(args)
     except SslvizError as exc:

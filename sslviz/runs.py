@@ -92,6 +92,9 @@ class RunStore:
     """Open (and create if needed) the store at `root`."""
 
     def __init__(self, root: str | os.PathLike | None = None):
+        from .settings import load_settings
+
+        self.journal = "WAL" if load_settings().journal == "wal" else "DELETE"
         try:
             self.root = home(root)
             self.db_path = self.root / "sslviz.db"
@@ -105,7 +108,7 @@ class RunStore:
         db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA journal_mode={self.journal}")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=30000")
             yield db

@@ -13,6 +13,8 @@ Read from `sslviz.toml` in the working directory (or the file named by $SSLVIZ_C
     max_upload_mb = 200      # size limit of an uploaded zip
     max_upload_files = 100000
     teacher_password = ""    # when set, deleting runs asks for it (also from st.secrets)
+    launch_workers = 1       # 0: this server only queues; `python -m sslviz worker-loop` elsewhere trains
+    journal = "wal"          # "delete" for a run store on a network filesystem (WAL needs shared memory)
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Settings:
     max_upload_mb: int = 200
     max_upload_files: int = 100_000
     teacher_password: str = ""
+    launch_workers: int = 1
+    journal: str = "wal"
 
     def threads(self) -> int:
         """Torch threads for a trainer: the setting, else all cores (the worker runs niced)."""
@@ -67,7 +71,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
             raw = tomllib.loads(path.read_text()).get("sslviz", {})
         except (tomllib.TOMLDecodeError, OSError) as exc:
             raise ConfigError(f"{path}: cannot read settings ({exc})") from None
-    kinds = {"data_roots": tuple, "teacher_password": str}
+    kinds = {"data_roots": tuple, "teacher_password": str, "journal": str}
     values = {}
     for f in fields(Settings):
         kind = kinds.get(f.name, int)
@@ -79,4 +83,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     unknown = sorted(set(raw) - {f.name for f in fields(Settings)})
     if unknown:
         raise ConfigError(f"{path}: unknown setting '{unknown[0]}'")
-    return Settings(**values)
+    out = Settings(**values)
+    if out.journal not in ("wal", "delete"):
+        raise ConfigError(f"setting journal: must be 'wal' or 'delete', got {out.journal!r}")
+    return out

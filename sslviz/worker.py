@@ -130,11 +130,18 @@ def queue_position(store: RunStore, run_id: str) -> int | None:
 _children: list[subprocess.Popen] = []
 
 
-def schedule(store: RunStore) -> list[str]:
-    """Start queued runs while slots are free; returns the ids started."""
+def schedule(store: RunStore, force: bool = False) -> list[str]:
+    """Start queued runs while slots are free; returns the ids started.
+
+    A server with the setting launch_workers = 0 only queues (force=True is the worker loop of
+    another machine, e.g. a GPU box sharing the store)."""
     global _children
     _children = [p for p in _children if p.poll() is None]  # reap finished children (no zombies)
     store.reconcile()
+    from .settings import load_settings
+
+    if not force and not load_settings().launch_workers:
+        return []
     started = []
     for lane, kinds in LANES.items():
         if kinds:
@@ -195,8 +202,19 @@ def execute(store: RunStore, run_id: str, chain: bool = True) -> dict:
         for s, handler in previous.items():
             signal.signal(s, handler)
     if chain:
-        schedule(store)
+        from .settings import load_settings
+
+        schedule(store, force=not load_settings().launch_workers)  # the machine that trained keeps going
     return {"run_id": run_id, "status": store.get(run_id)["status"], **summary}
+
+
+def worker_loop(store: RunStore, poll: float = 2.0, once: bool = False) -> None:
+    """Train queued jobs of a (shared) run store on this machine until interrupted."""
+    while True:
+        schedule(store, force=True)
+        if once:
+            return
+        time.sleep(poll)
 
 
 def resume(store: RunStore, run_id: str, start: bool = True) -> None:
