@@ -1,0 +1,437 @@
+"""`folder:PATH`: a user's own images, one subfolder per class (or train/ and test/ of them).
+
+Layouts:
+  PATH/<class>/**/<image>                    split stratified 80/20 from the seed
+  PATH/train/<class>/..., PATH/test/<class>/...  the user's own split (classes: the union)
+
+Any mix of PNG, JPEG, BMP, GIF (first frame), WebP and TIFF in any mode: palette, 16-bit grey,
+CMYK, with or without alpha (composited over white). The set is grey (1 channel) when every image
+is grey, RGB otherwise. Each image is resized so that its shorter side is `image_size` and
+centre-cropped to a square (antialiased bilinear), once, at load. JPEG EXIF rotation is applied.
+
+Files that cannot be used are skipped and counted, never fatal: report["skipped"] (int) and
+report["skipped_files"] (the first 20 as {"path", "reason"}): non-image files, corrupt or
+truncated images, and images over PIL's decompression-bomb limit (Image.MAX_IMAGE_PIXELS; the size
+is checked from the header, before anything is decoded). Dotfiles (.DS_Store) are ignored.
+A folder with no readable image, a missing path or a file instead of a folder raise DataError.
+
+Why it is fast: a folder of 60,000 small JPEGs must load in seconds, not minutes, so decoding
+runs in a process pool over chunks of files (forkserver: safe to start from Streamlit's threads;
+the workers import numpy and PIL only), JPEGs are decoded at reduced size (Image.draft: the DCT
+is scaled down before the pixels exist), and the result is cached as one .npz in the cache folder,
+keyed by (resolved path, every file's relative path, size and mtime, image_size): loading the same
+folder again only lists it and reads one array. Any change to the folder makes a new key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+CACHE_VERSION = 1
+PARALLEL_MIN_FILES = 4000  # below this, starting worker processes costs more than it saves (~0.5 s)
+MAX_REPORTED_SKIPS = 20
+MEMORY_CACHE_SIZE = 2
+
+_memo: OrderedDict = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+class _Skip(Exception):
+    """This file cannot be used; the message is the reason shown to the user."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Listing
+
+
+def _scan(root: Path, spec: str):
+    """List the folder. Returns (layout, class_names, files, skipped).
+
+    files: sorted list of (relative path, class index, is_test, size, mtime_ns);
+    skipped: list of (relative path, reason) for files that are clearly not images.
+    """
+    train, test = root / "train", root / "test"
+    if train.is_dir() and test.is_dir():
+        layout, parts = "train/test folders", [(train, False), (test, True)]
+    else:
+        layout, parts = "class folders", [(root, False)]
+    class_dirs = {}
+    skipped = []
+    for base, _ in parts:
+        with os.scandir(base) as it:
+            for entry in sorted(it, key=lambda e: e.name):
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    class_dirs.setdefault(entry.name, None)
+                else:
+                    skipped.append((os.path.relpath(entry.path, root), "not inside a class subfolder"))
+    class_names = sorted(class_dirs)
+    if not class_names:
+        raise DataError(f"{spec}: no class subfolders in {root} (expected {root}/<class>/<images>, or "
+                        f"train/<class>/ and test/<class>/)")
+    files = []
+    for base, is_test in parts:
+        base_rel = "" if base == root else base.name + "/"
+        for label, cls in enumerate(class_names):
+            if (base / cls).is_dir():
+                _walk(str(base / cls), f"{base_rel}{cls}/", label, is_test, files, skipped, set())
+    return layout, class_names, files, skipped
+
+
+def _walk(folder: str, rel: str, label: int, is_test: bool, files: list, skipped: list, seen: set) -> None:
+    """Append (relative path, label, is_test, size, mtime_ns) for the image files under folder, in name order.
+
+    Follows symbolic links to folders, but never into a folder it is already inside or has listed.
+    """
+    try:
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as e:
+        skipped.append((rel.rstrip("/"), f"cannot list: {e.strerror or e}"))
+        return
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        try:
+            if entry.is_dir():
+                _walk(entry.path, f"{rel}{name}/", label, is_test, files, skipped, seen)
+                continue
+            if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+                skipped.append((rel + name, "not an image file (by its extension)"))
+                continue
+            st = entry.stat()
+        except OSError as e:
+            skipped.append((rel + name, f"cannot read: {e.strerror or e}"))
+            continue
+        files.append((rel + name, label, is_test, st.st_size, st.st_mtime_ns))
+
+
+def _cache_key(root: Path, image_size: int, max_pixels: int, class_names, files, skipped) -> str:
+    """'<folder and size>-<contents>': the first part names the cache files that a new one replaces."""
+    where = hashlib.sha256(json.dumps([str(root), int(image_size)]).encode()).hexdigest()[:12]
+    h = hashlib.sha256()
+    h.update(json.dumps([CACHE_VERSION, str(root), int(image_size), int(max_pixels), class_names, skipped]).encode())
+    for rel, cls, is_test, size, mtime in files:
+        h.update(f"\0{rel}\0{cls}\0{int(is_test)}\0{size}\0{mtime}".encode("utf-8", "surrogateescape"))
+    return f"{where}-{h.hexdigest()[:24]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding (runs in worker processes: numpy and PIL only, no torch)
+
+
+def _to_8bit(im):
+    """Convert any PIL image to mode L or RGB (alpha composited over white)."""
+    from PIL import Image
+
+    mode = im.mode
+    if mode in ("1", "L"):
+        return im.convert("L")
+    if mode.startswith("I") or mode == "F":  # 16/32-bit integer or float grey
+        a = np.asarray(im, dtype=np.float64)
+        if mode.startswith("I;16") or (mode == "I" and a.size and a.max() > 255):
+            a = a / 257.0
+        elif mode == "F" and a.size and a.max() <= 1.0:
+            a = a * 255.0
+        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        mode = im.mode
+    if mode in ("LA", "La", "PA"):
+        im, mode = im.convert("LA"), "LA"
+    if mode in ("RGBA", "RGBa", "LA"):
+        a = np.asarray(im, dtype=np.float32)
+        alpha = a[..., -1:] / 255.0
+        out = a[..., :-1] * alpha + 255.0 * (1.0 - alpha)
+        out = np.rint(out).astype(np.uint8)
+        return Image.fromarray(out[..., 0], "L") if mode == "LA" else Image.fromarray(out, "RGB")
+    if mode != "RGB":
+        return im.convert("RGB")
+    return im
+
+
+def _decode_one(path: str, size: int, max_pixels: int) -> tuple[np.ndarray, bool]:
+    """One image file -> (uint8 array: 3×size×size, or size×size when grey; is_grey). Raises _Skip.
+
+    _decode_chunk calls it with warnings silenced: the decompression-bomb limit is checked here.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if max_pixels and w * h > max_pixels:
+                raise _Skip(f"too large: {w}×{h} pixels is over the decompression-bomb limit of "
+                            f"{max_pixels:,} (PIL Image.MAX_IMAGE_PIXELS)")
+            if im.format == "JPEG" and im.mode in ("RGB", "L"):
+                im.draft(im.mode, (size, size))  # decode at 1/2, 1/4 or 1/8 scale when big enough
+            if "exif" in im.info and im.getexif().get(0x0112, 1) != 1:
+                im = ImageOps.exif_transpose(im)
+            im = _to_8bit(im)
+            w, h = im.size
+            if (w, h) != (size, size):
+                m = min(w, h)
+                box = ((w - m) / 2, (h - m) / 2, (w + m) / 2, (h + m) / 2)
+                im = im.resize((size, size), Image.Resampling.BILINEAR, box=box)
+            a = np.asarray(im)
+    except _Skip:
+        raise
+    except Image.DecompressionBombError as e:
+        raise _Skip(f"too large (decompression-bomb guard): {e}") from None
+    except UnidentifiedImageError:
+        raise _Skip("not a readable image (unknown or corrupt format)") from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, IndexError, TypeError, KeyError,
+            ZeroDivisionError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise _Skip(f"cannot decode: {reason[:160]}") from None
+    if a.ndim == 2:
+        return a, True
+    a = a.transpose(2, 0, 1)
+    return a, bool((a[0] == a[1]).all() and (a[1] == a[2]).all())
+
+
+def _decode_chunk(paths: list[str], size: int, max_pixels: int):
+    """Decode a list of files.
+
+    Returns (images n×3×s×s uint8, grey bool n, ok bool n, {i: reason}, CPU seconds spent).
+    """
+    import time
+
+    cpu = time.process_time()
+    n = len(paths)
+    images = np.zeros((n, 3, size, size), np.uint8)
+    grey = np.zeros(n, bool)
+    ok = np.zeros(n, bool)
+    errors = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DecompressionBombWarning (checked explicitly), EXIF/palette chatter
+        for i, path in enumerate(paths):
+            try:
+                images[i], grey[i] = _decode_one(path, size, max_pixels)  # a grey 2-D array fills all 3 channels
+                ok[i] = True
+            except _Skip as e:
+                errors[i] = str(e)
+    return images, grey, ok, errors, time.process_time() - cpu
+
+
+def _init_worker(max_pixels: int) -> None:
+    """In a pool worker: PIL's own bomb check (at 2× its limit) follows the caller's limit."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = max_pixels or None
+
+
+def _workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def decode_files(paths: list[str], size: int, max_pixels: int, workers: int | None = None):
+    """Decode all files, in a process pool when there are many. Same return as _decode_chunk (CPU summed)."""
+    workers = workers or _workers()
+    if workers <= 1 or len(paths) < PARALLEL_MIN_FILES:
+        return _decode_chunk(paths, size, max_pixels)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    chunk = min(2000, max(100, math.ceil(len(paths) / (workers * 6))))
+    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    images = np.empty((len(paths), 3, size, size), np.uint8)
+    grey = np.empty(len(paths), bool)
+    ok = np.empty(len(paths), bool)
+    errors = {}
+    cpu = 0.0
+    ctx = multiprocessing.get_context("forkserver")
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(max_pixels,)) as pool:
+            start = 0
+            results = pool.map(_decode_chunk, chunks, [size] * len(chunks), [max_pixels] * len(chunks))
+            for c, (im, g, o, err, seconds) in zip(chunks, results):
+                images[start:start + len(c)], grey[start:start + len(c)], ok[start:start + len(c)] = im, g, o
+                errors.update({start + i: r for i, r in err.items()})
+                cpu += seconds
+                start += len(c)
+    except BrokenProcessPool:  # a worker died (out of memory, or a decoder crashed on some file)
+        folder = os.path.commonpath(paths) if len(paths) > 1 else paths[0]
+        raise DataError(f"decoding the images in {folder} failed: a worker process died "
+                        "(out of memory, or an image crashed the decoder)") from None
+    return images, grey, ok, errors, cpu
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache
+
+
+def _read_cache(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {"images": z["images"], "labels": z["labels"], "is_test": z["is_test"],
+                    "class_names": [str(c) for c in z["class_names"]], "info": json.loads(str(z["info"]))}
+    except Exception:  # noqa: BLE001 - a broken cache file is rebuilt, never fatal
+        return None
+
+
+def _write_cache(path: Path, arrays: dict) -> str | None:
+    """Write atomically (temp file + rename) and delete this folder's older cache files (same
+    folder and image_size, other contents). Returns None, or why it could not be written."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, images=arrays["images"], labels=arrays["labels"], is_test=arrays["is_test"],
+                     class_names=np.array(arrays["class_names"], dtype=str), info=np.array(json.dumps(arrays["info"])))
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return e.strerror or str(e)
+    prefix = path.name.split("-")[0] + "-"
+    for old in path.parent.glob(prefix + "*.npz"):
+        if old != path:
+            try:
+                old.unlink()
+            except OSError:
+                pass
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The loader
+
+
+def _build(root: Path, spec: str, image_size: int, layout, class_names, files, listed_skips, max_pixels):
+    paths = [str(root / rel) for rel, *_ in files]
+    images, grey, ok, errors, cpu = decode_files(paths, image_size, max_pixels)
+    skipped = list(listed_skips) + [(files[i][0], r) for i, r in sorted(errors.items())]
+    if not ok.any():
+        example = f"; e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise DataError(f"{spec}: no readable image in {root} ({len(skipped)} files skipped{example})")
+    keep = np.flatnonzero(ok)
+    labels = np.array([files[i][1] for i in keep], np.int64)
+    is_test = np.array([files[i][2] for i in keep], bool)
+    images = images[keep]
+    all_grey = bool(grey[keep].all())
+    images = np.ascontiguousarray(images[:, :1] if all_grey else images)
+    # drop classes without any readable image, keeping the order of the rest
+    present = np.unique(labels)
+    present_set = set(present.tolist())
+    empty = [c for i, c in enumerate(class_names) if i not in present_set]
+    remap = np.full(len(class_names), -1, np.int64)
+    remap[present] = np.arange(len(present))
+    labels = remap[labels]
+    info = {"layout": layout, "skipped": len(skipped),
+            "skipped_files": [{"path": p, "reason": r} for p, r in skipped[:MAX_REPORTED_SKIPS]],
+            "empty_classes": empty, "grey": all_grey}
+    return {"images": images, "labels": labels, "is_test": is_test,
+            "class_names": [class_names[i] for i in present], "info": info, "decode_cpu_seconds": round(cpu, 3)}
+
+
+def load_folder(spec: str, image_size: int = 32, seed: int = 0, cache_dir: str | os.PathLike | None = None,
+                max_pixels: int | None = None):
+    """Load `folder:PATH` (spec is the whole name, or just the path) as an ImageSet."""
+    import time
+
+    t0 = time.perf_counter()
+    path = spec[len("folder:"):] if spec.startswith("folder:") else spec
+    spec = f"folder:{path}"
+    if not path.strip():
+        raise DataError("folder: no path given (use folder:/path/to/images)")
+    root = Path(path.strip()).expanduser()
+    if not root.exists():
+        raise DataError(f"{spec}: no such folder ({root.absolute()})")
+    if not root.is_dir():
+        raise DataError(f"{spec}: {root.absolute()} is a file, not a folder of class subfolders")
+    root = root.resolve()
+    if max_pixels is None:
+        from PIL import Image
+
+        max_pixels = int(Image.MAX_IMAGE_PIXELS or 0)
+    try:
+        layout, class_names, files, listed_skips = _scan(root, spec)
+    except PermissionError as e:
+        raise DataError(f"{spec}: cannot read {e.filename or root}: permission denied") from None
+    key = _cache_key(root, image_size, max_pixels, class_names, files, listed_skips)
+    with _memo_lock:
+        hit = _memo.get((key, seed))
+        if hit is not None:
+            _memo.move_to_end((key, seed))
+            return hit
+
+    if cache_dir is None:
+        from ..paths import cache_dir as default_cache_dir
+
+        cache_dir = default_cache_dir()
+    cache_file = Path(cache_dir) / "folders" / f"{key}.npz"
+    arrays = _read_cache(cache_file) if cache_file.is_file() else None
+    from_cache = arrays is not None
+    cache_note = None
+    if arrays is None:
+        if not files:
+            example = f"; e.g. {listed_skips[0][0]}: {listed_skips[0][1]}" if listed_skips else ""
+            raise DataError(f"{spec}: no image files in {root} ({len(listed_skips)} other files{example})")
+        arrays = _build(root, spec, image_size, layout, class_names, files, listed_skips, max_pixels)
+        cache_note = _write_cache(cache_file, arrays)
+
+    imageset = _to_imageset(arrays, spec, root, seed)
+    imageset.report.update({"cached": from_cache, "cache_file": str(cache_file),
+                            "load_seconds": round(time.perf_counter() - t0, 3)})
+    if not from_cache:
+        imageset.report["decode_cpu_seconds"] = arrays["decode_cpu_seconds"]  # summed over the worker processes
+    if cache_note:
+        imageset.report["cache_error"] = f"cache not written to {cache_file}: {cache_note}"
+    with _memo_lock:
+        _memo[(key, seed)] = imageset
+        while len(_memo) > MEMORY_CACHE_SIZE:
+            _memo.popitem(last=False)
+    return imageset
+
+
+def _to_imageset(arrays: dict, spec: str, root: Path, seed: int):
+    import torch
+
+    from .split import make_imageset, stratified_split
+
+    info = dict(arrays["info"])
+    labels, is_test = arrays["labels"], arrays["is_test"]
+    report = {"source": str(root), **info, "n": int(len(labels))}
+    if info["layout"] == "train/test folders" and is_test.any() and (~is_test).any():
+        train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+        report["split"] = "the folder's train/ and test/"
+    else:
+        train_idx, test_idx = stratified_split(labels, 0.2, seed)
+        report["split"] = f"stratified 80/20 from seed {seed}"
+        if info["layout"] == "train/test folders":
+            report["note"] = "train/ or test/ has no readable image, so the images were split 80/20 instead"
+    images = torch.from_numpy(arrays["images"])
+    name = spec
+    return make_imageset(name, arrays["class_names"], images, labels, train_idx, test_idx, report=report)
+
+
+def clear_memory_cache() -> None:
+    with _memo_lock:
+        _memo.clear()
