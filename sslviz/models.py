@@ -3,6 +3,8 @@
 - `SmallCNN`: four 3×3 conv layers (32-64-128-256 channels, stride 2 from the second), batch norm,
   ReLU, global average pool -> 256-d feature. About 30 MFLOP per 32×32 image: it trains at roughly
   1,800 images/s on 2 CPU cores with channels_last, which is what makes live training possible.
+- `small-cnn-grid`: the same layers average-pooled to a 2×2 grid (1024-d). Global pooling forgets
+  where a stroke is, which digits need: untrained, it scores kNN 0.90 on MNIST against 0.80.
 - `resnet18`: torchvision's ResNet-18 with the usual small-image stem (3×3 conv, stride 1, no
   max-pool) for 32-96 px inputs; for GPU use.
 - `mlp_head`: the projection / prediction heads of SimCLR, BYOL, SimSiam, ...
@@ -33,15 +35,15 @@ def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
 class SmallCNN(nn.Module):
     """A 4-layer conv net: fast on a laptop CPU, strong enough for 32×32 images."""
 
-    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (32, 64, 128, 256)):
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (32, 64, 128, 256), grid: int = 1):
         super().__init__()
         layers, cin = [], in_channels
         for i, w in enumerate(widths):
             layers.append(_conv_bn_relu(cin, w, stride=1 if i == 0 else 2))
             cin = w
         self.features = nn.Sequential(_Standardize(), *layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.out_dim = cin
+        self.pool = nn.AdaptiveAvgPool2d(grid)  # grid 1: global average; 2: keeps coarse position
+        self.out_dim = cin * grid * grid
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The last conv feature map (N×D×h×w), for methods that need spatial features."""
@@ -76,6 +78,7 @@ class ResNet18(nn.Module):
 
 BACKBONES = {
     "small-cnn": "4 conv layers, 256-d features, ~30 MFLOP/image: the laptop default",
+    "small-cnn-grid": "the same 4 conv layers, average-pooled to 2×2 (1024-d): keeps where strokes are (digits)",
     "resnet18": "ResNet-18 with a small-image stem, 512-d features: for a GPU",
 }
 
@@ -86,6 +89,8 @@ def build_backbone(name: str, in_channels: int) -> nn.Module:
 
     if name == "small-cnn":
         return SmallCNN(in_channels)
+    if name == "small-cnn-grid":
+        return SmallCNN(in_channels, grid=2)
     if name == "resnet18":
         return ResNet18(in_channels)
     raise ConfigError(f"backbone: unknown '{name}'; choose one of {', '.join(BACKBONES)}")

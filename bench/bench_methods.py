@@ -1,0 +1,86 @@
+"""Every method × dataset after a fixed CPU budget: kNN accuracy, images/s, peak memory.
+
+    python -m sslviz bench methods [--json] [--budgets 60,180] [--datasets shapes,digits,mnist]
+                                   [--methods all|simclr,byol,...] [--mnist-root DIR]
+
+Each cell is one training run in a fresh subprocess (so peak memory, read from the kernel's
+ru_maxrss of that process, is the method's own). The baselines (pixels, random-init, pca) are
+rows of the same table. A method that loses to pixels says so in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_CHILD = r"""
+import json, resource, sys, tempfile
+from pathlib import Path
+from sslviz import train
+from sslviz.config import RunConfig
+cfg = RunConfig.from_dict(json.loads(sys.argv[1]))
+with tempfile.TemporaryDirectory() as tmp:
+    s = train.run(cfg, Path(tmp))
+s["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(s))
+"""
+
+
+def one(config: dict) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(config)], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=3600)
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(ROOT))
+    from sslviz.methods import list_methods
+
+    ap = argparse.ArgumentParser(prog="python -m sslviz bench methods")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--budgets", default="60")
+    ap.add_argument("--datasets", default="shapes")
+    ap.add_argument("--methods", default="all")
+    ap.add_argument("--mnist-root", default=str(ROOT.parent / "shared" / "data" / "mnist"))
+    args = ap.parse_args(argv)
+    methods = [m["name"] for m in list_methods()] if args.methods == "all" else args.methods.split(",")
+    rows = []
+    for dataset in args.datasets.split(","):
+        extra = {"data_root": args.mnist_root} if dataset == "mnist" else {}
+        if dataset == "mnist" and not Path(args.mnist_root).exists():
+            print(f"note: {args.mnist_root} missing; mnist skipped", file=sys.stderr)
+            continue
+        for budget in [float(b) for b in args.budgets.split(",")]:
+            for method in methods:
+                cfg = dict(method=method, dataset=dataset, epochs=10_000, time_budget=budget, device="cpu", **extra)
+                r = one(cfg)
+                row = {"method": method, "dataset": dataset, "budget_s": budget,
+                       **{k: r.get(k) for k in ("knn_accuracy", "knn_pixels", "knn_random_init", "images_per_second",
+                                                "epochs", "collapse_std", "peak_memory_mb", "error")}}
+                rows.append(row)
+                knn = row["knn_accuracy"]
+                print(f"{dataset:<8} {budget:>5.0f}s {method:<18} "
+                      + (f"kNN {knn:.3f}  pixels {row['knn_pixels']:.3f}  untrained {row['knn_random_init']:.3f}  "
+                         f"{row['images_per_second'] or 0:.0f} img/s  {row['peak_memory_mb']:.0f} MB"
+                         if knn is not None else f"error: {row['error']}"), flush=True)
+    out = {"benchmark": "methods", "date": time.strftime("%Y-%m-%d"), "machine": platform.machine(),
+           "cpus": os.cpu_count(), "results": rows}
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
