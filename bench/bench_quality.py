@@ -44,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.update(time_budget=args.shapes_seconds, epochs=10_000, device="cpu")
     rows.append({"case": f"simclr shapes {args.shapes_seconds:.0f}s (demo settings)", **train(demo)})
     if Path(args.mnist_root).exists():
-        cfg = dict(method="simclr", dataset="mnist", data_root=args.mnist_root, time_budget=args.mnist_seconds,
-                   epochs=10_000, batch_size=128, device="cpu")
-        rows.append({"case": f"simclr mnist {args.mnist_seconds:.0f}s", **train(cfg)})
+        for backbone in ("small-cnn", "small-cnn-grid"):
+            cfg = dict(method="simclr", dataset="mnist", data_root=args.mnist_root, time_budget=args.mnist_seconds,
+                       epochs=10_000, batch_size=128, device="cpu", backbone=backbone)
+            rows.append({"case": f"simclr mnist {args.mnist_seconds:.0f}s {backbone}", **train(cfg)})
     else:
         print(f"note: {args.mnist_root} not found; MNIST case skipped", file=sys.stderr)
     keep = ("case", "epochs", "seconds", "images_per_second", "knn_accuracy", "knn_pixels", "knn_random_init")
