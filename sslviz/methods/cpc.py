@@ -1,0 +1,100 @@
+"""CPC: from the rows of an image seen so far, pick out the true features of the rows further down."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Method
+
+
+def cpc_loss(predictions: torch.Tensor, candidates: torch.Tensor, target_index: torch.Tensor) -> torch.Tensor:
+    """InfoNCE of contrastive predictive coding.
+
+    van den Oord, Li, Vinyals (2018), "Representation Learning with Contrastive Predictive
+    Coding", Eq. 3-4, in the image form of Hénaff et al. (2020), "Data-Efficient Image
+    Recognition with Contrastive Predictive Coding" (CPC v2), Eq. 2-3:
+
+        zhat_{i+k,j} = W_k c_{i,j},    L = -log( exp(zhat . z_{i+k,j}) / sum_l exp(zhat . z_l) )
+
+    a softmax over log-bilinear scores: each prediction must score its true feature vector
+    above the others (other positions of the same image and of the other images in the batch).
+    predictions: M×D predicted vectors; candidates: C×D feature vectors z_l; target_index: M,
+    the row of `candidates` that is the true future of each prediction.
+    """
+    return F.cross_entropy(predictions @ candidates.T, target_index)
+
+
+class CPC(Method):
+    name = "cpc"
+    family = "contrastive"
+    paper = "van den Oord et al., 2018. Representation Learning with Contrastive Predictive Coding (CPC; v2: Hénaff et al., 2020)"
+    target = "the features of the image rows further down, among those of other rows and images"
+    description = (
+        "The image is read as a grid of patches, top to bottom. A small recurrent network sums up "
+        "the rows seen so far and must pick the true features of a patch two or three rows "
+        "further down out of every other patch in the batch (InfoNCE). To predict what lies "
+        "below from what lies above, the features must capture the object's overall shape "
+        "rather than pixel detail, which differs from patch to patch. Negatives from other "
+        "images and positions prevent collapse; the known failure is a shortcut: predicting a "
+        "patch from pixels it shares with the context, which is why the row right below (half "
+        "of whose pixels the context has seen) is skipped."
+    )
+    default_lr = 2e-3
+    # The grid is the backbone's own last feature map: 4×4 cells at 32 px for the small CNN (each
+    # cell sees a 17-px window, 8 px apart). One forward pass of the whole image gives all 16
+    # patch codes, and the pooled backbone feature that evaluation uses is exactly the average
+    # of the codes being trained. Offsets 2..3 rows: the next row would share half its pixels with
+    # the context (a shortcut). Images under min_size px are upsampled so the grid has 4 rows.
+    defaults = {"context_dim": 256, "min_offset": 2, "max_offset": 3, "min_size": 32}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        d, c = backbone.out_dim, self.hp["context_dim"]
+        self.row_mixer = nn.Conv2d(d, c, (1, 3), padding=(0, 1))  # mixes a row's neighbouring columns
+        self.context = nn.GRU(c, c, batch_first=True)  # runs down each column: row r sees rows <= r
+        offsets = range(self.hp["min_offset"], self.hp["max_offset"] + 1)
+        self.predictors = nn.ModuleDict({str(k): nn.Linear(c, d, bias=False) for k in offsets})  # W_k
+
+    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] >= self.hp["min_size"]:
+            return x
+        size = self.hp["min_size"]
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).contiguous(
+            memory_format=torch.channels_last)
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features of the whole image, at the size the backbone was trained on."""
+        return self.backbone(self._resize(x))
+
+    def grid_codes(self, x: torch.Tensor) -> torch.Tensor:
+        """z: N×h×w×D, one code per cell of the backbone's feature map."""
+        return self.backbone.feature_map(x).permute(0, 2, 3, 1)
+
+    def step(self, images, labels, index):
+        z = self.grid_codes(self._resize(self.views(images)))
+        n, h, w, d = z.shape
+        mixed = self.row_mixer(z.permute(0, 3, 1, 2))  # N×C×h×w
+        seq = mixed.permute(0, 3, 2, 1).reshape(n * w, h, -1)  # one sequence per column, top to bottom
+        ctx = self.context(seq)[0].reshape(n, w, h, -1).transpose(1, 2)  # N×h×w×C, ctx[:, r] sees rows <= r
+        candidates = z.reshape(n * h * w, d)
+        cell = torch.arange(n * h * w, device=z.device).reshape(n, h, w)
+        preds, targets = [], []
+        for k_str, predictor in self.predictors.items():
+            k = int(k_str)
+            if k >= h:
+                continue
+            preds.append(predictor(ctx[:, : h - k]).reshape(-1, d))
+            targets.append(cell[:, k:].reshape(-1))
+        if not preds:
+            raise ValueError(f"cpc: a {h}-row grid is too small for offsets >= {self.hp['min_offset']}")
+        preds, targets = torch.cat(preds), torch.cat(targets)
+        loss = cpc_loss(preds, candidates, targets)
+        with torch.no_grad():
+            acc = ((preds @ candidates.T).argmax(1) == targets).float().mean()
+        return loss, {"loss": loss.item(), "prediction_accuracy": acc.item()}
+
+
+METHOD = CPC

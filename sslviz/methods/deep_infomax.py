@@ -1,0 +1,69 @@
+"""Deep InfoMax: tell which (image location, image summary) pairs come from the same image."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import mlp_head
+from .base import Method
+
+
+def dim_loss(local: torch.Tensor, global_: torch.Tensor, estimator: str = "jsd") -> torch.Tensor:
+    """Negative local mutual-information estimate between feature-map locations and the global vector.
+
+    Hjelm, Fedorov, Lavoie-Marchildon, Grewal, Bachman, Trischler, Bengio (2019), "Learning Deep
+    Representations by Mutual Information Estimation and Maximization", Eq. 4 and 6. With the
+    score T(x_l, y) = <local_l, global> of location l and summary y:
+      jsd:     I = E_P[-sp(-T(x_l, y))] - E_{P×P̃}[sp(T(x'_l, y))]   (sp = softplus; the paper's choice)
+      infonce: I = E_P[T(x_l, y) - log Σ_{x'} exp T(x'_l, y)]        (Eq. 5)
+    Real pairs: location and summary of the same image; fake pairs: location of another image in
+    the batch. local: N×L×D (L locations), global_: N×D. Returns -I averaged over locations.
+    """
+    n, l, _ = local.shape
+    scores = torch.einsum("ild,jd->jil", local, global_)  # scores[j, i, l]: summary j, location l of image i
+    real = torch.eye(n, dtype=torch.bool, device=local.device)[:, :, None].expand(n, n, l)
+    if estimator == "jsd":
+        return F.softplus(-scores[real]).mean() + F.softplus(scores[~real]).mean()
+    if estimator == "infonce":  # for each summary j and location l: which image did the location come from?
+        logits = scores.permute(0, 2, 1).reshape(n * l, n)
+        return F.cross_entropy(logits, torch.arange(n, device=local.device).repeat_interleave(l))
+    raise ValueError(f"dim_loss: unknown estimator {estimator!r} (jsd or infonce)")
+
+
+class DeepInfoMax(Method):
+    name = "deep-infomax"
+    family = "infomax"
+    paper = "Hjelm et al., 2019. Learning Deep Representations by Mutual Information Estimation and Maximization (DIM)"
+    target = "whether a feature-map location and a global summary come from the same image"
+    description = (
+        "The backbone's last feature map describes every location of the image, and its average, "
+        "through a small head, summarises the whole image. A discriminator (a dot product after two "
+        "small projections) must tell real pairs (a location and the summary of the same image) from "
+        "fake ones (a location of another image). To win, every location has to carry information "
+        "shared by the whole image, such as what the object is, rather than local noise. Here the "
+        "summary comes from one augmented view and the locations from another (as in AMDIM), so the "
+        "shared information must also survive the augmentations. A collapsed encoder gives the same "
+        "score to real and fake pairs: the JSD loss stays at 2 log 2 ≈ 1.39."
+    )
+    default_lr = 2e-3
+    defaults = {"estimator": "jsd", "dim": 64, "hidden": 512}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        d, h, dim = backbone.out_dim, self.hp["hidden"], self.hp["dim"]
+        self.global_head = mlp_head(d, h, dim)
+        self.local_head = nn.Sequential(nn.Conv2d(d, h, 1), nn.ReLU(inplace=True), nn.Conv2d(h, dim, 1))
+
+    def step(self, images, labels, index):
+        x = self.views(torch.cat([images, images]))
+        maps = self.backbone.feature_map(x)  # 2N × D × h × w
+        m1, m2 = maps.chunk(2)
+        summary = self.global_head(m1.mean((2, 3)))  # the summary of view 1 ...
+        local = self.local_head(m2).flatten(2).transpose(1, 2)  # ... against the locations of view 2
+        loss = dim_loss(local, summary, self.hp["estimator"])
+        return loss, {"loss": loss.item()}
+
+
+METHOD = DeepInfoMax

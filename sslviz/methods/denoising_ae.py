@@ -1,0 +1,56 @@
+"""Denoising autoencoder: corrupt the image, reconstruct the clean one."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..pretext import denoising_task
+from ._decoders import ConvDecoder, input_channels
+from .base import Method
+
+
+def denoising_loss(reconstruction: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """Squared reconstruction error of the clean input from its corrupted version.
+
+    Vincent, Larochelle, Bengio, Manzagol (2008), "Extracting and Composing Robust Features with
+    Denoising Autoencoders", Sec. 2.3: minimise E_{q(X, X̃)}[L(X, g(f(X̃)))], the reconstruction
+    g(f(x̃)) of the clean x from a corrupted x̃ ~ q_D(x̃ | x); here L is the mean squared error.
+    """
+    return F.mse_loss(reconstruction, clean)
+
+
+class DenoisingAE(Method):
+    name = "denoising-ae"
+    family = "pretext"
+    paper = "Vincent et al., 2008. Extracting and Composing Robust Features with Denoising Autoencoders"
+    target = "the clean image, from a noisy copy"
+    description = (
+        "Gaussian noise is added to the image and a fraction of its pixels are blacked out; the "
+        "network squeezes the noisy image through the backbone and a small decoder must give back "
+        "the clean one. An ordinary autoencoder can learn the identity map; the noise forbids that, "
+        "because telling noise from signal needs a model of what images look like (edges, strokes, "
+        "smooth regions). It buys invariance to the noise, not to position or colour, so the "
+        "features keep a lot of low-level detail. A failing run reconstructs a blurry average image "
+        "whatever the input. Views use the dataset's augmentation, so the clean target is a view."
+    )
+    default_lr = 2e-3
+    defaults = {"sigma": 0.2, "drop": 0.25}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        channels = input_channels(backbone)
+        self.decoder = ConvDecoder(backbone.out_dim, channels)
+
+    def reconstruct(self, noisy: torch.Tensor) -> torch.Tensor:
+        """The network's clean-up of noisy float images (also for the teaching page)."""
+        noisy = noisy.contiguous(memory_format=torch.channels_last)
+        return self.decoder(self.backbone.feature_map(noisy), noisy.shape[-2:])
+
+    def step(self, images, labels, index):
+        noisy, clean = denoising_task(self.views(images), self.hp["sigma"], self.hp["drop"], self.generator)
+        loss = denoising_loss(self.reconstruct(noisy), clean)
+        return loss, {"loss": loss.item()}
+
+
+METHOD = DenoisingAE

@@ -1,0 +1,103 @@
+"""GAN: the discriminator that learns to spot fake images is the feature extractor."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._decoders import input_channels
+from .base import Method
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The GAN losses, written with logits l (D = sigmoid(l), sp = softplus).
+
+    Goodfellow et al. (2014), "Generative Adversarial Nets", Eq. 1 and Sec. 3, as used by DCGAN
+    (Radford, Metz, Chintala, 2016, "Unsupervised Representation Learning with Deep Convolutional
+    Generative Adversarial Networks"):
+        L_D = -E_x[log D(x)] - E_z[log(1 - D(G(z)))] = E[sp(-l_real)] + E[sp(l_fake)]
+        L_G = -E_z[log D(G(z))] = E[sp(-l_fake)]   (`generator_loss`; the non-saturating form,
+              strong gradients while the discriminator still wins easily)
+    """
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss E[sp(-l_fake)] (see `discriminator_loss`)."""
+    return F.softplus(-fake_logits).mean()
+
+
+def _up(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
+
+
+class Generator(nn.Module):
+    """DCGAN generator: z -> 4×4×256 -> 8 -> 16 -> 32 px, C channels in [0, 1]."""
+
+    def __init__(self, z_dim: int, channels: int, width: int = 64):
+        super().__init__()
+        self.z_dim = z_dim
+        self.net = nn.Sequential(
+            nn.Unflatten(1, (z_dim, 1, 1)), nn.ConvTranspose2d(z_dim, 4 * width, 4, bias=False),
+            nn.BatchNorm2d(4 * width), nn.ReLU(True), _up(4 * width, 2 * width), _up(2 * width, width),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Sigmoid())
+
+    def forward(self, z: torch.Tensor, size: int = 32) -> torch.Tensor:
+        x = self.net(z)
+        return x if size == 32 else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+class GAN(Method):
+    name = "gan"
+    family = "generative"
+    paper = "Radford et al., 2016. Unsupervised Representation Learning with Deep Convolutional GANs (DCGAN)"
+    target = "real or generated, for the discriminator; fooling it, for the generator"
+    description = (
+        "Two networks play a game. A generator turns random noise into images; a discriminator (our "
+        "backbone plus one real/fake output) must tell them from real training images. To keep up "
+        "with an improving forger the discriminator has to learn what real images are made of "
+        "(shapes, edges, consistent colours), and those features are what we evaluate. Nothing makes "
+        "them invariant to anything. Failure looks different from other methods: mode collapse (the "
+        "generator draws one image over and over), or a discriminator that wins outright (its loss "
+        "near 0, the generator's growing) and stops learning. The generator has its own Adam "
+        "(lr 2e-4, betas 0.5/0.999, as DCGAN) and is updated inside each step; real images are "
+        "not augmented, or the generator would learn to draw the augmentations."
+    )
+    default_lr = 2e-4
+    defaults = {"z_dim": 64, "g_width": 64, "g_lr": 2e-4}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        self.generator_net = Generator(self.hp["z_dim"], input_channels(backbone), self.hp["g_width"])
+        self.real_fake = nn.Linear(backbone.out_dim, 1)
+        self.g_optimizer = torch.optim.Adam(self.generator_net.parameters(), lr=self.hp["g_lr"], betas=(0.5, 0.999))
+
+    def optimizer_parameters(self):
+        """Only the discriminator: the generator has its own optimiser."""
+        return list(self.backbone.parameters()) + list(self.real_fake.parameters())
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.real_fake(self.backbone(x.contiguous(memory_format=torch.channels_last))).flatten()
+
+    def sample(self, n: int, size: int = 32) -> torch.Tensor:
+        """n generated images (float, [0, 1]) of size×size pixels (also for the teaching page)."""
+        z = torch.randn(n, self.hp["z_dim"], generator=self.generator, device=self.real_fake.weight.device)
+        return self.generator_net(z, size)
+
+    def step(self, images, labels, index):
+        real = images.float().div(255)
+        fake = self.sample(len(images), images.shape[-1])
+        # 1) generator step, against the current discriminator (gradients only into the generator)
+        g_loss = generator_loss(self.discriminate(fake))
+        self.g_optimizer.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=list(self.generator_net.parameters()))
+        self.g_optimizer.step()
+        # 2) discriminator loss on real images and the (detached) fakes: the trainer steps it
+        real_logits, fake_logits = self.discriminate(real), self.discriminate(fake.detach())
+        d_loss = discriminator_loss(real_logits, fake_logits)
+        d_acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
+        return d_loss, {"loss": d_loss.item(), "generator_loss": g_loss.item(), "discriminator_accuracy": d_acc.item()}
+
+
+METHOD = GAN

@@ -1,0 +1,74 @@
+"""Inpainting / masked image modelling: hide half of the patches, paint them back."""
+
+from __future__ import annotations
+
+import torch
+
+from ..pretext import mask_patches
+from ._decoders import ConvDecoder, input_channels
+from .base import Method
+
+
+def masked_reconstruction_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the hidden pixels only.
+
+    He et al. (2022), "Masked Autoencoders Are Scalable Vision Learners", Sec. 3: "the loss
+    function computes the mean squared error (MSE) between the reconstructed and original images
+    in the pixel space ... we compute the loss only on masked patches", i.e.
+    L = Σ m·(x̂ - x)² / (C Σ m) with m = 1 on hidden pixels (after Pathak et al., 2016, Context
+    Encoders, Eq. 1, whose reconstruction loss is also restricted to the dropped region).
+    """
+    mask = mask.expand_as(target)
+    return ((prediction - target) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+
+
+def normalize_patches(images: torch.Tensor, patch: int, eps: float = 0.01) -> torch.Tensor:
+    """Each patch×patch square minus its mean, over its std (MAE's normalised pixel targets).
+
+    The target then says where the edges and strokes are, not how bright or what colour the patch
+    is; `eps` (a variance floor) keeps flat, noisy background patches from being blown up.
+    """
+    n, c, h, w = images.shape
+    p = images.reshape(n, c, h // patch, patch, w // patch, patch)
+    mean = p.mean((1, 3, 5), keepdim=True)
+    var = p.var((1, 3, 5), keepdim=True)
+    return ((p - mean) / (var + eps).sqrt()).reshape(n, c, h, w)
+
+
+class Inpainting(Method):
+    name = "inpainting"
+    family = "pretext"
+    paper = "He et al., 2022. Masked Autoencoders Are Scalable Vision Learners (after Pathak et al., 2016, Context Encoders)"
+    target = "the pixels of the hidden patches"
+    description = (
+        "Half of the image's square patches are painted grey and the network must paint them back "
+        "from what is left; only the hidden pixels count in the loss, so copying the input earns "
+        "nothing. Filling in the missing half of a shape needs to know what shapes look like, which "
+        "is the representation we want; filling in with the local average colour is the lazy answer "
+        "(blurry grey blobs, loss stuck at the pixel variance). A conv net sees the grey squares as "
+        "image content, so at evaluation time (whole images, nothing hidden) its inputs look a "
+        "little different from training: masked modelling suits transformers better, and this is "
+        "why. Views use the dataset's augmentation."
+    )
+    default_lr = 2e-3
+    defaults = {"patch": 8, "mask_ratio": 0.5, "norm_pix": True}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        channels = input_channels(backbone)
+        self.decoder = ConvDecoder(backbone.out_dim, channels)
+
+    def reconstruct(self, masked: torch.Tensor) -> torch.Tensor:
+        """The network's painting of whole images from masked float images (also for the teaching page)."""
+        masked = masked.contiguous(memory_format=torch.channels_last)
+        return self.decoder(self.backbone.feature_map(masked), masked.shape[-2:])
+
+    def step(self, images, labels, index):
+        x = self.views(images)
+        masked, mask = mask_patches(x, self.hp["patch"], self.hp["mask_ratio"], self.generator)
+        target = normalize_patches(x, self.hp["patch"]) if self.hp["norm_pix"] else x
+        loss = masked_reconstruction_loss(self.reconstruct(masked), target, mask)
+        return loss, {"loss": loss.item()}
+
+
+METHOD = Inpainting

@@ -1,0 +1,68 @@
+"""Jigsaw puzzles: which of a fixed set of shuffles was applied to the image's tiles?"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..models import mlp_head
+from ..pretext import crop_at, jigsaw_permutations, jigsaw_task, split_tiles
+from .base import Method
+
+
+def jigsaw_loss(logits: torch.Tensor, permutation_index: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the P permutations of the fixed set.
+
+    Noroozi & Favaro (2016), "Unsupervised Learning of Visual Representations by Solving Jigsaw
+    Puzzles", Sec. 3: the context-free network sees the tiles in the shuffled order and is trained
+    with loss = -log p(S | tiles), S the index of the permutation in the chosen set.
+    """
+    return F.cross_entropy(logits, permutation_index)
+
+
+class Jigsaw(Method):
+    name = "jigsaw"
+    family = "pretext"
+    paper = "Noroozi & Favaro, 2016. Unsupervised Learning of Visual Representations by Solving Jigsaw Puzzles"
+    target = "which of the fixed tile shuffles was applied"
+    description = (
+        "The image is cut into a grid of tiles (2×2 at 32 px, 3×3 for larger images) and the tiles "
+        "are shuffled by one of a fixed set of orders; the network sees each tile on its own (the same "
+        "backbone for every tile) and must name the order. To put a face back together it has to know "
+        "what parts look like and where they go. The danger is shortcuts: matching edges that continue "
+        "across a cut, or a colour gradient, solves it without recognising anything, so each tile is a "
+        "random crop inside its cell (a gap of a few pixels, a different jitter per tile). It cannot "
+        "collapse (a constant answer scores chance, log P loss)."
+    )
+    default_lr = 2e-3
+    # grid: tiles per side. 2 (16 px tiles, all 24 orders) suits 32 px images; use 3 (64 orders of
+    # maximal Hamming distance) from about 64 px. The head's size depends on it, so it is fixed here.
+    defaults = {"grid": 2, "permutations": 0, "gap": 2, "hidden": 512, "seed": 0}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        self.grid = int(self.hp["grid"])
+        self.register_buffer("perms", jigsaw_permutations(self.grid, self.hp["permutations"] or None, self.hp["seed"]))
+        self.head = mlp_head(self.grid**2 * backbone.out_dim, self.hp["hidden"], len(self.perms))
+
+    def tile_features(self, shuffled: torch.Tensor) -> torch.Tensor:
+        """Cut the shuffled images into tiles, crop each at a random spot in its cell (the gap),
+        encode every tile with the shared backbone and concatenate in position order."""
+        n, g, gap = shuffled.shape[0], self.grid, self.hp["gap"]
+        tiles = split_tiles(shuffled, g).flatten(0, 1)  # N·T × C × t × t
+        size = tiles.shape[-1] - gap
+        top, left = torch.randint(0, gap + 1, (2, len(tiles)), generator=self.generator, device=tiles.device)
+        tiles = crop_at(tiles, top, left, size).contiguous(memory_format=torch.channels_last)
+        return self.backbone(tiles).reshape(n, -1)
+
+    def step(self, images, labels, index):
+        x = self.views(images)
+        cut = x.shape[-1] // self.grid * self.grid
+        inputs, targets = jigsaw_task(x[..., :cut, :cut], self.perms, self.generator)
+        logits = self.head(self.tile_features(inputs))
+        loss = jigsaw_loss(logits, targets)
+        acc = (logits.argmax(1) == targets).float().mean().item()
+        return loss, {"loss": loss.item(), "jigsaw_accuracy": acc}
+
+
+METHOD = Jigsaw

@@ -1,0 +1,83 @@
+"""SwAV: predict the cluster code of one view from the other view."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import mlp_head
+from .base import Method
+
+
+@torch.no_grad()
+def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
+    """Soft codes Q (B×K) for B samples over K prototypes with (near) equal use of every prototype.
+
+    Caron et al. (2020), Eq. 3-4: Q* = Diag(u) exp(C^T Z / ε) Diag(v), the entropy-regularised
+    optimal transport from samples to prototypes with uniform marginals (each prototype gets
+    B/K samples), found by alternately rescaling rows and columns (Sinkhorn-Knopp). Each row of
+    the result sums to 1 (a distribution per sample); columns sum to about B/K.
+    """
+    q = torch.exp((scores - scores.max()) / epsilon).T  # K × B; subtracting the max avoids overflow
+    q /= q.sum()
+    k, b = q.shape
+    for _ in range(iterations):
+        q /= q.sum(dim=1, keepdim=True) * k  # every prototype gets mass 1/K
+        q /= q.sum(dim=0, keepdim=True) * b  # every sample gets mass 1/B
+    return (q * b).T
+
+
+def swav_loss(scores1: torch.Tensor, scores2: torch.Tensor, temperature: float = 0.1,
+              epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
+    """Swapped prediction loss.
+
+    Caron, Misra, Mairal, Goyal, Bojanowski, Joulin (2020), "Unsupervised Learning of Visual
+    Features by Contrasting Cluster Assignments", Eq. 1-2:
+        L(z_t, z_s) = l(z_t, q_s) + l(z_s, q_t),  l(z_t, q_s) = -Σ_k q_s^(k) log p_t^(k),
+        p_t^(k) = softmax_k(z_t^T c_k / τ),
+    where scores = z^T c (cosine, both normalised) and the codes q come from `sinkhorn` (no gradient).
+    """
+    q1 = sinkhorn(scores1, epsilon, iterations)
+    q2 = sinkhorn(scores2, epsilon, iterations)
+    logp1 = F.log_softmax(scores1 / temperature, dim=1)
+    logp2 = F.log_softmax(scores2 / temperature, dim=1)
+    return -0.5 * ((q2 * logp1).sum(1).mean() + (q1 * logp2).sum(1).mean())
+
+
+class SwAV(Method):
+    name = "swav"
+    family = "clustering"
+    paper = "Caron et al., 2020. Unsupervised Learning of Visual Features by Contrasting Cluster Assignments (SwAV)"
+    target = "the cluster code of the other view"
+    description = (
+        "Two augmented views of an image are each scored against K learnable prototypes (cluster "
+        "centres on the sphere). For every batch, Sinkhorn-Knopp turns the scores into soft cluster "
+        "codes under the rule that all prototypes are used equally; each view must then predict the "
+        "other view's code. It becomes invariant to the augmentations like contrastive learning, but "
+        "compares images with prototypes rather than with each other. The equal-use rule is what "
+        "prevents collapse (everything in one cluster); watch for codes that stay uniform (loss "
+        "stuck at log K) when ε is too large."
+    )
+    default_lr = 2e-3
+    defaults = {"prototypes": 64, "temperature": 0.1, "epsilon": 0.05, "sinkhorn_iterations": 3,
+                "proj_hidden": 512, "proj_dim": 128}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        self.projector = mlp_head(backbone.out_dim, self.hp["proj_hidden"], self.hp["proj_dim"])
+        self.prototypes = nn.Linear(self.hp["proj_dim"], self.hp["prototypes"], bias=False)
+
+    def step(self, images, labels, index):
+        with torch.no_grad():  # prototypes stay on the unit sphere (renormalised every step)
+            self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
+        x = self.views(torch.cat([images, images]))
+        z = F.normalize(self.projector(self.backbone(x)), dim=1)
+        s1, s2 = self.prototypes(z).chunk(2)
+        hp = self.hp
+        loss = swav_loss(s1, s2, hp["temperature"], hp["epsilon"], hp["sinkhorn_iterations"])
+        used = torch.cat([s1, s2]).argmax(1).unique().numel()
+        return loss, {"loss": loss.item(), "prototypes_used": float(used)}
+
+
+METHOD = SwAV
