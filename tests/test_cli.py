@@ -56,3 +56,10 @@ def test_bad_input_is_one_line_not_a_traceback(runs_dir, args, needle):
     assert "Traceback" not in out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert needle in last and last.startswith("error:")
+
+
+def test_doctor_reports_a_healthy_install(runs_dir):
+    out = sslviz("doctor", "--json", runs_dir=runs_dir, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    checks = {c["check"]: c for c in json.loads(out.stdout)}
+    assert checks["torch"]["ok"] and checks["run store"]["ok"] and "integrity ok" in checks["run store"]["detail"]

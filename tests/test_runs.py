@@ -133,3 +133,14 @@ def test_read_only_store_gives_a_clear_error(tmp_path):
         ro.chmod(0o500)
         with pytest.raises(RunStoreError):
             RunStore(ro / "runs")
+
+
+def test_requeue_only_for_runs_that_stopped_early(store):
+    run_id = store.create({"method": "simclr"})
+    with pytest.raises(RunStoreError, match="cannot resume"):
+        store.requeue(run_id)  # still queued
+    store.claim_queued(1)
+    store.update(run_id, status="interrupted")
+    store.requeue(run_id)
+    run = store.get(run_id)
+    assert run["status"] == "queued" and "resuming" in run["message"] and not run["stop_requested"]

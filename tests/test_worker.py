@@ -84,3 +84,27 @@ def test_cancel_a_queued_run(store):
     worker.cancel(store, a)
     wait_for(store, a, ("cancelled", "completed", "failed"), timeout=60)
     assert store.get(b)["status"] == "cancelled"
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(store):
+    run_id = worker.submit(tiny_config(epochs=400), store)
+    wait_for(store, run_id, ("running",))
+    ckpt = store.run_dir(run_id) / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(store.get(run_id)["pid"], signal.SIGKILL)
+    time.sleep(0.5)
+    worker.schedule(store)
+    assert store.get(run_id)["status"] == "interrupted"
+    from sslviz import train
+
+    done = train.load_checkpoint(ckpt)["epoch"]
+    assert done >= 1
+    worker.resume(store, run_id)
+    while store.metrics(run_id, ["knn_accuracy"])[-1]["epoch"] <= done:
+        time.sleep(0.3)
+    worker.cancel(store, run_id)
+    run = wait_for(store, run_id, ("cancelled", "completed", "failed"), timeout=90)
+    assert run["status"] == "cancelled" and run["summary"]["epochs"] > done  # it went on, not from zero
+    assert store.integrity_ok()
