@@ -102,7 +102,9 @@ def test_a_killed_run_resumes_from_its_checkpoint(store):
     done = train.load_checkpoint(ckpt)["epoch"]
     assert done >= 1
     worker.resume(store, run_id)
-    while store.metrics(run_id, ["knn_accuracy"])[-1]["epoch"] <= done:
+    deadline = time.time() + 120
+    while store.metrics(run_id, ["knn_accuracy"])[-1]["epoch"] <= done and time.time() < deadline:
+        assert store.get(run_id)["status"] in ("queued", "running"), store.get(run_id)["message"]
         time.sleep(0.3)
     worker.cancel(store, run_id)
     run = wait_for(store, run_id, ("cancelled", "completed", "failed"), timeout=90)
