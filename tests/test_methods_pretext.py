@@ -285,12 +285,13 @@ KNN_EPOCHS = {name: 1 for name in TRAINABLE}
 
 # Measured on 2026-11-22: after one epoch on shapes these five do not yet beat the untrained
 # network's kNN by 2 points (e.g. relative-position 0.182 vs 0.185). Their defaults still need
-# tuning; issue 3 stays open until they pass. strict=True: the marker fails once one of them passes.
+# tuning; issue 3 stays open until they pass. Not strict: they sit at the threshold, and swav passed
+# in one clean-clone run and failed in another with the same seed.
 NOT_YET = {"relative-position", "colorization", "inpainting", "swav", "gan"}
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="defaults not tuned yet: no kNN gain in 1 epoch"))
+    pytest.param(n, marks=pytest.mark.xfail(strict=False, reason="defaults not tuned yet: no reliable kNN gain in 1 epoch"))
     if n in NOT_YET else n
     for n in TRAINABLE
 ])

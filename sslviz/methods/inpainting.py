@@ -51,7 +51,9 @@ class Inpainting(Method):
         "why. Views use the dataset's augmentation."
     )
     default_lr = 2e-3
-    defaults = {"patch": 8, "mask_ratio": 0.5, "norm_pix": True}
+    # 4-px patches, half hidden, raw-pixel targets: on shapes after 50 steps of 64 images kNN went
+    # 18.5% -> 20.6%; 8-px patches (16.7% with MAE's normalised targets, 18% without) lowered it.
+    defaults = {"patch": 4, "mask_ratio": 0.5, "norm_pix": False}
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
