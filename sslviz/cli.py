@@ -3,7 +3,9 @@
     train     train a run (in this process, or queued for the background worker)
     runs      list runs                 methods   list methods      datasets  list datasets
     cancel    stop a queued or running run
-    bench     measure training-step speed (see sslviz/bench.py)
+    eval      label-efficiency experiment on trained runs (see sslviz/labeleff.py)
+    export    a run's embeddings and projections as CSV, .npy or Embedding-Projector files
+    bench     measure speed (see sslviz/bench.py and bench/)
     worker    (internal) the process the queue starts for one run
 
 Errors a user can fix print one line and exit 2; nothing prints a bare traceback unless --debug.
@@ -71,6 +73,27 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="check the installation and the run store")
     d.add_argument("--json", action="store_true")
     _add_store(d)
+
+    e = sub.add_parser("eval", help="label-efficiency experiment: accuracy vs labels per class")
+    e.add_argument("--run", type=lambda v: [r for r in v.split(",") if r], default=[], metavar="ID[,ID...]")
+    e.add_argument("--labels-per-class", default="1,2,5,10,20,50,100,all", metavar="N[,N...|all]")
+    e.add_argument("--protocol", default="knn,linear", metavar="knn,linear,finetune,self-training")
+    e.add_argument("--seeds", type=int, default=5)
+    e.add_argument("--baselines", type=lambda v: [b for b in v.split(",") if b], default=[],
+                   metavar="pixels,pca,random-init,supervised")
+    e.add_argument("--dataset", default=None, help="for a baselines-only experiment")
+    e.add_argument("--device", default=None)
+    e.add_argument("--json", action="store_true", help="last line: one JSON object with a 'results' list")
+    _add_store(e)
+
+    x = sub.add_parser("export", help="export a run's embeddings (csv, npy, or TensorFlow Embedding Projector files)")
+    x.add_argument("--run", required=True, metavar="ID")
+    x.add_argument("--format", default="csv", choices=("csv", "npy", "projector"))
+    x.add_argument("--out", required=True, metavar="DIR")
+    x.add_argument("--epoch", type=int, default=None, help="snapshot epoch (default: the last)")
+    x.add_argument("--source", default="run", choices=("run", "pixels", "random-init"))
+    x.add_argument("--json", action="store_true")
+    _add_store(x)
 
     b = sub.add_parser("bench", help="measure speed; prints ratios (see BENCHMARKS.md)")
     b.add_argument("what", nargs="?", default="step", help="step (default), or a script bench/bench_WHAT.py")
@@ -273,6 +296,18 @@ def cmd_doctor(args) -> int:
     from . import doctor
 
     return doctor.main(args)
+
+
+def cmd_eval(args) -> int:
+    from .labeleff import cli_eval
+
+    return cli_eval(args)
+
+
+def cmd_export(args) -> int:
+    from .export import cli_export
+
+    return cli_export(args)
 
 
 def cmd_bench(args) -> int:

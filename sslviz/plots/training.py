@@ -1,11 +1,11 @@
-"""Plotly figure builders. Pure functions of data: no Streamlit, no store access."""
+"""Training curves of one run: loss, kNN accuracy (with the baseline lines) and the collapse gauge."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .evaluate import COLLAPSE_WARNING
+from ..evaluate import COLLAPSE_WARNING
 
 
 def _series(rows: list[dict], name: str, x: str = "epoch") -> tuple[list, list]:
