@@ -16,6 +16,7 @@ whose process is gone is shown as interrupted (see `reconcile`).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -69,19 +70,67 @@ CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created);
 """
 
 
+class WriteError(RunStoreError, OSError):
+    """A run file could not be written (disk full, read-only folder, ...). It is an OSError too,
+    so callers that catch OSError keep working; str() is one line naming the file."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "cannot write"
+
+
+_WRITE_HINTS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+                errno.EROFS: "the folder is read-only", errno.EACCES: "the folder is read-only",
+                errno.EPERM: "the folder is read-only"}
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    reason = exc.strerror or str(exc)
+    hint = _WRITE_HINTS.get(exc.errno)
+    err = WriteError(f"{path}: cannot write ({reason}{'; ' + hint if hint else ''}); the previous version is kept")
+    err.errno, err.strerror, err.filename = exc.errno, exc.strerror, str(path)
+    return err
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    """Write to a temporary file in the same folder, fsync, then rename over the target.
+
+    Either the old file or the complete new one is there, never half of one. A failure (disk full,
+    read-only folder) removes the temporary file and raises WriteError; a process killed in the
+    middle leaves a hidden `.<name>.*.tmp`, which `remove_temp_files` clears once it is dead."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        try:
+            Path(tmp).unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise _write_error(path, exc) from None
         raise
+
+
+def remove_temp_files(folder: Path) -> list[str]:
+    """Delete the temporary files a killed writer left in `folder` (call only when none is writing)."""
+    removed = []
+    try:
+        for tmp in Path(folder).glob(".*.tmp"):
+            try:
+                tmp.unlink()
+                removed.append(tmp.name)
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return removed
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -279,6 +328,7 @@ class RunStore:
                     " WHERE id = ? AND status = 'running'",
                     (now, run_id),
                 )
+            remove_temp_files(self.run_dir(run_id))  # its process is gone: a half-written temp file is garbage
         return gone
 
     def delete(self, run_id: str) -> None:

@@ -9,9 +9,10 @@ Read from `sslviz.toml` in the working directory (or the file named by $SSLVIZ_C
     max_queued = 50          # queued jobs per server; a submit beyond this is refused
     max_per_owner = 2        # queued + running jobs one browser session may have
     torch_threads = 0        # threads per trainer; 0 = all cores (trainers run at lower priority: the UI wins)
-    data_roots = []          # extra folders `folder:` datasets may read from (the store is always allowed)
+    data_roots = []          # extra folders `folder:` datasets may read from (<store>/uploads and ./data always; sslviz/access.py)
     max_upload_mb = 200      # size limit of an uploaded zip
     max_upload_files = 100000
+    max_extract_mb = 1000    # what one uploaded zip may expand to (zip-bomb guard; see sslviz/uploads.py)
     teacher_password = ""    # when set, deleting runs asks for it (also from st.secrets)
     launch_workers = 1       # 0: this server only queues; `python -m sslviz worker-loop` elsewhere trains
     journal = "wal"          # "delete" for a run store on a network filesystem (WAL needs shared memory)
@@ -37,6 +38,7 @@ class Settings:
     data_roots: tuple[str, ...] = field(default_factory=tuple)
     max_upload_mb: int = 200
     max_upload_files: int = 100_000
+    max_extract_mb: int = 1000
     teacher_password: str = ""
     launch_workers: int = 1
     journal: str = "wal"

@@ -14,6 +14,8 @@ report["skipped_files"] (the first 20 as {"path", "reason"}): non-image files, c
 truncated images, and images over PIL's decompression-bomb limit (Image.MAX_IMAGE_PIXELS; the size
 is checked from the header, before anything is decoded). Dotfiles (.DS_Store) are ignored.
 A folder with no readable image, a missing path or a file instead of a folder raise DataError.
+What loads but will disappoint is named in report["warnings"] (one line each): a single class,
+classes of one image (a folder per image, not per class?), classes dropped for having no readable image.
 
 Why it is fast: a folder of 60,000 small JPEGs must load in seconds, not minutes, so decoding
 runs in a process pool over chunks of files (forkserver: safe to start from Streamlit's threads;
@@ -427,9 +429,26 @@ def _to_imageset(arrays: dict, spec: str, root: Path, seed: int):
         report["split"] = f"stratified 80/20 from seed {seed}"
         if info["layout"] == "train/test folders":
             report["note"] = "train/ or test/ has no readable image, so the images were split 80/20 instead"
+    report["warnings"] = _warnings(arrays["class_names"], labels, info.get("empty_classes", []))
     images = torch.from_numpy(arrays["images"])
     name = spec
     return make_imageset(name, arrays["class_names"], images, labels, train_idx, test_idx, report=report)
+
+
+def _warnings(class_names: list[str], labels: np.ndarray, empty: list[str]) -> list[str]:
+    """What will make training or scoring this set disappointing, one line each."""
+    out = []
+    if len(class_names) == 1:
+        out.append(f"only one class ('{class_names[0]}'): training works, but kNN accuracy and "
+                   "label-efficiency need at least two classes")
+    counts = np.bincount(labels, minlength=len(class_names)) if len(labels) else np.zeros(0, int)
+    single = [class_names[i] for i in np.flatnonzero(counts == 1)]
+    if single and len(class_names) > 1:
+        out.append(f"{len(single):,} of {len(class_names):,} classes have a single image (e.g. '{single[0]}'): "
+                   "kNN and few-shot scores will be unreliable; is there one folder per image instead of per class?")
+    if empty:
+        out.append(f"{len(empty):,} class folders without a readable image were left out (e.g. '{empty[0]}')")
+    return out
 
 
 def clear_memory_cache() -> None:
