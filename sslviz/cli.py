@@ -154,6 +154,9 @@ def cmd_train(args) -> int:
 
     config = config_from_args(args)
     store = RunStore(args.runs_dir)
+    from .access import check_dataset
+
+    check_dataset(config.dataset, store.root)  # folder: only inside the allowed data roots (sslviz/access.py)
     if args.background:
         run_id = worker.submit(config, store)
         out = {"run_id": run_id, "status": store.get(run_id)["status"], "method": config.method, "dataset": config.dataset}

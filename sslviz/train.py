@@ -31,7 +31,11 @@ from .runs import atomic_write_bytes
 
 
 class Diverged(SslvizError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or the weights became NaN or infinite; the last good checkpoint is kept."""
+
+
+class CheckpointError(SslvizError):
+    """A checkpoint cannot be loaded: missing, truncated, or holding pickled code (refused)."""
 
 
 class Reporter:
@@ -92,8 +96,34 @@ def save_checkpoint(path: Path, method, optimizer, config: RunConfig, state: dic
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
-    """Load a checkpoint safely: tensors and plain data only (weights_only=True, no pickled code)."""
-    return torch.load(path, map_location=device, weights_only=True)
+    """Load a checkpoint safely: tensors and plain data only (weights_only=True, no pickled code).
+
+    Anything else (a pickle that would import or call code, a truncated file) raises CheckpointError
+    with one line; nothing in the file is executed."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: refused: it holds Python objects, not only tensors and plain data, "
+                              "and loading them could run code (torch.load weights_only=True)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(f"{path}: cannot load ({reason})") from None
+
+
+def weights_finite(method) -> bool:
+    """Are all floating-point weights and buffers finite? (checked before a checkpoint is written)"""
+    return all(bool(torch.isfinite(v).all()) for v in method.state_dict().values()
+               if torch.is_tensor(v) and v.is_floating_point())
+
+
+def _diverged(what: str, st: dict, epoch: int, ckpt_path: Path) -> Diverged:
+    kept = (f"the last good checkpoint (epoch {epoch}) is kept" if ckpt_path.exists()
+            else "no checkpoint had been written yet")
+    return Diverged(f"{what} at step {st['step']}: training stopped; {kept}. Try a lower lr.")
 
 
 class Monitor:
@@ -221,10 +251,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
                 group["lr"] = lr
             loss, values = model(x, y, idx)  # method.step, through DDP when distributed
             if not torch.isfinite(loss):
-                raise Diverged(
-                    f"loss became {loss.item()} at step {st['step']}: training stopped; the last good "
-                    f"checkpoint (epoch {epoch}) is kept. Try a lower lr."
-                )
+                raise _diverged(f"loss became {loss.item()}", st, epoch, ckpt_path)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -242,6 +269,8 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
             if distributed.broadcast_flag(main and now == last_report and report.should_stop()):
                 stopped_by = "user"
                 break
+        if not weights_finite(method):  # never score or save a diverged network over the last good one
+            raise _diverged("the weights became NaN or infinite", st, epoch, ckpt_path)
         st["epoch"] = epoch + 1
         last_eval = evaluate(st["epoch"])
         report.metrics(st["step"], st["epoch"], time.perf_counter() - start, last_eval)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .errors import SslvizError
-from .runs import RunStore, process_start_ticks
+from .runs import RunStore, process_start_ticks, remove_temp_files
 
 # kind -> "module:function"; the function takes (config: dict, run_dir: Path, report) -> summary dict
 JOB_KINDS = {
@@ -183,7 +183,11 @@ def execute(store: RunStore, run_id: str, chain: bool = True) -> dict:
         reporter.stop = True
 
     previous = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGINT)}
+    remove_temp_files(store.run_dir(run_id))  # left by a predecessor that was killed mid-write
     try:
+        from .access import check_job_config
+
+        check_job_config(run["config"], store.root)  # a folder: outside the allowed roots never opens
         job = _job_function(run["kind"])
         summary = job(run["config"], store.run_dir(run_id), reporter)
         status = "cancelled" if summary.get("stopped_by") == "user" else "completed"
