@@ -86,7 +86,7 @@ _WRITE_HINTS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota 
 def _write_error(path: Path, exc: OSError) -> WriteError:
     reason = exc.strerror or str(exc)
     hint = _WRITE_HINTS.get(exc.errno)
-    err = WriteError(f"{path}: cannot write ({reason}{'; ' + hint if hint else ''}); the previous version is kept")
+    err = WriteError(f"{path}: cannot write ({reason}{'; ' + hint if hint else ''}); nothing was written")
     err.errno, err.strerror, err.filename = exc.errno, exc.strerror, str(path)
     return err
 
