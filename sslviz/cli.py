@@ -3,7 +3,7 @@
     train     train a run (in this process, or queued for the background worker)
     runs      list runs                 methods   list methods      datasets  list datasets
     cancel    stop a queued or running run
-    eval      label-efficiency experiment on trained runs (see sslviz/labeleff.py)
+    eval      label-efficiency experiment on trained runs (see sslviz/experiments.py)
     export    a run's embeddings and projections as CSV, .npy or Embedding-Projector files
     bench     measure speed (see sslviz/bench.py and bench/)
     worker    (internal) the process the queue starts for one run
@@ -302,7 +302,7 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .labeleff import cli_eval
+    from .eval_cli import cli_eval
 
     return cli_eval(args)
 

@@ -32,7 +32,7 @@ from .runs import RunStore, process_start_ticks, remove_temp_files
 # kind -> "module:function"; the function takes (config: dict, run_dir: Path, report) -> summary dict
 JOB_KINDS = {
     "train": "sslviz.train:run_job",
-    "eval": "sslviz.labeleff:run_job",
+    "eval": "sslviz.experiments:run_job",
 }
 # lane -> the kinds it serves; each lane runs at most max_running(lane) jobs at once
 LANES = {"train": ("train",), "analysis": tuple(k for k in JOB_KINDS if k != "train")}
