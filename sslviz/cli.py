@@ -6,6 +6,7 @@
     eval      label-efficiency experiment on trained runs (see sslviz/experiments.py)
     export    a run's embeddings and projections as CSV, .npy or Embedding-Projector files
     bench     measure speed (see sslviz/bench.py and bench/)
+    pretrained build / install / list the small shipped checkpoints (sslviz/pretrained/)
     worker    (internal) the process the queue starts for one run
 
 Errors a user can fix print one line and exit 2; nothing prints a bare traceback unless --debug.
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
+    t.add_argument("--precision", default="auto", help="auto (mixed precision on a GPU) | fp32 | bf16 | fp16")
+    t.add_argument("--compile", action="store_true", help="torch.compile the backbone (opt-in; helps on GPUs)")
     t.add_argument("--image-size", type=int, default=32)
     t.add_argument("--data-root", default=None)
     t.add_argument("--labels-per-class", type=int, default=None)
@@ -92,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, metavar="DIR")
     x.add_argument("--epoch", type=int, default=None, help="snapshot epoch (default: the last)")
     x.add_argument("--source", default="run", choices=("run", "pixels", "random-init"))
+    x.add_argument("--projection", default="none", choices=("none", "pca", "umap", "tsne"),
+                   help="also export a projection (cached in the run directory)")
+    x.add_argument("--dims", type=int, default=2, choices=(2, 3), help="dimensions of the projection")
     x.add_argument("--json", action="store_true")
     _add_store(x)
 
@@ -100,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.add_argument("--seconds", type=float, default=8.0, help="time per measurement")
     b.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for a bench/ script")
+
+    pt = sub.add_parser("pretrained", help="build, install or list the small shipped checkpoints")
+    pt.add_argument("action", choices=("build", "install", "list"))
+    pt.add_argument("--only", action="append", default=[], metavar="NAME", help="one checkpoint (repeatable)")
+    pt.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="build: override each budget")
+    pt.add_argument("--out", default=None, metavar="DIR", help="build: where to write (default sslviz/pretrained/)")
+    pt.add_argument("--json", action="store_true")
+    _add_store(pt)
 
     w = sub.add_parser("worker", help=argparse.SUPPRESS)
     w.add_argument("run_id")
@@ -142,7 +156,8 @@ def config_from_args(args) -> "RunConfig":
     return RunConfig.from_dict(dict(
         method=args.method, dataset=args.dataset, backbone=args.backbone, epochs=epochs,
         time_budget=args.time_budget, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        seed=args.seed, device=args.device, image_size=args.image_size, data_root=args.data_root,
+        seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
+        image_size=args.image_size, data_root=args.data_root,
         pipeline=_pipeline_arg(args.pipeline), method_params=params, labels_per_class=args.labels_per_class,
         name=args.name,
     ))
@@ -311,6 +326,12 @@ def cmd_export(args) -> int:
     from .export import cli_export
 
     return cli_export(args)
+
+
+def cmd_pretrained(args) -> int:
+    from .pretrained import main
+
+    return main(args)
 
 
 def cmd_bench(args) -> int:

@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field, fields
 from .errors import ConfigError
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 @dataclass
 class RunConfig:
     method: str = "simclr"
@@ -25,6 +28,8 @@ class RunConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # auto (bf16/fp16 mixed precision on a GPU, fp32 elsewhere) | fp32 | bf16 | fp16
+    compile: bool = False  # torch.compile the backbone (opt-in: compiling costs time up front)
     image_size: int = 32
     data_root: str | None = None
     pipeline: dict | None = None  # augment.Pipeline as a dict; None: the dataset's default
@@ -88,6 +93,10 @@ class RunConfig:
             raise ConfigError(f"backbone: unknown '{self.backbone}'; choose one of {', '.join(BACKBONES)}")
         if self.device != "auto" and self.device not in ("cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device: unknown '{self.device}'; use auto, cpu, cuda or mps")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision: unknown '{self.precision}'; use {', '.join(PRECISIONS)}")
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile: must be true or false, got {self.compile!r}")
         if self.pipeline is not None:
             from .augment import Pipeline
 

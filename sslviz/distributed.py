@@ -9,6 +9,9 @@ Then:
 - contrastive methods gather embeddings from all ranks with `gather` (autograd-aware: the
   gradient of a gathered slice flows back to the rank that produced it), so the negatives are
   the global batch and the loss equals the single-process loss on the concatenated batch;
+  MoCo enqueues the keys of every rank; SwAV's Sinkhorn-Knopp sums its marginals over ranks (the
+  codes of the global batch); DeepCluster's k-means runs once, on rank 0, over the features of
+  the whole training set, and its pseudo-labels are broadcast;
 - SyncBatchNorm replaces BatchNorm on GPUs (PyTorch's SyncBatchNorm has no CPU kernel; on CPU
   each rank normalises its own slice, as plain DDP does);
 - only rank 0 writes the run store, checkpoints and snapshots, and decides when to stop.
@@ -84,6 +87,20 @@ def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     """Sum a tensor over ranks in place (Sinkhorn marginals, cluster counts); returns it."""
     if active():
         dist.all_reduce(x)
+    return x
+
+
+def all_reduce_max(x: torch.Tensor) -> torch.Tensor:
+    """Element-wise maximum over ranks in place; returns it."""
+    if active():
+        dist.all_reduce(x, op=dist.ReduceOp.MAX)
+    return x
+
+
+def broadcast_tensor(x: torch.Tensor) -> torch.Tensor:
+    """Rank 0's values of `x` on every rank, in place (e.g. k-means pseudo-labels); returns it."""
+    if active():
+        dist.broadcast(x, src=0)
     return x
 
 

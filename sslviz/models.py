@@ -124,3 +124,21 @@ def pick_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device: cuda was asked for but no CUDA GPU is available")
     return torch.device(name)
+
+
+def mixed_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a run, or None for plain fp32.
+
+    "auto" is bf16 on a CUDA GPU that supports it, else fp16 there (with a gradient scaler), and
+    fp32 on CPU and MPS, where mixed precision is slower than fp32 for these small networks.
+    "bf16" / "fp16" force it (CPU autocast supports both); "fp32" turns it off.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None

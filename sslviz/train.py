@@ -26,7 +26,7 @@ from .data import load_dataset
 from .errors import SslvizError
 from .evaluate import collapse_std, extract_features, knn_accuracy
 from .methods import get_method
-from .models import build_backbone, pick_device
+from .models import build_backbone, mixed_precision, pick_device
 from .runs import atomic_write_bytes
 
 
@@ -50,6 +50,10 @@ class Reporter:
 
     def progress(self, fraction: float, eta: float | None, message: str = "") -> None:
         self.last_progress = (fraction, eta, message)
+
+    def info(self, values: dict) -> None:
+        """Facts about the run known once it starts (device, precision, ...)."""
+        self.last_info = dict(values)
 
     def should_stop(self) -> bool:
         return False
@@ -81,6 +85,14 @@ def build_method(config: RunConfig, channels: int, num_classes: int, device: tor
     backbone = build_backbone(config.backbone, channels)
     method = get_method(config.method)(backbone, num_classes=num_classes, pipeline=pipeline, **config.method_params)
     return method.to(device, memory_format=torch.channels_last)
+
+
+def prepare_model(method, config: RunConfig, device: torch.device):
+    """What the loop calls: the method, its backbone compiled when asked (in place, so parameter
+    names and checkpoints stay the same), wrapped in DDP when several processes train."""
+    if config.compile:
+        method.backbone.compile()
+    return distributed.wrap(method, device)
 
 
 def save_checkpoint(path: Path, method, optimizer, config: RunConfig, state: dict) -> None:
@@ -183,7 +195,9 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
     total_steps = steps_per_epoch * config.epochs
 
     method = build_method(config, data.channels, data.num_classes, device)
-    model = distributed.wrap(method, device)  # the method itself in a single process
+    model = prepare_model(method, config, device)  # the method itself in a single process
+    amp = mixed_precision(config.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     method.generator = torch.Generator(device=device).manual_seed(config.seed + rank)
     base_lr = config.lr or method.default_lr
     params = list(method.optimizer_parameters())
@@ -191,8 +205,11 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
     g = torch.Generator().manual_seed(config.seed)  # batch order and monitor subsets
     monitor = Monitor(data, config, run_dir, device, g)
 
-    summary: dict = {"device": str(device), "train_images": len(train_x), "test_images_scored": len(monitor.test_x),
-                     "knn_pixels": monitor.knn_pixels}
+    summary: dict = {"device": str(device), "precision": str(amp).replace("torch.", "") if amp else "fp32",
+                     "compiled": config.compile, "processes": world, "train_images": len(train_x),
+                     "test_images_scored": len(monitor.test_x), "knn_pixels": monitor.knn_pixels}
+    if hasattr(report, "info"):  # optional in a reporter
+        report.info({k: summary[k] for k in ("device", "precision", "compiled", "processes")})
     # the loop's state: everything a checkpoint needs to continue where it stopped
     st = {"epoch": 0, "step": 0, "elapsed": 0.0, "train_seconds": 0.0, "images_seen": 0, "knn_random_init": None}
     ckpt_path = run_dir / "checkpoint.pt"
@@ -249,12 +266,14 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
             lr = lr_at(progress, base_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, values = model(x, y, idx)  # method.step, through DDP when distributed
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                loss, values = model(x, y, idx)  # method.step, through DDP when distributed
             if not torch.isfinite(loss):
                 raise _diverged(f"loss became {loss.item()}", st, epoch, ckpt_path)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()  # the scaler is a no-op unless fp16
+            scaler.step(optimizer)
+            scaler.update()
             method.after_step(progress)
             st["step"] += 1
             st["images_seen"] += len(idx) * world

@@ -72,6 +72,10 @@ class StoreReporter:
     def progress(self, fraction, eta, message=""):
         self.store.update(self.run_id, progress=float(min(1.0, fraction)), eta=eta, message=message)
 
+    def info(self, values: dict):
+        """Device, precision, ... as soon as the run starts: the app shows them while it trains."""
+        self.store.update(self.run_id, summary={**self.store.get(self.run_id)["summary"], **values})
+
     def should_stop(self) -> bool:
         self.stop = self.stop or self.store.stop_requested(self.run_id)
         return self.stop

@@ -38,6 +38,7 @@ def test_train_page_lists_runs_and_shows_curves(store):
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert run_id in text and "completed" in text
+    assert "on cpu" in text  # the device the run trained on
     assert any(m.label == "kNN accuracy" for m in at.metric)
 
 

@@ -78,3 +78,63 @@ def test_torchrun_two_processes_train_and_the_checkpoint_resumes_in_one(tmp_path
     cfg = RunConfig.from_dict({**store.get(result["run_id"])["config"], "epochs": 2})
     summary = train.run(cfg, run_dir, resume=True)  # one process continues the two-process run
     assert summary["epochs"] == 2 and summary["steps"] == ckpt["step"] + 1437 // 64
+
+
+def _init(rank, world, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    from sslviz import distributed
+
+    distributed.setup("cpu")
+    return distributed
+
+
+def _sinkhorn_rank(rank, world, port, scores, out):
+    distributed = _init(rank, world, port)
+    from sslviz.methods.swav import sinkhorn
+
+    n = scores.shape[0] // world
+    out[rank] = sinkhorn(scores[rank * n:(rank + 1) * n].clone(), epsilon=0.05, iterations=3)
+    distributed.teardown()
+
+
+def test_swav_codes_are_computed_over_the_global_batch():
+    torch.manual_seed(0)
+    scores = torch.nn.functional.normalize(torch.randn(24, 8), dim=1) @ torch.nn.functional.normalize(
+        torch.randn(6, 8), dim=1).T
+    from sslviz.methods.swav import sinkhorn
+
+    single = sinkhorn(scores, epsilon=0.05, iterations=3)
+    out = mp.Manager().dict()
+    mp.spawn(_sinkhorn_rank, args=(2, _free_port(), scores, out), nprocs=2, join=True)
+    both = torch.cat([out[0], out[1]])
+    assert torch.allclose(both, single, atol=1e-5)  # each rank holds its rows of the global codes
+    # codes computed from one half alone differ: the test would catch a local-only Sinkhorn
+    assert not torch.allclose(sinkhorn(scores[:12], epsilon=0.05, iterations=3), single[:12], atol=1e-3)
+
+
+def _moco_rank(rank, world, port, images, out):
+    distributed = _init(rank, world, port)
+    from sslviz.augment import PRESETS
+    from sslviz.methods.moco import MoCo
+    from sslviz.models import build_backbone
+
+    torch.manual_seed(0)  # the same initial weights and queue on every rank, as DDP's broadcast makes them
+    method = MoCo(build_backbone("small-cnn", 1), num_classes=10, pipeline=PRESETS["digits"], queue_size=64)
+    method.generator = torch.Generator().manual_seed(rank)
+    n = images.shape[0] // world
+    method.step(images[rank * n:(rank + 1) * n], torch.zeros(n, dtype=torch.long), torch.arange(n))
+    out[rank] = (method.queue.clone(), int(method.queue_ptr))
+    distributed.teardown()
+
+
+def test_moco_enqueues_the_keys_of_every_process():
+    from sslviz.data import load_dataset
+
+    images = load_dataset("digits", image_size=16).train.images[:16]
+    out = mp.Manager().dict()
+    mp.spawn(_moco_rank, args=(2, _free_port(), images, out), nprocs=2, join=True)
+    (q0, p0), (q1, p1) = out[0], out[1]
+    # 2 processes × 8 images × 2 (symmetric: both views are keys) = 32 new keys on every rank
+    assert p0 == p1 == 32
+    assert torch.equal(q0, q1)  # every rank's queue holds the same, global keys

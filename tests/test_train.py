@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +117,37 @@ def test_bad_config_fields_are_named(field, value, match):
 def test_unknown_config_field_is_named():
     with pytest.raises(ConfigError, match="unknown field 'bogus'"):
         RunConfig.from_dict({"bogus": 1})
+
+
+@pytest.mark.parametrize("precision,dtype", [("bf16", "bfloat16"), ("fp16", "float16")])
+def test_mixed_precision_trains_and_reports_its_precision(tmp_path, precision, dtype):
+    # CPU autocast is slow for convolutions: a handful of steps on 80 images is enough to prove the path
+    cfg = tiny_config(precision=precision, labels_per_class=8, batch_size=32, eval_train_max=64, eval_test_max=64)
+    report = train.Reporter()
+    summary = train.run(cfg, tmp_path, report)
+    assert summary["precision"] == dtype and summary["steps"] == 2
+    losses = [v for _, _, _, k, v in report.rows if k == "loss"]
+    assert losses and all(math.isfinite(v) for v in losses)
+    ckpt = train.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert all(t.dtype == torch.float32 for t in ckpt["model"].values() if t.is_floating_point())
+
+
+def test_auto_precision_is_fp32_on_the_cpu():
+    from sslviz.models import mixed_precision
+
+    assert mixed_precision("auto", torch.device("cpu")) is None
+    assert mixed_precision("fp32", torch.device("cuda")) is None
+    assert mixed_precision("bf16", torch.device("cpu")) is torch.bfloat16
+
+
+def test_compile_is_opt_in_and_keeps_checkpoint_names():
+    from sslviz.data import load_dataset
+
+    data = load_dataset("digits", image_size=16)
+    plain = train.build_method(tiny_config(), data.channels, data.num_classes, torch.device("cpu"))
+    compiled = train.build_method(tiny_config(compile=True), data.channels, data.num_classes, torch.device("cpu"))
+    assert train.prepare_model(plain, tiny_config(), torch.device("cpu")) is plain
+    model = train.prepare_model(compiled, tiny_config(compile=True), torch.device("cpu"))
+    assert model is compiled and compiled.backbone._compiled_call_impl is not None
+    assert plain.backbone._compiled_call_impl is None
+    assert list(compiled.state_dict()) == list(plain.state_dict())  # a compiled run's checkpoint loads anywhere

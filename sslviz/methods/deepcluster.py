@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import distributed
 from ..evaluate import extract_features
 from .base import Method
 
@@ -75,12 +76,15 @@ class DeepCluster(Method):
     @torch.no_grad()
     def on_epoch_start(self, epoch, images):
         was_training, device = self.training, self.classifier.weight.device
-        self.eval()
-        feats = extract_features(self.backbone, images, device).numpy()
-        self.train(was_training)
-        labels = cluster_features(feats, self.hp["clusters"], self.hp["pca_dim"], seed=epoch)
-        counts = np.bincount(labels, minlength=self.hp["clusters"])
-        self.pseudo_labels = torch.from_numpy(labels).long().to(device)
+        labels = torch.zeros(len(images), dtype=torch.long)
+        if distributed.is_main():  # k-means once, over the whole training set; other processes receive it
+            self.eval()
+            feats = extract_features(self.backbone, images, device).numpy()
+            self.train(was_training)
+            labels = torch.from_numpy(cluster_features(feats, self.hp["clusters"], self.hp["pca_dim"], seed=epoch))
+        labels = distributed.broadcast_tensor(labels.long().to(device))
+        counts = np.bincount(labels.cpu().numpy(), minlength=self.hp["clusters"])
+        self.pseudo_labels = labels
         self.class_weights = torch.from_numpy(len(labels) / (len(counts) * np.maximum(counts, 1))).float().to(device)
         self.classifier.reset_parameters()  # same tensors, so the trainer's optimiser keeps them
 

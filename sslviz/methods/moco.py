@@ -8,6 +8,7 @@ from torch import nn
 
 from ..models import mlp_head
 from ._momentum import ema_update, momentum_copy
+from .. import distributed
 from .base import Method
 
 
@@ -106,7 +107,7 @@ class MoCo(Method):
                 pos = (qn * kn).sum(1)
                 accs.append((pos > (qn @ self.queue.T).max(1).values).float().mean())
         loss = sum(losses) / len(losses)
-        self._enqueue(torch.cat(keys))
+        self._enqueue(distributed.gather_no_grad(torch.cat(keys)))  # all processes' keys
         return loss, {"loss": loss.item(), "key_accuracy": torch.stack(accs).mean().item(),
                       "positive_cosine": pos.mean().item()}
 

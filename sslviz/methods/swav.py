@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import distributed
 from ..models import mlp_head
 from .base import Method
 
@@ -18,12 +19,17 @@ def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -
     optimal transport from samples to prototypes with uniform marginals (each prototype gets
     B/K samples), found by alternately rescaling rows and columns (Sinkhorn-Knopp). Each row of
     the result sums to 1 (a distribution per sample); columns sum to about B/K.
+
+    With several processes B is the global batch: the prototype sums (over samples) are added up
+    over all processes, so every process gets its rows of the codes of the whole batch.
     """
-    q = torch.exp((scores - scores.max()) / epsilon).T  # K × B; subtracting the max avoids overflow
-    q /= q.sum()
-    k, b = q.shape
+    top = distributed.all_reduce_max(scores.max().clone())
+    q = torch.exp((scores - top) / epsilon).T  # K × B; subtracting the max avoids overflow
+    q /= distributed.all_reduce_sum(q.sum())
+    k = q.shape[0]
+    b = q.shape[1] * distributed.world_size()
     for _ in range(iterations):
-        q /= q.sum(dim=1, keepdim=True) * k  # every prototype gets mass 1/K
+        q /= distributed.all_reduce_sum(q.sum(dim=1, keepdim=True)) * k  # every prototype gets mass 1/K
         q /= q.sum(dim=0, keepdim=True) * b  # every sample gets mass 1/B
     return (q * b).T
 

@@ -36,6 +36,19 @@ def select_run(run_id: str | None) -> None:
         st.query_params["run"] = run_id
 
 
+def device_label(summary: dict) -> str:
+    """'cpu', 'cuda:0 · bfloat16', 'cpu × 2 processes', ... ('' before the run has started)."""
+    device = summary.get("device")
+    if not device:
+        return ""
+    parts = [device + (f" × {summary['processes']} processes" if summary.get("processes", 1) > 1 else "")]
+    if summary.get("precision") not in (None, "fp32"):
+        parts.append(summary["precision"])
+    if summary.get("compiled"):
+        parts.append("compiled")
+    return " · ".join(parts)
+
+
 def _fmt_seconds(s: float | None) -> str:
     if s is None:
         return "…"
@@ -75,6 +88,7 @@ def run_table(runs: list[dict]) -> str | None:
             "dataset": r["dataset"],
             "progress": r["progress"] if r["status"] == "running" else (1.0 if r["status"] == "completed" else r["progress"]),
             "kNN": r["summary"].get("knn_accuracy"),
+            "device": device_label(r["summary"]),
             "name": r["name"],
             "started": time.strftime("%H:%M:%S", time.localtime(r["started"] or r["created"])),
         }
@@ -109,8 +123,10 @@ def run_panel(run_id: str) -> None:
             return
         status = run["status"]
         head = st.columns([3, 1])
+        device = device_label(run["summary"])
         head[0].markdown(f"**{STATUS_ICON.get(status, '')} {run['id']}** — {run['method']} on {run['dataset']} · "
-                         f"**{status}** {('· ' + run['message']) if run['message'] else ''}")
+                         f"**{status}** {('· ' + run['message']) if run['message'] else ''}"
+                         f"{(' · on ' + device) if device else ''}")
         if status in ("queued", "running"):
             if head[1].button("Stop run", key=f"stop-{run_id}", type="secondary"):
                 worker.cancel(s, run_id)
