@@ -1,0 +1,140 @@
+"""Projections in a background thread of the server process, and the numba warm-up.
+
+Why a thread and not the worker queue: a projection takes a second or a few, and its inputs
+(an embedding snapshot) are already in the server's memory; a process would spend longer
+starting and importing umap-learn than the projection takes. numba's compiled loops and torch
+release the GIL, so the server stays responsive while a projection runs.
+
+- `jobs()` is one thread per process with a de-duplicating queue: many browser tabs asking for
+  the same projection (same key, e.g. its cache path) share one computation. The thread is a
+  daemon, so it never keeps a process (a test run, the CLI) alive.
+- A failed job keeps its exception (a one-line SslvizError for bad input): the page shows it,
+  and the same request is not retried on every poll; `submit(..., retry=True)` tries again.
+- `warm_up_in_background()` is called by every page (sslviz.ui.common.page) and starts the
+  warm-up once per process: a tiny UMAP fit in 2D and 3D, a PCA and a t-SNE, which loads (or,
+  the very first time, compiles and caches) every numba function a projection needs. A page
+  that asks for a projection meanwhile simply queues behind it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+import numpy as np
+
+_warm = {"started": False, "done": False, "seconds": None, "error": None}
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's disk cache) everything a projection needs; returns seconds."""
+    from .projection import ProjectionParams, project
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    for dims in (2, 3):
+        project(x, ProjectionParams(method="umap", dims=dims, n_epochs=20, max_points=300))
+    project(x, ProjectionParams(method="pca"))
+    project(x[:60], ProjectionParams(method="tsne", max_points=60, perplexity=5.0))
+    seconds = round(time.perf_counter() - t0, 3)
+    _warm.update(done=True, seconds=seconds)
+    return seconds
+
+
+def warm_state() -> dict:
+    """{'started', 'done', 'seconds', 'error'} of this process's warm-up."""
+    return dict(_warm)
+
+
+class Jobs:
+    """One daemon thread running submitted callables in order, de-duplicated by key."""
+
+    def __init__(self):
+        self._queue: queue.Queue = queue.Queue()
+        self._jobs: dict[str, Future] = {}
+        self._progress: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="sslviz-projection", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            future, fn, args, kwargs = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # kept on the future; the page shows it
+                future.set_exception(exc)
+
+    def submit(self, key: str, fn, *args, retry: bool = False, **kwargs) -> Future:
+        """Queue fn(*args, **kwargs) under `key`, or return the job already known by that key."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and not (retry and job.done() and job.exception() is not None):
+                return job
+            if len(self._jobs) > 256:  # forget finished jobs (their results live in the cache files)
+                for k in [k for k, f in self._jobs.items() if f.done()][:128]:
+                    self._jobs.pop(k, None)
+                    self._progress.pop(k, None)
+            job = Future()
+            self._jobs[key] = job
+            self._queue.put((job, fn, args, kwargs))
+            return job
+
+    def get(self, key: str) -> Future | None:
+        return self._jobs.get(key)
+
+    def set_progress(self, key: str, done: int, total: int) -> None:
+        self._progress[key] = (done, total)
+
+    def progress(self, key: str) -> tuple[int, int] | None:
+        return self._progress.get(key)
+
+    def pending(self) -> int:
+        """Jobs queued or running."""
+        return sum(1 for f in list(self._jobs.values()) if not f.done())
+
+
+_jobs: Jobs | None = None
+_jobs_lock = threading.Lock()
+
+
+def jobs() -> Jobs:
+    global _jobs
+    with _jobs_lock:
+        if _jobs is None:
+            _jobs = Jobs()
+        return _jobs
+
+
+def warm_up_in_background() -> Future:
+    """Start the warm-up once per process (idempotent and cheap after the first call)."""
+    if _warm["started"]:
+        return jobs().get("warm-up")
+
+    def run():
+        try:
+            return warm_up()
+        except Exception as exc:  # never fatal: the first projection then compiles itself
+            _warm["error"] = f"{type(exc).__name__}: {exc}"
+            return None
+
+    _warm["started"] = True
+    return jobs().submit("warm-up", run)
+
+
+def wait(future: Future | None, timeout: float) -> bool:
+    """True when the job finished (successfully or not) within `timeout` seconds."""
+    if future is None:
+        return False
+    try:
+        future.exception(timeout=timeout)
+        return True
+    except TimeoutError:
+        return False
+    except Exception:
+        return True
