@@ -11,6 +11,7 @@ from sslviz.methods import list_methods
 from sslviz.models import BACKBONES
 from sslviz.ui.common import page, session_owner, store
 from sslviz.ui.run_views import live_run_table, run_panel, select_run, selected_run_id
+from sslviz.ui.upload_views import check_dataset_choice, dataset_options, delete_run_panel, upload_panel
 
 page("Train")
 st.title("Train a self-supervised model")
@@ -19,7 +20,9 @@ methods = {m["name"]: m for m in list_methods()}
 with st.sidebar.form("new-run"):
     st.subheader("New run")
     names = dataset_names()
-    dataset = st.selectbox("dataset", names + ["folder:…"], index=names.index("shapes") if "shapes" in names else 0)
+    options, dataset_label = dataset_options(names)  # the registry, then uploaded zips, then folder:…
+    dataset = st.selectbox("dataset", options, index=names.index("shapes") if "shapes" in names else 0,
+                           format_func=dataset_label)
     folder = st.text_input("folder path (for folder:…)", "", help="one subfolder per class, or train/ and test/")
     method = st.selectbox("method", list(methods), index=list(methods).index("simclr") if "simclr" in methods else 0)
     backbone = st.selectbox("backbone", list(BACKBONES), help="; ".join(f"{k}: {v}" for k, v in BACKBONES.items()))
@@ -41,6 +44,8 @@ if preset == "dataset default":
     st.sidebar.caption(f"Augmentations for {ds_name}: {default_pipeline_note(ds_name)}")
 elif preset in PRESET_NOTES:
     st.sidebar.caption(f"{preset}: {PRESET_NOTES[preset]}")
+with st.sidebar:
+    upload_panel()
 
 if submitted:
     pipeline = None
@@ -51,6 +56,7 @@ if submitted:
     try:
         if dataset == "folder:…" and not folder.strip():
             raise SslvizError("folder path: enter the folder that holds your class subfolders")
+        check_dataset_choice(ds_name)  # folder: only inside the allowed data roots
         cfg = RunConfig.from_dict(dict(
             method=method, dataset=ds_name, backbone=backbone,
             epochs=int(epochs) if budget_kind == "epochs" else 10_000,
@@ -75,3 +81,4 @@ with right:
         run_id = latest[0]["id"] if latest else None
     if run_id:
         run_panel(run_id)
+        delete_run_panel(run_id)
