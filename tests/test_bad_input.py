@@ -190,6 +190,15 @@ class Env:
         RunConfig.from_dict(base)
         return "accepted"
 
+    def experiment(self, **fields) -> str:
+        """An experiment on the user's trained run, checked as the Label Efficiency page does."""
+        from sslviz import experiments
+
+        run_id = next(r["id"] for r in self.store.list())
+        experiments.prepare({"runs": [run_id], "labels_per_class": [1, 5], "protocols": ["knn"], "seeds": 1,
+                             **fields}, self.store)
+        return "accepted"
+
     def cli(self, *argv) -> str:
         from sslviz import cli
 
@@ -358,6 +367,15 @@ CASES = [
     ("method-params-not-a-mapping", lambda e: e.config(method_params=[1, 2]), "method_params"),
     ("unknown-augmentation-field", lambda e: e.config(pipeline={"wobble": 1}), "augmentation field 'wobble'"),
     ("unknown-dataset", lambda e: data.load_dataset("imagenet"), "unknown dataset 'imagenet'"),
+    # label-efficiency experiments
+    ("experiment-labels-per-class-zero", lambda e: e.experiment(labels_per_class=[0]),
+     "labels_per_class: must be ≥ 1 (or 'all'), got 0"),
+    ("experiment-labels-per-class-text", lambda e: e.experiment(labels_per_class=["lots"]),
+     "labels_per_class: 'lots' is neither a whole number nor 'all'"),
+    ("experiment-no-budget", lambda e: e.experiment(labels_per_class=[]), "labels_per_class: give at least one budget"),
+    ("experiment-zero-seeds", lambda e: e.experiment(seeds=0), "seeds: must be a whole number from 1 to 100"),
+    ("experiment-unknown-protocol", lambda e: e.experiment(protocols=["vibes"]), "protocol: unknown 'vibes'"),
+    ("experiment-unknown-run", lambda e: e.experiment(runs=["no-such-run"]), "no-such-run"),
     # the command line and the settings
     ("cli-negative-batch-size", lambda e: e.cli("train", "--batch-size", "-1"), "error: batch_size"),
     ("cli-labels-per-class-zero", lambda e: e.cli("train", "--labels-per-class", "0"), "error: labels_per_class"),

@@ -150,9 +150,17 @@ def test_twenty_sigkills_at_random_moments_then_resume_to_the_end(store):
 
 
 def test_a_server_restart_loses_nothing(runs_dir):
+    from sslviz import experiments
+
     store = RunStore(runs_dir)
     done = foreground(store, fast_config(epochs=2))
     half = foreground(store, fast_config(epochs=2, seed=1))
+    exp_config, _ = experiments.prepare({"runs": [done], "labels_per_class": [1, 5], "protocols": ["knn"],
+                                         "seeds": 2, "device": "cpu"}, store)
+    exp = store.create(exp_config, kind="eval", status="running")
+    assert worker.execute(store, exp, chain=False)["status"] == "completed"
+    results = experiments.load_results(store, exp)
+    assert results and results["results"]
     # the server (and the trainer it had started) died while `half` was training
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -164,10 +172,12 @@ import json, sys
 from sslviz.runs import RunStore
 from sslviz import train, worker
 from sslviz.embeddings import load_snapshot, snapshot_epochs
+from sslviz.experiments import experiments, load_results
 store = RunStore(sys.argv[1])
 worker.schedule(store)   # the first page poll after the restart
-out = {"integrity": store.integrity_ok(), "runs": {}}
-for r in store.list(kind=None):
+out = {"integrity": store.integrity_ok(), "runs": {}, "jobs": [r["id"] for r in store.list(kind=None)],
+       "experiments": {e["id"]: load_results(store, e["id"]) for e in experiments(store)}}
+for r in store.list(kind="train"):
     d = store.run_dir(r["id"])
     ckpt = train.load_checkpoint(d / "checkpoint.pt")
     epochs = snapshot_epochs(d)
@@ -183,7 +193,10 @@ print(json.dumps(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = json.loads(proc.stdout.strip().splitlines()[-1])
     assert after["integrity"]
-    assert set(after["runs"]) == set(before) == {done, half}
+    assert set(after["jobs"]) == set(before) == {done, half, exp}
+    assert set(after["runs"]) == {done, half}
+    assert after["experiments"] == {exp: results}  # listed, and its results read back whole
+    del before[exp]
     for run_id, (status, n_metrics) in before.items():
         got = after["runs"][run_id]
         assert got["metrics"] == n_metrics and got["ckpt_epoch"] == 2 and got["snapshots"] == [0, 1, 2]
