@@ -336,3 +336,19 @@ def _no_stray_trainers(store):
                     os.kill(run["pid"], signal.SIGKILL)
                 except OSError:
                     pass
+
+
+def test_a_writer_killed_mid_write_leaves_the_old_file_and_its_temp_file_is_cleared(store):
+    """The moment a random kill rarely hits, made certain: a trainer died inside atomic_write_bytes,
+    after the temporary file was half written and before the rename."""
+    run_id = store.create(fast_config().to_dict())
+    store.claim_queued(1)
+    run_dir = store.run_dir(run_id)
+    runs_mod.atomic_write_bytes(run_dir / "checkpoint.pt", b"old, whole")
+    (run_dir / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half of a new che")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.update(run_id, pid=dead.pid, pid_start=None)
+    assert store.reconcile() == [run_id] and store.get(run_id)["status"] == "interrupted"
+    assert (run_dir / "checkpoint.pt").read_bytes() == b"old, whole"
+    assert not list(run_dir.glob("*.tmp"))
