@@ -228,25 +228,17 @@ class RunStore:
             db.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
 
     def claim_queued(self, max_running: int, kinds: tuple[str, ...] = ("train",)) -> list[str]:
-        """Atomically move the oldest queued jobs of `kinds` to 'running' while fewer than
-        max_running of those kinds run.
+        """Atomically move queued jobs of `kinds` to 'running', in fair order (`fair_order`),
+        while fewer than max_running of those kinds run.
 
         Returns the claimed ids; the caller starts their processes. BEGIN IMMEDIATE makes two
         schedulers (two browser sessions, or a worker finishing) never claim the same run.
         """
-        marks = ",".join("?" * len(kinds))
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                running = db.execute(
-                    f"SELECT COUNT(*) FROM runs WHERE status = 'running' AND kind IN ({marks})", kinds
-                ).fetchone()[0]
-                free = max(0, max_running - running)
-                rows = db.execute(
-                    f"SELECT id FROM runs WHERE status = 'queued' AND kind IN ({marks}) ORDER BY created LIMIT ?",
-                    (*kinds, free),
-                ).fetchall()
-                ids = [r[0] for r in rows]
+                order, running = self._queue(db, kinds)
+                ids = order[: max(0, max_running - running)]
                 now = time.time()
                 for run_id in ids:
                     db.execute(
@@ -258,6 +250,21 @@ class RunStore:
                 db.execute("ROLLBACK")
                 raise
         return ids
+
+    def queue_order(self, kinds: tuple[str, ...] = ("train",)) -> list[str]:
+        """Ids of the queued jobs of `kinds` in the order they will start."""
+        with self._connect() as db:
+            return self._queue(db, kinds)[0]
+
+    @staticmethod
+    def _queue(db, kinds: tuple[str, ...]) -> tuple[list[str], int]:
+        marks = ",".join("?" * len(kinds))
+        rows = db.execute(
+            f"SELECT id, owner, status FROM runs WHERE status IN ('queued', 'running') AND kind IN ({marks})"
+            " ORDER BY created", kinds).fetchall()
+        running = [r["owner"] for r in rows if r["status"] == "running"]
+        queued = [(r["id"], r["owner"]) for r in rows if r["status"] == "queued"]
+        return fair_order(queued, running), len(running)
 
     def request_stop(self, run_id: str) -> str:
         """Cancel a run: a queued run is cancelled at once, a running one is asked to stop."""
@@ -372,6 +379,30 @@ class RunStore:
     def integrity_ok(self) -> bool:
         with self._connect() as db:
             return db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def fair_order(queued: list[tuple[str, str]], running_owners: list[str]) -> list[str]:
+    """The order in which queued jobs start: fair between owners (students), oldest first within.
+
+    queued: (id, owner) oldest first; running_owners: the owner of each running job. The next job
+    is always the oldest one of the owner with the fewest jobs running or already ahead in the
+    order, so one student's five queued runs cannot make thirty classmates wait; jobs without an
+    owner (CLI) count as one owner.
+    """
+    load: dict[str, int] = {}
+    for owner in running_owners:
+        load[owner] = load.get(owner, 0) + 1
+    waiting: dict[str, list[tuple[int, str]]] = {}
+    for age, (run_id, owner) in enumerate(queued):
+        waiting.setdefault(owner, []).append((age, run_id))
+    out: list[str] = []
+    while waiting:  # the least-served owner first; between equals, the job that has waited longest
+        owner = min(waiting, key=lambda o: (load.get(o, 0), waiting[o][0][0]))
+        out.append(waiting[owner].pop(0)[1])
+        load[owner] = load.get(owner, 0) + 1
+        if not waiting[owner]:
+            del waiting[owner]
+    return out
 
 
 def _row_to_dict(row: sqlite3.Row) -> dict:

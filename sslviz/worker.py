@@ -128,8 +128,7 @@ def queue_position(store: RunStore, run_id: str) -> int | None:
     if run["status"] != "queued":
         return None
     lane = next((k for k in LANES.values() if run["kind"] in k), (run["kind"],))
-    ahead = [r for r in store.list(kind=None, status="queued") if r["kind"] in lane and r["created"] < run["created"]]
-    return len(ahead) + 1
+    return store.queue_order(lane).index(run_id) + 1
 
 
 _children: list[subprocess.Popen] = []

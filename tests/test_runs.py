@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -144,3 +145,27 @@ def test_requeue_only_for_runs_that_stopped_early(store):
     store.requeue(run_id)
     run = store.get(run_id)
     assert run["status"] == "queued" and "resuming" in run["message"] and not run["stop_requested"]
+
+
+def test_fair_order_serves_every_student_before_anyone_gets_a_second_turn():
+    from sslviz.runs import fair_order
+
+    queued = [("a1", "ann"), ("a2", "ann"), ("a3", "ann"), ("b1", "bob"), ("c1", "cat"), ("b2", "bob")]
+    assert fair_order(queued, running_owners=[]) == ["a1", "b1", "c1", "a2", "b2", "a3"]
+    # a student whose run is already training waits behind those who have none
+    assert fair_order(queued, running_owners=["ann"]) == ["b1", "c1", "a1", "b2", "a2", "a3"]
+    assert fair_order([], ["ann"]) == []
+
+
+def test_queue_position_follows_the_fair_order(store):
+    from sslviz import worker
+
+    ids = {}
+    for name, owner in (("a1", "ann"), ("a2", "ann"), ("b1", "bob")):
+        ids[name] = store.create({"method": "simclr", "dataset": "digits", "owner": owner, "name": name})
+        time.sleep(0.01)
+    assert [worker.queue_position(store, ids[n]) for n in ("a1", "a2", "b1")] == [1, 3, 2]
+    assert store.claim_queued(1) == [ids["a1"]]
+    assert worker.queue_position(store, ids["a1"]) is None
+    # ann has a run going now, so bob's run is next, then ann's second
+    assert [worker.queue_position(store, ids[n]) for n in ("b1", "a2")] == [1, 2]
