@@ -358,7 +358,8 @@ def report_lines(record: dict) -> list[str]:
     lines = [f"{record['name']}: {record['extracted_files']:,} images in {len(classes)} class folders "
              f"({', '.join(f'{k} {v}' for k, v in list(classes.items())[:8])}{', …' if len(classes) > 8 else ''})"]
     if record.get("skipped"):
-        lines.append(f"{record['skipped']} entries not extracted:")
+        n = record["skipped"]
+        lines.append(f"{n} {'entry' if n == 1 else 'entries'} not extracted:")
         lines += [f"  {s['path']}: {s['reason']}" for s in record.get("skipped_files", [])]
     check = record.get("check")
     if check and check.get("ok"):
