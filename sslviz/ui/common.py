@@ -1,4 +1,16 @@
-"""Page setup, the shared run store, and the live-refresh switch."""
+"""Page setup, the shared run store, the live-refresh switch, and the classroom affordances.
+
+Classroom affordances, shared by every page:
+* presentation mode: a sidebar toggle (or ?present=1 in the URL) that injects CSS for large fonts
+  on a projector; it stays on across pages for the session (a plain session-state flag, since a
+  widget's own state is dropped when the page changes). Plotly figures follow via `style_figure`.
+* shareable URLs: `url_selectbox` keeps a page's main choices in query parameters (`dataset`,
+  `run`, `method`, `epoch`, ...) holding the raw value (a run id, a method name), not the label
+  shown, so the address bar restores the view; `share_box` shows that address to copy. (Streamlit's
+  own ``bind="query-params"`` would put the formatted label in the URL.)
+* reset: `reset_button` puts the page's widgets back to their defaults and forgets the page's
+  session state; it never touches the run store (no run is ever deleted by it).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +23,10 @@ from ..runs import RunStore
 
 def page(title: str, icon: str = "🧠") -> None:
     st.set_page_config(page_title=f"{title} · sslviz", page_icon=icon, layout="wide")
+    from ..projection_jobs import warm_up_in_background
+
+    warm_up_in_background()  # UMAP's numba code, loaded once per server process in a background thread
+    presentation_toggle()
 
 
 @st.cache_resource
@@ -40,3 +56,116 @@ def session_owner() -> str:
 
         st.session_state.owner = secrets.token_hex(4)
     return st.session_state.owner
+
+
+# ---- classroom affordances ------------------------------------------------------------------
+
+PRESENTING = "_presentation"  # session flag: large fonts on every page of this session
+
+_LARGE_FONTS = """
+<style>
+html { font-size: 22px; }
+.block-container { padding-top: 2.5rem; padding-left: 2rem; padding-right: 2rem; max-width: 100%; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; line-height: 1.5; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1rem; }
+[data-testid="stWidgetLabel"] p { font-size: 1.05rem; }
+[data-testid="stMetricValue"] { font-size: 2.4rem; }
+code { font-size: 0.95em; }
+</style>
+"""
+
+
+def _presentation_changed() -> None:
+    st.session_state[PRESENTING] = bool(st.session_state.get("presentation_toggle"))
+
+
+def presentation_toggle() -> bool:
+    """The sidebar switch for large fonts (also ?present=1); injects the CSS when on."""
+    if PRESENTING not in st.session_state:
+        st.session_state[PRESENTING] = st.query_params.get("present") == "1"
+    on = st.sidebar.toggle("Presentation mode (large fonts)", value=st.session_state[PRESENTING],
+                           key="presentation_toggle", on_change=_presentation_changed,
+                           help="Bigger text and figures for a projector; stays on across pages.")
+    if on:
+        st.markdown(_LARGE_FONTS, unsafe_allow_html=True)
+    return on
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get(PRESENTING))
+
+
+def style_figure(fig):
+    """Larger figure fonts in presentation mode (returns the figure)."""
+    if presenting():
+        fig.update_layout(font=dict(size=22))
+        fig.update_annotations(font_size=22)
+    return fig
+
+
+def reset_button(defaults: dict, prefixes: tuple[str, ...] = (), label: str = "Reset this page") -> None:
+    """A sidebar button that puts the widgets in `defaults` back to those values (their URL
+    parameters go with them) and forgets session keys starting with `prefixes`. Runs are never touched."""
+
+    def reset() -> None:
+        for key in list(st.session_state.keys()):
+            if isinstance(key, str) and key.startswith(prefixes) and key not in defaults:
+                del st.session_state[key]
+        for key, value in defaults.items():
+            st.session_state[key] = value
+
+    st.sidebar.button(label, on_click=reset, icon=":material/restart_alt:",
+                      help="Back to the defaults. Your runs are kept.")
+
+
+def url_selectbox(where, label: str, options: list, key: str, **kwargs):
+    """A selectbox whose value lives in the URL as ?key=<raw value>; the first option is the default
+    (and then leaves the URL clean). A value in the URL that is not an option is ignored."""
+    marker = f"_url.{key}"
+    raw = st.query_params.get(key)
+    if raw is not None and raw != st.session_state.get(marker):  # a new address (opened or shared)
+        match = [o for o in options if str(o) == raw]
+        if match:
+            st.session_state[key] = match[0]
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+    value = where.selectbox(label, options, key=key, **kwargs)
+    if value is None or (options and value == options[0]):
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = str(value)
+    st.session_state[marker] = st.query_params.get(key)
+    return value
+
+
+def share_box() -> None:
+    """The address that restores this view, ready to copy (in an expander)."""
+    from urllib.parse import urlencode
+
+    with st.sidebar.expander("Share this view", icon=":material/link:"):
+        base = (getattr(st.context, "url", None) or "").split("?")[0]
+        query = urlencode({k: v for k, v in st.query_params.to_dict().items()})
+        st.code(f"{base}?{query}" if query else base or "(the address bar)", language=None)
+        st.caption("Open it on another screen to see this page with the same choices.")
+
+
+def page_link(path: str, label: str, icon: str | None = None, query_params: dict | None = None) -> None:
+    """st.page_link when the page exists in this checkout, else its name as plain text."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if (root / path).exists():
+        st.page_link(path, label=label, icon=icon, query_params=query_params)
+    else:
+        st.markdown(f"{icon or ''} {label} *(this page is not installed)*")
+
+
+def ensure_pretrained():
+    """Install the shipped pretrained runs into the store in the background on first start (idempotent;
+    see sslviz/pretrained/install.py). Returns the background Future, or None when nothing is to do."""
+    from ..pretrained.install import install_in_background
+
+    try:
+        return install_in_background(store())
+    except Exception:  # noqa: BLE001 - a read-only store must not break a page
+        return None

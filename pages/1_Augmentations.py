@@ -1,0 +1,66 @@
+"""Augmentations: edit the pipeline op by op and watch pairs of views regenerate; a factor probe
+shows what a trained run's augmentations made it forget."""
+
+import streamlit as st
+
+from sslviz.data import dataset_names
+from sslviz.ui.common import page, reset_button, share_box, url_selectbox
+from sslviz.ui import teaching_views as tv
+
+page("Augmentations", "🎨")
+st.title("Augmentations: what the network learns to ignore")
+st.markdown(
+    "A contrastive network is shown two **views** of the same image and must recognise them as one. "
+    "Whatever differs between the views — position, colour, orientation — it learns to **ignore**. "
+    "So the augmentations below *choose* the invariances. These are the very functions the trainer uses."
+)
+
+names = dataset_names()
+with st.sidebar:
+    dataset = url_selectbox(st.sidebar, "dataset", names, key="dataset")
+    n = st.slider("images", 1, 8, 8, key="aug.n")
+    views = st.select_slider("views per image", [2, 4, 6], value=4, key="aug.views")
+    one_per_class = st.toggle("one image per class", key="aug.per_class")
+    st.session_state.setdefault("aug.image_seed", 0)
+    st.session_state.setdefault("aug.view_seed", 0)
+    c1, c2 = st.columns(2)
+    if c1.button("images", key="aug.new_images", icon=":material/shuffle:",
+                 help="other images"):
+        st.session_state["aug.image_seed"] += 1
+    if c2.button("views", key="aug.new_views", icon=":material/casino:",
+                 help="draw new random views"):
+        st.session_state["aug.view_seed"] += 1
+    reset_button({"dataset": "shapes", "preset": "dataset default"}, prefixes=("aug.",))
+    share_box()
+
+data = tv.load(dataset)
+if data is not None:
+    recipe = url_selectbox(st, "start from a recipe", tv.RECIPES, key="preset")
+    tv.ensure_controls(recipe, dataset)
+    st.caption(tv.recipe_note(recipe, dataset))
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        asym = st.toggle("a different second view (BYOL style)", key="aug.asym")
+        if asym:
+            tab1, tab2 = st.tabs(["view 1", "view 2"])
+            with tab1:
+                p1 = tv.pipeline_editor(1, data.channels)
+            with tab2:
+                p2 = tv.pipeline_editor(2, data.channels)
+        else:
+            p1 = tv.pipeline_editor(1, data.channels)
+            p2 = p1
+    with right:
+        if p1 is not None and p2 is not None:
+            idx = tv.pick_images(data.train, n, st.session_state["aug.image_seed"], one_per_class)
+            tv.views_grid(data, idx, (p1, p2), views, st.session_state["aug.view_seed"])
+            tv.train_with_button(p1, asym)
+
+st.divider()
+st.header("What did training forget? The factor probe")
+st.markdown(
+    "On `shapes` every image was drawn from known factors. A linear read-out tells how much of each factor "
+    "a trained embedding still holds, beside the untrained network and the raw pixels. Colour jitter should "
+    "make **colour** unreadable, crops should blur **position**, while **shape** stays readable."
+)
+tv.factor_probe_panel()

@@ -1,0 +1,113 @@
+"""Small pretrained checkpoints shipped with sslviz, so that a class has trained runs to look at
+the moment the app opens (Embeddings, Pretext Tasks, Label efficiency, the factor probe).
+
+    python -m sslviz pretrained build      retrain them with the project's own trainer (build.py)
+    python -m sslviz pretrained install    copy them into a run store (install.py; the app does
+                                           this by itself on first start)
+    python -m sslviz pretrained list
+
+Each checkpoint is two files in this folder: ``<name>.pt`` (the weights as float16, the
+RunConfig, the epoch and step counters; loaded with ``torch.load(weights_only=True)``, so no
+pickled code) and ``<name>.json`` (the training summary and the metric rows the trainer reported,
+so the installed run shows its real loss and kNN curves). Float16 halves the size (about 1 MB a
+checkpoint); the kNN accuracy recomputed from the float16 weights at install matches the build's
+to a fraction of a percent.
+
+Why these four (CATALOG): SimCLR on shapes is the home page demo, finished; the same run
+without colour jitter is its counterpart for the factor probe (colour stays readable when the
+augmentations do not change it); SimCLR on digits covers the other embedded set; RotNet is
+trained on digits because on `shapes` every orientation is equally likely (the shapes are drawn
+at uniformly random angles), so "which way is up" has no answer there and the task cannot be
+learnt. Every entry trains within a short wall-clock budget on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FOLDER = Path(__file__).resolve().parent
+
+# name -> the RunConfig fields of its build (everything else: RunConfig defaults)
+_COMMON = dict(epochs=10_000, batch_size=128, seed=0, device="cpu", eval_train_max=2000, eval_test_max=2000,
+               owner="pretrained")
+CATALOG: dict[str, dict] = {
+    "simclr-shapes": dict(_COMMON, method="simclr", dataset="shapes", time_budget=100.0,
+                          name="pretrained: SimCLR on shapes"),
+    "simclr-shapes-no-colour": dict(_COMMON, method="simclr", dataset="shapes", time_budget=100.0,
+                                    name="pretrained: SimCLR on shapes, colour left alone",
+                                    pipeline={"no_colour": True}),  # resolved in config_for()
+    "simclr-digits": dict(_COMMON, method="simclr", dataset="digits", time_budget=60.0,
+                          name="pretrained: SimCLR on digits"),
+    "rotation-digits": dict(_COMMON, method="rotation", dataset="digits", time_budget=60.0,
+                            name="pretrained: RotNet on digits"),
+}
+
+NOTES = {
+    "simclr-shapes": "SimCLR with the shapes augmentations (crops, flips, rotations, strong colour jitter, "
+    "grayscale): shape should stay readable, colour and position should not.",
+    "simclr-shapes-no-colour": "The same SimCLR run with colour jitter and grayscale switched off: colour "
+    "is no longer something the views disagree on, so the embedding keeps it.",
+    "simclr-digits": "SimCLR on handwritten digits (mild crops, small rotations, no flips).",
+    "rotation-digits": "RotNet: which of 0/90/180/270° was the digit turned by? Digits have an 'up'.",
+}
+
+
+def config_for(name: str) -> dict:
+    """The full RunConfig dict a catalogue entry is built with."""
+    from ..augment import default_pipeline
+    from ..errors import ConfigError
+
+    if name not in CATALOG:
+        raise ConfigError(f"pretrained: unknown checkpoint '{name}'; known: {', '.join(CATALOG)}")
+    cfg = dict(CATALOG[name])
+    if cfg.get("pipeline") == {"no_colour": True}:
+        p = default_pipeline(cfg["dataset"])
+        p.jitter_p, p.gray_p = 0.0, 0.0
+        cfg["pipeline"] = p.to_dict()
+    from ..config import RunConfig
+
+    return RunConfig.from_dict(cfg).to_dict()
+
+
+def weights_path(name: str, folder: Path | None = None) -> Path:
+    return (folder or FOLDER) / f"{name}.pt"
+
+
+def info_path(name: str, folder: Path | None = None) -> Path:
+    return (folder or FOLDER) / f"{name}.json"
+
+
+def available(folder: Path | None = None) -> list[str]:
+    """Catalogue names whose files are present (built and committed)."""
+    return [n for n in CATALOG if weights_path(n, folder).exists() and info_path(n, folder).exists()]
+
+
+def main(args) -> int:
+    """`python -m sslviz pretrained build|install|list` (see sslviz/cli.py)."""
+    import json
+
+    if args.action == "build":
+        from .build import build
+
+        results = build(args.only or None, Path(args.out) if args.out else None, args.time_budget)
+        if args.json:
+            print(json.dumps(results))
+        return 0
+    if args.action == "install":
+        from ..runs import RunStore
+        from .install import install
+
+        errors: list[str] = []
+        new = install(RunStore(args.runs_dir), args.only or None, log=errors.append)
+        for name, run_id in new.items():
+            print(f"installed {name} as {run_id}")
+        for line in errors:
+            print(f"error: {line}")
+        if not new and not errors:
+            print("nothing to install: every shipped checkpoint is already in this store")
+        return 1 if errors else 0
+    for name in CATALOG:
+        path = weights_path(name)
+        size = f"{path.stat().st_size / 1e6:.2f} MB" if path.exists() else "not built"
+        print(f"{name:<26} {size:>10}  {NOTES[name]}")
+    return 0

@@ -1,0 +1,195 @@
+"""Install the shipped checkpoints into a run store as completed runs.
+
+What an installed run holds (the same files as a run the trainer finished):
+  config.json            the RunConfig it was built with (owner "pretrained")
+  checkpoint.pt          the weights back in float32, with the trainer's keys ("model", "config",
+                         epoch, step; an empty optimiser state): every page and evaluator loads
+                         it like any other checkpoint
+  embeddings_0000.npz    the untrained network's test-set embedding, and
+  embeddings_<E>.npz     the trained one's, both recomputed here by the trainer's own Monitor
+                         (same seed, same test subset as the build), so projections, the factor
+                         probe and label-efficiency work at once
+  metrics in the store   the loss and kNN rows the build reported, so the curves are the real ones
+
+Idempotent and safe: a marker file in the store (pretrained.json: name -> run id) records what
+was installed, under a file lock so two sessions starting at once do not install twice. An
+entry already in the marker is never installed again (not even when the user deleted that run:
+deleting it is a choice), and nothing the user made is touched; runs get fresh ids from the store.
+A checkpoint that no longer loads (the method's layers changed since it was built) is skipped
+with a message, and its half-made run removed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import SslvizError
+from . import available, info_path, weights_path
+
+MARKER = "pretrained.json"
+
+
+@contextmanager
+def _locked(root: Path):
+    with open(root / ".pretrained.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def installed(store) -> dict[str, str]:
+    """name -> run id of the checkpoints installed in this store (from its marker file)."""
+    try:
+        return dict(json.loads((store.root / MARKER).read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def pending(store, folder: Path | None = None) -> list[str]:
+    """Shipped checkpoints not installed in this store yet."""
+    done = installed(store)
+    return [n for n in available(folder) if n not in done]
+
+
+def load_shipped(name: str, folder: Path | None = None) -> tuple[dict, dict]:
+    """(payload of <name>.pt with float32 weights, info of <name>.json)."""
+    import torch
+
+    try:
+        payload = torch.load(weights_path(name, folder), map_location="cpu", weights_only=True)
+        info = json.loads(info_path(name, folder).read_text())
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise SslvizError(f"pretrained {name}: cannot read its files ({exc})") from None
+    payload["model"] = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["model"].items()}
+    return payload, info
+
+
+def install_one(store, name: str, folder: Path | None = None) -> str:
+    """Install one shipped checkpoint as a completed run; returns the new run id."""
+    import torch
+
+    from ..config import RunConfig
+    from ..data import load_dataset
+    from ..runs import atomic_write_bytes, process_start_ticks
+    from ..train import Monitor, build_method
+
+    payload, info = load_shipped(name, folder)
+    try:
+        config = RunConfig.from_dict(payload["config"])
+    except SslvizError as exc:
+        raise SslvizError(f"pretrained {name}: its config no longer fits this version ({exc})") from None
+    data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)
+    device = torch.device("cpu")
+    torch.manual_seed(config.seed)  # the trainer's seeding: this is the network the run started from
+    untrained = build_method(config, data.channels, data.num_classes, device)
+    trained = build_method(config, data.channels, data.num_classes, device)
+    try:
+        trained.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise SslvizError(f"pretrained {name}: the weights no longer fit the {config.method} model "
+                          f"({str(exc).splitlines()[0][:120]}); rebuild with `python -m sslviz pretrained build`") from None
+
+    # "running" while we write (no scheduler claims it; reconcile sees this live process)
+    run_id = store.create(config.to_dict(), status="running")
+    now = time.time()
+    store.update(run_id, started=now, pid=os.getpid(), pid_start=process_start_ticks(os.getpid()),
+                 message="installing the pretrained checkpoint")
+    run_dir = store.run_dir(run_id)
+    try:
+        epoch = int(payload.get("epoch", 1))
+        buf = io.BytesIO()
+        torch.save({"model": trained.state_dict(), "optimizer": {}, "config": config.to_dict(), "epoch": epoch,
+                    "step": int(payload.get("step", 0)), "elapsed": float(payload.get("elapsed", 0.0)),
+                    "pretrained": name}, buf)
+        atomic_write_bytes(run_dir / "checkpoint.pt", buf.getvalue())
+        g = torch.Generator().manual_seed(config.seed)  # the trainer's monitor subsets
+        monitor = Monitor(data, config, run_dir, device, g)
+        untrained.prepare(data.train.images)  # as the trainer does before its first evaluation
+        before = monitor(untrained, 0)
+        after = monitor(trained, epoch)
+        store.add_metrics(run_id, [tuple(r) for r in info.get("metrics", [])])
+        summary = dict(info.get("summary", {}))
+        summary.update(pretrained=name, knn_at_install=after.get("knn_accuracy"),
+                       knn_random_init=summary.get("knn_random_init", before.get("knn_accuracy")))
+        store.update(run_id, status="completed", progress=1.0, eta=0.0, ended=time.time(), pid=None,
+                     summary=summary, message=f"pretrained checkpoint shipped with sslviz ({info.get('built', '')})")
+    except BaseException:
+        store.update(run_id, status="failed", pid=None)
+        store.delete(run_id)
+        raise
+    return run_id
+
+
+def install(store, names: list[str] | None = None, folder: Path | None = None, log=None) -> dict[str, str]:
+    """Install the shipped checkpoints this store does not have yet; returns {name: run id} of the new
+    ones. Errors of one checkpoint are reported through `log` (default: ignored) and skip it."""
+    new: dict[str, str] = {}
+    with _locked(store.root):
+        done = installed(store)
+        # in reverse catalogue order, so that the first entry (SimCLR on shapes) is the newest run:
+        # the one every page selects by default
+        for name in reversed(names or available(folder)):
+            if name in done:
+                continue
+            try:
+                new[name] = install_one(store, name, folder)
+            except SslvizError as exc:
+                if log:
+                    log(str(exc))
+                continue
+            done[name] = new[name]
+            from ..runs import atomic_write_text
+
+            atomic_write_text(store.root / MARKER, json.dumps(done, indent=2))
+    return new
+
+
+# ---- on first app start: once per store and process, in a background thread ------------------
+
+_background: dict[str, "object"] = {}
+_background_lock = __import__("threading").Lock()
+
+
+def auto_install_enabled() -> bool:
+    """False when SSLVIZ_PRETRAINED=0, and inside a pytest run (PYTEST_CURRENT_TEST is set), so that
+    a test's store holds exactly the runs the test made; tests that want them call install()."""
+    if os.environ.get("SSLVIZ_PRETRAINED", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return "PYTEST_CURRENT_TEST" not in os.environ
+
+
+def install_in_background(store):
+    """Start installing what this store lacks, once per store per process; returns the Future (or
+    None when there is nothing to do or auto-install is off). Cheap to call on every page load."""
+    from concurrent.futures import Future
+    import threading
+
+    if not auto_install_enabled():
+        return None
+    key = str(store.root)
+    with _background_lock:
+        if key in _background:
+            return _background[key]
+        if not pending(store):
+            _background[key] = None
+            return None
+        future: Future = Future()
+        _background[key] = future
+
+    def work():
+        errors: list[str] = []
+        try:
+            future.set_result({"installed": install(store, log=errors.append), "errors": errors})
+        except BaseException as exc:  # noqa: BLE001 - reported to the page that asks
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="sslviz-pretrained-install", daemon=True).start()
+    return future

@@ -1,0 +1,235 @@
+"""Streamlit widgets of the Pretext Tasks page: pick a task (and a trained run of it), see what the
+network sees, the target it must produce, and - with a run - its answers next to the truth and
+its score on the task. The numbers come from sslviz.answers; this module only lays them out.
+
+Keys: ``method`` (the task's method), ``run`` and ``dataset`` are bound to the URL; the rest start
+with "pre." (the reset button forgets them).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ..answers import ANGLES, TASK_TITLES, TASKS
+from ..errors import SslvizError
+from .common import presenting, store, style_figure, url_selectbox
+from .teaching_views import background, load, pick_images, render_card, wait_for
+
+METHOD_TO_TASK = {m: t for t, m in TASKS.items()}
+COUNTS = {"rotation": 4, "jigsaw": 5, "relative-position": 5, "contrastive": 8}
+NONE = "none: just show the task"
+
+
+def _scale(size: int) -> int:
+    return max(1, (160 if presenting() else 128) // size)
+
+
+def _row(images, factor: int, captions=None) -> None:
+    """A row of enlarged images, all the same width (st.image would otherwise size them by their captions)."""
+    from ..plots.teaching import enlarge
+
+    st.image([enlarge(im, factor) for im in images], caption=captions, width=factor * images.shape[1])
+
+
+def _mark(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
+def sidebar() -> tuple[str, dict | None]:
+    """Task and run choosers; returns (task, run or None)."""
+    from ..answers import runs_for_task
+
+    methods = list(METHOD_TO_TASK)
+    method = url_selectbox(st.sidebar, "pretext task", methods, key="method",
+                           format_func=lambda m: TASK_TITLES[METHOD_TO_TASK[m]])
+    task = METHOD_TO_TASK[method]
+    runs = runs_for_task(store(), task)
+    by_id = {r["id"]: r for r in runs}
+    options = list(by_id) + [NONE]
+
+    def label(i: str) -> str:
+        if i == NONE:
+            return i
+        r = by_id[i]
+        return f"{r['name'] or r['method']} · {r['id']} ({r['dataset']}, {r['status']})"
+
+    run_id = url_selectbox(st.sidebar, "trained run (its answers)", options, key="run", format_func=label,
+                                  help=f"runs of {TASKS[task]} with a checkpoint" if task != "contrastive"
+                                  else "any trained run: its embedding plays the game")
+    if not runs:
+        st.sidebar.caption(f"No trained {TASKS[task]} run yet: start one on the Train page to see its answers.")
+    return task, by_id.get(run_id)
+
+
+def _score_metric(score) -> None:
+    fmt = (lambda v: f"{v:.1%}") if score.higher_is_better else (lambda v: f"{v:.4f}")
+    delta = score.value - score.baseline
+    st.metric(score.name, fmt(score.value),
+              delta=f"{'+' if delta >= 0 else ''}{fmt(delta) if score.higher_is_better else f'{delta:.4f}'} vs {score.baseline_name}",
+              delta_color="normal" if score.higher_is_better else "inverse",
+              help=f"over {score.n:,} held-out puzzles; {score.baseline_name}: {fmt(score.baseline)}")
+
+
+def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> None:
+    """The task on a few held-out images, and the run's answers and score when there is one."""
+    from .. import answers
+    from ..embeddings import dataset_for
+
+    method = None
+    if run is not None:
+        try:
+            trained = answers.load_trained(store(), run["id"])
+        except SslvizError as exc:
+            st.error(str(exc))
+            return
+        method, data = trained.method, dataset_for(run["config"])
+        st.caption(f"Answers of **{run['id']}** ({run['method']} on {run['dataset']}, checkpoint of epoch "
+                   f"{trained.epoch}) on test images it never trained on.")
+    else:
+        data = load(dataset)
+        if data is None:
+            return
+    if task == "rotation" and data.name == "shapes":
+        st.warning("On `shapes` this task has no answer: the shapes are drawn at random angles, so no turn looks "
+                   "more 'upright' than another. Try `digits`, which have an up.")
+    if task == "colorization" and data.name == "shapes":
+        st.info("On `shapes` the colours are random, so from gray alone the best guess is a dull average.")
+    idx = pick_images(data.test, COUNTS.get(task, 6), seed, one_per_class=False)
+    images = data.test.images[idx]
+    try:
+        if task == "contrastive":
+            example = answers.contrastive(images, method=method, seed=seed, dataset=data.name)
+        else:
+            example = answers.EXAMPLES[task](images, method, **({} if task in ("rotation", "colorization") else {"seed": seed}))
+    except SslvizError as exc:
+        st.error(str(exc))
+        return
+    factor = _scale(data.image_size)
+    RENDER[task](example, factor, reveal, method is not None)
+    if method is not None:
+        from ..answers import task_score
+
+        key = ("task", run["id"], answers.load_trained(store(), run["id"]).epoch, task)
+        fut = background(key, task_score, task, method, data.test.images[:512])
+        if wait_for(fut, "Scoring the run on 512 held-out images…"):
+            try:
+                _score_metric(fut.result())
+            except SslvizError as exc:
+                st.error(str(exc))
+
+
+def _caption(truth: str, pred: str | None, ok: bool | None, reveal: bool) -> str:
+    if not reveal:
+        return "?"
+    return truth if pred is None else f"{truth} · guess {pred} {_mark(bool(ok))}"
+
+
+def _rotation(ex, factor, reveal, has_run):
+    n = ex["n"]
+    st.markdown("**What the network sees:** each image turned four ways. **What it must answer:** by how much "
+                "(under each picture" + (", with the run's guess)." if has_run else ")."))
+    for i in range(n):
+        rows = [k * n + i for k in range(4)]
+        caps = [_caption(ANGLES[ex["targets"][r]], ANGLES[ex["predicted"][r]] if has_run else None,
+                         has_run and ex["predicted"][r] == ex["targets"][r], reveal) for r in rows]
+        _row(ex["inputs"][rows], factor, caps)
+
+
+def _jigsaw(ex, factor, reveal, has_run):
+    from ..plots.teaching import enlarge, tile_lines
+
+    g = ex["grid"]
+    heads = ["the image", "what the network sees: shuffled tiles", "the answer: the order"] + (
+        ["put back by the run's guess"] if has_run else [])
+    cols = st.columns(len(heads))
+    for c, h in zip(cols, heads):
+        c.markdown(f"**{h}**")
+    for i in range(len(ex["inputs"])):
+        cols = st.columns(len(heads))
+        cols[0].image(enlarge(ex["originals"][i], factor))
+        cols[1].image(tile_lines(enlarge(ex["inputs"][i], factor), g))
+        order = " ".join(str(int(t) + 1) for t in ex["orders"][i])
+        cols[2].markdown(f"shuffle #{ex['targets'][i]}: tiles **{order}**" if reveal else "?")
+        if has_run:
+            ok = ex["predicted"][i] == ex["targets"][i]
+            cols[3].image(tile_lines(enlarge(ex["restored"][i], factor), g),
+                          caption=f"guess #{ex['predicted'][i]} {_mark(ok)}" if reveal else "?")
+    st.caption("Tiles are numbered in reading order; 'tiles 3 1 4 2' means the first position shows the original's "
+               "third tile. Only a right guess puts the image back together.")
+
+
+def _relative(ex, factor, reveal, has_run):
+    from ..pretext import RELATIVE_NAMES
+    from ..plots.teaching import enlarge, position_diagram, tile_lines
+
+    heads = ["the image (not shown to it)", "centre patch", "second patch", "the answer: where"] + (
+        ["the run's guess"] if has_run else [])
+    cols = st.columns(len(heads))
+    for c, h in zip(cols, heads):
+        c.markdown(f"**{h}**")
+    patch_factor = max(1, factor * ex["images"].shape[1] // ex["centre"].shape[1] // 2)
+    for i in range(len(ex["targets"])):
+        cols = st.columns(len(heads))
+        t = int(ex["targets"][i])
+        cols[0].image(tile_lines(enlarge(ex["images"][i], factor), 3, colour=(255, 255, 0)))
+        cols[1].image(enlarge(ex["centre"][i], patch_factor))
+        cols[2].image(enlarge(ex["neighbour"][i], patch_factor))
+        if reveal:
+            cols[3].image(position_diagram(t), caption=RELATIVE_NAMES[t])
+        else:
+            cols[3].markdown("?")
+        if has_run:
+            p = int(ex["predicted"][i])
+            cols[4].image(position_diagram(t, p), caption=f"{RELATIVE_NAMES[p]} {_mark(p == t)}" if reveal else "?")
+    st.caption("Board: blue = the centre patch, green = where the second patch really is, red = a wrong guess.")
+
+
+def _paint(inputs_label: str, target_label: str, pred_label: str):
+    def render(ex, factor, reveal, has_run):
+        st.markdown(f"**What the network sees:** {inputs_label}")
+        _row(ex["inputs"], factor)
+        st.markdown(f"**What it must produce:** {target_label}")
+        if reveal:
+            _row(ex["targets"], factor)
+        else:
+            st.markdown("? (the class guesses first)")
+        if has_run:
+            st.markdown(f"**The run's answer:** {pred_label}")
+            _row(ex["predicted"], factor)
+    return render
+
+
+def _contrastive(ex, factor, reveal, has_run):
+    from ..plots.teaching import similarity_figure
+
+    n = len(ex["view1"])
+    st.markdown("**The game:** every image was augmented twice. Row 1 holds one view of each image, row 2 the "
+                "other views in a shuffled order. Which view of row 2 belongs to which image? That is all a "
+                "contrastive network is trained to answer.")
+    _row(ex["view1"], factor, [str(i + 1) for i in range(n)])
+    _row(ex["view2"], factor, [chr(ord("A") + j) for j in range(n)])
+    answer, picked = ex["answer"], ex["picked"]
+    if reveal:
+        st.markdown("**The answer:** " + ", ".join(f"{i + 1} → {chr(ord('A') + int(answer[i]))}" for i in range(n)))
+        who = "the run's embedding" if has_run else "raw pixels (no network)"
+        hits = int((picked == answer).sum())
+        st.plotly_chart(style_figure(similarity_figure(
+            ex["similarity"], answer, f"Cosine similarity in {who}: {hits} of {n} picked right")),
+            width="stretch", key="pre.similarity")
+        st.caption("White boxes: the true pairs. Dots: each image's most similar view (green right, red wrong).")
+
+
+RENDER = {
+    "rotation": _rotation,
+    "jigsaw": _jigsaw,
+    "relative-position": _relative,
+    "colorization": _paint("the gray (luma) image", "the colours", "gray + its predicted colours"),
+    "inpainting": _paint("the image with half of its patches hidden", "the hidden pixels",
+                         "the visible pixels + its painting of the hidden ones"),
+    "denoising": _paint("a noisy copy (noise added, pixels dropped)", "the clean image", "its clean-up"),
+    "contrastive": _contrastive,
+}
+
+
+def card(task: str) -> None:
+    render_card(TASKS[task], key="pre.taskcard")

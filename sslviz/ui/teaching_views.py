@@ -1,0 +1,361 @@
+"""Streamlit widgets of the teaching studio: the augmentation editor and grid, the factor probe,
+the explainer cards, and a small background-job helper. The pretext-task widgets are in
+pretext_views.py.
+
+Widget keys: the ones a URL restores are bound to query parameters (``dataset``, ``preset``,
+``run``, ``epoch``); every other key of these pages starts with "aug." or "pre.", so that the
+page's reset button can forget them all. Pipeline controls hold their values in session state
+only (no ``value=`` argument), so a preset can rewrite them without Streamlit's "default value
+and Session State" warning: the preset's callback writes the keys, the widgets show them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import streamlit as st
+
+from ..augment import PRESET_NOTES, PRESETS, Pipeline, default_pipeline, default_pipeline_note
+from ..errors import SslvizError
+from .common import presenting, refresh_every, store, style_figure, url_selectbox
+
+# ---- background jobs (sub-second to a few seconds of numeric work) ------------------------------
+
+
+@st.cache_resource
+def _executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="sslviz-teaching")
+
+
+@st.cache_resource
+def _jobs() -> dict:
+    return {}
+
+
+def background(key: tuple, fn, *args) -> Future:
+    """Run fn(*args) once per key in a background thread (shared by all sessions); failed jobs are retried."""
+    jobs = _jobs()
+    fut = jobs.get(key)
+    if fut is None or (fut.done() and fut.exception() is not None and not isinstance(fut.exception(), SslvizError)):
+        fut = jobs[key] = _executor().submit(fn, *args)
+    return fut
+
+
+def wait_for(fut: Future, message: str) -> bool:
+    """True when the job is done. While it runs: a message, and a poller that reruns the page when it
+    finishes. With live refresh off (tests) it simply waits."""
+    if fut.done():
+        return True
+    every = refresh_every()
+    if every is None:
+        fut.result()
+        return True
+
+    @st.fragment(run_every=every)
+    def poll():
+        if fut.done():
+            st.rerun(scope="app")
+        st.info(message)
+
+    poll()
+    return False
+
+
+# ---- datasets and images ------------------------------------------------------------------------
+
+
+def load(name: str):
+    """The dataset (cached in memory by sslviz.data), or None after showing a one-line error."""
+    from ..data import load_dataset
+
+    try:
+        return load_dataset(name, download=False)
+    except SslvizError as exc:
+        st.error(str(exc))
+        return None
+
+
+def pick_images(split, n: int, seed: int, one_per_class: bool) -> np.ndarray:
+    """Indices of n images of a split: random from the seed, or one per class (random within it)."""
+    rng = np.random.default_rng(seed)
+    if one_per_class:
+        labels = split.labels.numpy()
+        classes = [c for c in np.unique(labels) if c >= 0]
+        return np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes[:n]])
+    return rng.choice(len(split), size=min(n, len(split)), replace=False)
+
+
+# ---- pipeline editor ----------------------------------------------------------------------------
+
+# (field, label, min, max, step, help); pairs are range sliders
+CONTROLS = {
+    "crop": [("crop_p", "probability", 0.0, 1.0, 0.05, "how often a random part of the image is cut out and enlarged"),
+             ("crop_scale", "area kept (min, max)", 0.02, 1.0, 0.01, "the crop's area as a fraction of the image")],
+    "flip": [("flip_p", "probability", 0.0, 1.0, 0.05, "how often the view is mirrored left-right")],
+    "rotate": [("rotate_p", "probability", 0.0, 1.0, 0.05, "how often the view is turned"),
+               ("rotate_degrees", "up to ± degrees", 0.0, 180.0, 1.0, "the largest turn")],
+    "colour jitter": [("jitter_p", "probability", 0.0, 1.0, 0.05, "how often colours are changed"),
+                      ("brightness", "brightness", 0.0, 1.5, 0.05, "factor drawn in [1 - b, 1 + b]"),
+                      ("contrast", "contrast", 0.0, 1.5, 0.05, "factor drawn in [1 - c, 1 + c]"),
+                      ("saturation", "saturation", 0.0, 1.5, 0.05, "factor drawn in [1 - s, 1 + s]"),
+                      ("hue", "hue", 0.0, 0.5, 0.01, "shift drawn in [-h, h] turns of the colour circle")],
+    "grayscale": [("gray_p", "probability", 0.0, 1.0, 0.05, "how often the view loses its colours")],
+    "blur": [("blur_p", "probability", 0.0, 1.0, 0.05, "how often the view is blurred"),
+             ("blur_sigma", "σ (min, max)", 0.1, 5.0, 0.1, "the Gaussian's width in pixels")],
+    "solarize": [("solarize_p", "probability", 0.0, 1.0, 0.05, "how often bright pixels are inverted"),
+                 ("solarize_threshold", "threshold", 0.0, 1.0, 0.05, "pixels above it become 1 - pixel")],
+}
+COLOUR_ONLY = {"saturation", "hue", "gray_p"}  # no effect on 1-channel images
+EDITED = [f for group in CONTROLS.values() for f, *_ in group]
+
+RECIPES = ["dataset default", "simclr", "byol", "mocov2", "too-weak", "too-strong"] + [
+    p for p in PRESETS if p not in ("simclr", "byol-view1", "byol-view2", "mocov2", "too-weak", "too-strong")]
+
+
+def recipe_pipelines(recipe: str, dataset: str) -> tuple[Pipeline, Pipeline]:
+    """(view 1, view 2) of a recipe: BYOL's two views differ, every other recipe uses one pipeline twice."""
+    if recipe == "byol":
+        return PRESETS["byol-view1"], PRESETS["byol-view2"]
+    p = default_pipeline(dataset) if recipe == "dataset default" else PRESETS[recipe]
+    return p, p
+
+
+def recipe_note(recipe: str, dataset: str) -> str:
+    if recipe == "dataset default":
+        return f"The default for {dataset}: {default_pipeline_note(dataset)}"
+    if recipe == "byol":
+        return f"{PRESET_NOTES['byol-view1']} {PRESET_NOTES['byol-view2']}"
+    return PRESET_NOTES.get(recipe, "")
+
+
+def _write_controls(view: int, p: Pipeline) -> None:
+    for field in EDITED:
+        value = getattr(p, field)
+        st.session_state[f"aug.v{view}.{field}"] = tuple(value) if isinstance(value, tuple) else float(value)
+    st.session_state[f"aug.v{view}.base"] = p.to_dict()
+
+
+def ensure_controls(recipe: str, dataset: str) -> None:
+    """Load the recipe's values into the controls when the recipe or the dataset changed (a click, a
+    shared URL, the first visit, a reset); edits made since are kept otherwise."""
+    if st.session_state.get("aug.loaded") == (recipe, dataset) and "aug.v1.base" in st.session_state:
+        return
+    p1, p2 = recipe_pipelines(recipe, dataset)
+    _write_controls(1, p1)
+    _write_controls(2, p2)
+    st.session_state["aug.asym"] = p1 != p2
+    st.session_state["aug.loaded"] = (recipe, dataset)
+
+
+def pipeline_editor(view: int, channels: int) -> Pipeline | None:
+    """The op-by-op controls of one view; returns its Pipeline (None after a one-line error)."""
+    for op, group in CONTROLS.items():
+        st.markdown(f"**{op}**")
+        cols = st.columns(min(len(group), 3))
+        for i, (field, label, lo, hi, step, help_) in enumerate(group):
+            grey = channels == 1 and field in COLOUR_ONLY
+            cols[i % len(cols)].slider(label, lo, hi, step=step, key=f"aug.v{view}.{field}", disabled=grey,
+                                       help=help_ + (" (no effect on grayscale images)" if grey else ""))
+    base = st.session_state.get(f"aug.v{view}.base") or {}
+    values = {f: st.session_state[f"aug.v{view}.{f}"] for f in EDITED}
+    try:
+        return Pipeline.from_dict({**base, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}})
+    except SslvizError as exc:
+        st.error(str(exc))
+        return None
+
+
+def views_grid(data, idx: np.ndarray, pipelines: tuple[Pipeline, Pipeline], views: int, seed: int) -> None:
+    """The grid (one picture): each image on top, its views below in pairs; and what was drawn."""
+    from ..plots.teaching import augmentation_grid, describe_params, draw_views
+
+    images = data.train.images[idx]
+    scale = max(2, (128 if presenting() else 96) // data.image_size)
+    drawn, params = draw_views(images, pipelines, views, seed)
+    grid = augmentation_grid(images, pipelines, views, seed, scale=scale, drawn=drawn)
+    st.image(grid, caption="Each column: one image (top) and its views. A pair is what one training step "
+             "compares: the network must say the two views are the same image.", width="stretch")
+    same = pipelines[0] == pipelines[1]
+    st.caption(("Both views: " if same else "View 1: ") + pipelines[0].summary()
+               + ("" if same else f" — view 2: {pipelines[1].summary()}"))
+    with st.expander("What was drawn for the first image"):
+        st.table([{"view": f"pair {j // 2 + 1}, view {j % 2 + 1}", "random choices": describe_params(p, 0)}
+                  for j, p in enumerate(params)])
+
+
+def train_with_button(p1: Pipeline, asymmetric: bool) -> None:
+    """Hand the pipeline to the Train page (session state) and go there."""
+    if st.button("Train with this pipeline", type="primary", key="aug.train", icon=":material/play_arrow:",
+                 help="Opens the Train page with these augmentations selected as 'from the Augmentations page'."):
+        st.session_state["pipeline_from_augmentations"] = p1.to_dict()
+        st.switch_page("pages/3_Train.py")
+    if asymmetric:
+        st.caption("The Train page uses one pipeline for both views: view 1's. For BYOL's two different views, "
+                   "train `byol` with the parameter asymmetric=true.")
+
+
+# ---- factor probe -------------------------------------------------------------------------------
+
+
+def probe_runs() -> list[dict]:
+    from ..embeddings import runs_with_embeddings
+
+    return [r for r in runs_with_embeddings(store()) if r["dataset"] == "shapes"]
+
+
+def _run_label(run: dict) -> str:
+    name = run["name"] or f"{run['method']} on {run['dataset']}"
+    return f"{name} · {run['id']} ({run['status']})"
+
+
+def factor_probe_panel() -> None:
+    """Pick a shapes run and a snapshot; bars of how well each factor can be read linearly from its
+    embedding, beside the untrained network and raw pixels."""
+    from ..probe import FACTOR_NOTES, describe, probe_run, summary_sentence
+    from ..plots.teaching import probe_figure
+
+    runs = probe_runs()
+    if not runs:
+        st.info("No run on `shapes` has saved an embedding yet. Train one (the home page demo takes a minute) "
+                "and come back: the probe shows which factors it kept.")
+        return
+    ids = [r["id"] for r in runs]
+    by_id = {r["id"]: r for r in runs}
+    cols = st.columns([3, 1])
+    run_id = url_selectbox(cols[0], "run", ids, key="run", format_func=lambda i: _run_label(by_id[i]))
+    epochs = sorted(by_id[run_id]["epochs"], reverse=True)  # the latest first: the default
+    epoch = url_selectbox(cols[1], "epoch", epochs, key="epoch",
+                          help="the embedding snapshot (0 = before training)")
+    config = by_id[run_id]["config"]
+    pipe = Pipeline.from_dict(config["pipeline"]) if config.get("pipeline") else default_pipeline("shapes")
+    st.caption(f"**{config['method']}**, trained with: {pipe.summary()}.")
+    fut = background(("probe", run_id, int(epoch)), probe_run, store(), run_id, int(epoch))
+    if not wait_for(fut, "Fitting the linear probes (a few seconds)…"):
+        return
+    try:
+        results = fut.result()
+    except SslvizError as exc:
+        st.error(str(exc))
+        return
+    st.plotly_chart(style_figure(probe_figure(results)), width="stretch", key="aug.probe")
+    st.markdown(summary_sentence(describe(results["run"], results["random-init"])))
+    st.caption("Each bar: a linear read-out fitted on 4/5 of the test images and scored on the other 1/5 "
+               "(5 folds, error bar = spread over folds). Shape: accuracy (dashed line = guessing). Others: R², "
+               "1 = read perfectly, 0 = no better than always guessing the average. Colour and rotation are "
+               "read on their circle; rotation counts a square turned by 90° as the same, and leaves out "
+               "circles and rings.")
+    with st.expander("The factors"):
+        st.table([{"factor": k, "what it is": v} for k, v in FACTOR_NOTES.items()])
+
+
+# ---- explainer cards ----------------------------------------------------------------------------
+
+
+def render_card(name: str, key: str = "card") -> None:
+    """One method's card: what from what, the loss (LaTeX), invariance, collapse, and the loss code."""
+    from ..cards import card, loss_source, source_file
+
+    c = card(name)
+    left, right = st.columns([1, 1])
+    with left:
+        st.markdown(f"#### {c.title}")
+        st.caption(f"{c.family} · {c.paper}")
+        st.markdown(f"**Predicts.** {c.predicts}")
+        if c.formula:
+            st.latex(c.formula)
+        st.markdown(f"**Invariance it buys.** {c.invariance}")
+        if c.collapse:
+            st.markdown(f"**What collapse looks like.** {c.collapse}")
+    with right:
+        st.markdown(f"**The code that trains it** — `{source_file(name)}`")
+        st.code(loss_source(name), language="python", wrap_lines=True)
+
+
+def card_browser(default: str = "simclr", key: str = "pre.card") -> None:
+    """Any method's card, picked from a list (reusable on any page)."""
+    from ..methods import list_methods
+
+    methods = [m["name"] for m in list_methods()]
+    name = st.selectbox("method", methods, index=methods.index(default) if default in methods else 0, key=key,
+                        format_func=lambda m: m)
+    render_card(name, key=key + ".card")
+
+
+# ---- home page: the demo's verdict and the pretrained runs --------------------------------------
+
+
+def demo_status(run_id: str) -> None:
+    """One line that says whether the demo's kNN accuracy has passed the raw-pixel line yet."""
+    s = store()
+
+    def verdict() -> bool:
+        rows = s.metrics(run_id, ["knn_accuracy", "knn_pixels"])
+        knn = [r["value"] for r in rows if r["name"] == "knn_accuracy"]
+        pixels = [r["value"] for r in rows if r["name"] == "knn_pixels"]
+        status = s.get(run_id)["status"]
+        if not knn or not pixels:
+            st.info("Scoring the untrained network first (the dotted line); the red kNN curve starts there.")
+        elif len(knn) > 1 and knn[-1] > pixels[-1]:
+            st.success(f"Past the raw-pixel line: kNN accuracy {knn[-1]:.0%} against {pixels[-1]:.0%} for raw "
+                       "pixels. The network learned shape without ever seeing a label.")
+        elif status in ("queued", "running"):
+            st.info(f"kNN accuracy {knn[-1]:.0%}, raw pixels {pixels[-1]:.0%}: watch the red curve climb.")
+        else:
+            st.warning(f"Finished at kNN {knn[-1]:.0%} against {pixels[-1]:.0%} for raw pixels: this machine was "
+                       "busy, so the minute bought few training steps. A pretrained run is below.")
+        return status in ("queued", "running")
+
+    @st.fragment(run_every=refresh_every())
+    def live():
+        verdict()
+
+    live()
+
+
+def pretrained_status() -> None:
+    """The shipped pretrained runs of this store, with links; a note while they are being installed."""
+    from ..pretrained import NOTES
+    from ..pretrained.install import installed
+    from .common import ensure_pretrained, page_link
+
+    fut = ensure_pretrained()
+    if fut is not None and not fut.done():
+        every = refresh_every()
+
+        @st.fragment(run_every=every)
+        def poll():
+            if fut.done():
+                st.rerun(scope="app")
+            st.info("Installing the pretrained runs into the run store (only on the first start, about half a "
+                    "minute)…")
+
+        poll()
+        return
+    runs = installed(store())
+    present = {name: run_id for name, run_id in runs.items() if _exists(run_id)}
+    if not present:
+        return
+    st.subheader("Ready to explore: pretrained runs")
+    for name, run_id in present.items():
+        st.markdown(f"**{store().get(run_id)['name'] or name}** (`{run_id}`): {NOTES.get(name, '')}")
+        cols = st.columns(3)
+        with cols[0]:
+            page_link("pages/4_Embeddings.py", "its embedding", icon=":material/scatter_plot:",
+                      query_params={"run": run_id})
+        with cols[1]:
+            task = "rotation" if name.startswith("rotation") else "simclr"
+            page_link("pages/2_Pretext_Tasks.py", "its answers", icon=":material/extension:",
+                      query_params={"method": task, "run": run_id})
+        with cols[2]:
+            if "shapes" in name:
+                page_link("pages/1_Augmentations.py", "what it forgot (factor probe)", icon=":material/palette:",
+                          query_params={"run": run_id})
+
+
+def _exists(run_id: str) -> bool:
+    try:
+        store().get(run_id)
+        return True
+    except SslvizError:
+        return False
