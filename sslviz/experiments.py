@@ -47,6 +47,7 @@ PROTOCOL_NOTES = {
 RESULTS_FILE = "results.json"
 _ALIASES = {"selftraining": "self-training", "self": "self-training", "fine-tune": "finetune", "lin": "linear",
             "random": "random-init", "randominit": "random-init", "scratch": "supervised"}
+STOP_CHECK_SECONDS = 1.0  # how often a running experiment asks the store whether it was cancelled
 _COST = {"knn": 1.0, "linear": 3.0, "self-training": 12.0, "finetune": 40.0, SCRATCH: 40.0}  # for the progress bar
 
 
@@ -141,10 +142,10 @@ def _cells(inputs: Inputs) -> list[tuple]:
 
 
 class _Throttle:
-    """should_stop asked at most once a second (it reads SQLite); once True, always True."""
+    """should_stop asked at most every STOP_CHECK_SECONDS (it reads SQLite); once True, always True."""
 
-    def __init__(self, fn, every: float = 1.0):
-        self.fn, self.every, self.last, self.value = fn, every, 0.0, False
+    def __init__(self, fn):
+        self.fn, self.every, self.last, self.value = fn, STOP_CHECK_SECONDS, -float("inf"), False
 
     def __call__(self) -> bool:
         now = time.monotonic()

@@ -1,0 +1,159 @@
+"""Compare widgets: overlaid training and label-efficiency curves, the leaderboard, embeddings side
+by side and the same-budget race. Everything redraws only when the store changed (a fingerprint
+of runs, metrics and experiments), so a student's zoom survives while runs train."""
+
+from __future__ import annotations
+
+import pandas  # noqa: F401  imported here, in the script thread, before page() starts background threads
+import streamlit as st
+
+from .. import compare, worker
+from ..errors import SslvizError
+from ..experiments import submit
+from ..methods import method_names
+from ..plots.compare import embedding_scatter, overlay_training
+from ..plots.label_efficiency import label_efficiency_figure
+from .common import refresh_every, session_owner, store
+from .query import query_value, set_query
+
+MAX_SIDE_BY_SIDE = 4
+
+
+def _versioned(name: str, version, compute):
+    """compute() once per store version (per session): polls are cheap, redraws rare."""
+    cached = st.session_state.get(f"_cmp_{name}")
+    if cached is None or cached[0] != version:
+        cached = (version, compute())
+        st.session_state[f"_cmp_{name}"] = cached
+    return cached[1]
+
+
+def curves_and_leaderboard(run_ids: list[str]) -> None:
+    """Loss / kNN overlays, label-efficiency overlays and the leaderboard; live while runs train."""
+    s = store()
+
+    @st.fragment(run_every=refresh_every())
+    def live():
+        worker.schedule(s)
+        version = (s.version(), tuple(run_ids))
+        st.subheader("Training curves")
+        axis = st.radio("x axis", ["wall-clock seconds", "epoch"], horizontal=True, key="cmp-axis")
+        series = _versioned("series", version, lambda: compare.training_series(s, run_ids))
+        x = "elapsed" if axis.startswith("wall") else "epoch"
+        st.plotly_chart(overlay_training(series, x), key="cmp-training", width="stretch")
+
+        st.subheader("Label efficiency")
+        rows = _versioned("le", version, lambda: compare.label_rows(s, run_ids))
+        if rows:
+            present = list(dict.fromkeys(r["protocol"] for r in rows))
+            chosen = st.multiselect("protocols", present, default=["linear"] if "linear" in present else present[:1],
+                                    key="cmp-protocols")
+            st.plotly_chart(label_efficiency_figure(rows, chosen), key="cmp-le", width="stretch")
+            st.caption("From the newest experiment on each run (with the baselines measured alongside it); "
+                       "open the Label Efficiency page for the tables and intervals.")
+        else:
+            st.caption("No label-efficiency results for these runs yet.")
+
+        st.subheader("Leaderboard")
+        board = _versioned("board", version, lambda: compare.leaderboard(s, run_ids))
+        pct = st.column_config.NumberColumn(format="%.3f")
+        st.dataframe(board, hide_index=True, width="stretch",
+                     column_config={"kNN": pct, "linear @1": pct, "linear @10": pct, "linear @100": pct,
+                                    "images/s": st.column_config.NumberColumn(format="%.0f"),
+                                    "training s": st.column_config.NumberColumn(format="%.1f")})
+        missing = [r for r in compare.missing_linear(board) if (s.run_dir(r) / "checkpoint.pt").exists()]
+        if missing and st.button(f"Measure kNN and linear probe at 1/10/100 labels per class for {len(missing)} "
+                                 "run(s)", key="cmp-measure"):
+            _measure(missing)
+
+    live()
+
+
+def _measure(run_ids: list[str]) -> None:
+    """Queue one experiment per dataset for runs without linear-probe numbers."""
+    s = store()
+    by_dataset: dict = {}
+    for r in run_ids:
+        by_dataset.setdefault(s.get(r)["dataset"], []).append(r)
+    for ids in by_dataset.values():
+        try:
+            exp_id, _ = submit(dict(runs=ids, labels_per_class=list(compare.LEADERBOARD_BUDGETS),
+                                    protocols=["knn", "linear"], seeds=5, baselines=["pixels", "random-init"],
+                                    owner=session_owner()), s)
+            st.toast(f"Queued {exp_id}")
+        except SslvizError as exc:
+            st.error(str(exc))
+
+
+def embeddings_side_by_side(run_ids: list[str]) -> None:
+    """Each run's newest test embedding in 2-D; UMAP computed in the background, PCA until then."""
+    st.subheader("Embeddings side by side")
+    options = ["umap", "pca"]
+    wanted = query_value("proj")
+    method = st.radio("projection", options, index=options.index(wanted) if wanted in options else 0,
+                      horizontal=True, key="cmp-proj", format_func=str.upper)
+    set_query(proj=None if method == "umap" else method)
+    shown = run_ids[:MAX_SIDE_BY_SIDE]
+    if len(run_ids) > MAX_SIDE_BY_SIDE:
+        st.caption(f"The first {MAX_SIDE_BY_SIDE} chosen runs are shown.")
+    s = store()
+    waiting = []
+    cols = st.columns(len(shown))
+    for col, run_id in zip(cols, shown):
+        with col:
+            try:
+                view = compare.projection_of(s, run_id, method)
+            except SslvizError as exc:
+                st.warning(f"{run_id}: {exc}")
+                continue
+            title = f"{s.get(run_id)['method']} · {run_id} · epoch {view['epoch']} · {view['method'].upper()}"
+            st.plotly_chart(embedding_scatter(view["coords"], view["labels"], view["class_names"], title=title),
+                            key=f"cmp-emb-{run_id}-{view['method']}", width="stretch")
+            if view["note"]:
+                st.caption(view["note"])
+            if not view["ready"]:
+                waiting.append(view["pending"])
+    if waiting and refresh_every():
+        @st.fragment(run_every=2.0)
+        def wait_for_umap():  # a cheap poll (a file's existence); the page redraws once all are there
+            if all(compare.projection_ready(k) for k in waiting):
+                st.rerun(scope="app")
+
+        wait_for_umap()
+
+
+def same_budget_form(run_ids: list[str]) -> None:
+    """Queue the chosen runs' methods (and extra ones) with one dataset, backbone, seed and budget."""
+    st.subheader("Same budget")
+    s = store()
+    ref = s.get(run_ids[0])["config"]
+    st.caption(f"Retrains every chosen method on **{ref['dataset']}** with backbone **{ref['backbone']}**, "
+               f"image size {ref['image_size']}, batch {ref['batch_size']}, one seed and one wall-clock budget "
+               "(each keeps its own augmentations and hyper-parameters): a fair race.")
+    with st.form("cmp-same-budget"):
+        cols = st.columns([1, 1, 3])
+        seconds = cols[0].number_input("time budget (s)", 5, 36000, 60, key="cmp-seconds")
+        seed = cols[1].number_input("seed", 0, 2**31 - 1, int(ref.get("seed", 0)), key="cmp-seed")
+        chosen_methods = sorted({s.get(r)["method"] for r in run_ids})
+        extra = cols[2].multiselect("add methods", [m for m in method_names() if m not in chosen_methods],
+                                    key="cmp-extra")
+        go = st.form_submit_button(f"Queue {len(chosen_methods) + len(extra)} run(s) with the same budget")
+    if go:
+        try:
+            ids, errors = compare.submit_same_budget(s, run_ids, float(seconds), int(seed), session_owner(), extra)
+        except SslvizError as exc:
+            st.error(str(exc))
+            return
+        st.session_state["cmp-queued"] = (ids, errors)
+        st.rerun()  # the page adds the new runs to the comparison before its run picker is drawn
+
+
+def show_queued() -> list[str]:
+    """After a same-budget submit: its messages, and the ids to add to the chosen runs."""
+    ids, errors = st.session_state.pop("cmp-queued", ([], []))
+    for e in errors:
+        st.error(e)
+    if ids:
+        st.success(f"Queued {', '.join(ids)} with the same budget; they are added to the comparison and "
+                   "train one after another.")
+    return ids
