@@ -106,3 +106,16 @@ def test_a_running_run_has_no_delete_button(store):
     run_id = store.create(tiny_config().to_dict())  # queued
     at = _page()
     assert not [b for b in at.button if b.key == f"delete-{run_id}"]
+
+
+def test_the_password_can_come_from_streamlit_secrets(store):
+    run_id = _finished_run(store)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.secrets["teacher_password"] = "from-secrets"
+    at.run()
+    at.button(key=f"delete-{run_id}").click().run()  # no password typed
+    assert any("needs the teacher password" in e.value for e in at.error)
+    assert store.get(run_id)["status"] == "completed"
+    at.text_input(key=f"delete-pw-{run_id}").input("from-secrets")
+    at.button(key=f"delete-{run_id}").click().run()
+    assert not at.exception and store.list() == []
