@@ -138,6 +138,14 @@ def _diverged(what: str, st: dict, epoch: int, ckpt_path: Path) -> Diverged:
     return Diverged(f"{what} at step {st['step']}: training stopped; {kept}. Try a lower lr.")
 
 
+def compact(features: np.ndarray) -> np.ndarray:
+    """float16 for a snapshot (half the disk), unless float16 cannot hold the values (a diverging
+    network's huge or non-finite features), which stay float32 so that nothing is silently lost."""
+    if np.isfinite(features).all() and np.abs(features).max(initial=0) < 6e4:
+        return features.astype(np.float16)
+    return features.astype(np.float32)
+
+
 class Monitor:
     """The live evaluation: weighted kNN on a fixed subset of both splits, the collapse gauge and
     the embedding snapshots. The same subsets every epoch, so the curve measures the network."""
@@ -165,8 +173,7 @@ class Monitor:
             values["knn_pixels"] = self.knn_pixels
         if epoch % self.config.snapshot_every == 0 or epoch == self.config.epochs:
             buf = io.BytesIO()
-            np.savez(buf, features=test_f.numpy().astype(np.float16), labels=self.test_y.numpy(),
-                     index=self.test_idx.numpy())
+            np.savez(buf, features=compact(test_f.numpy()), labels=self.test_y.numpy(), index=self.test_idx.numpy())
             atomic_write_bytes(self.run_dir / f"embeddings_{epoch:04d}.npz", buf.getvalue())
         return values
 

@@ -151,3 +151,11 @@ def test_compile_is_opt_in_and_keeps_checkpoint_names():
     assert model is compiled and compiled.backbone._compiled_call_impl is not None
     assert plain.backbone._compiled_call_impl is None
     assert list(compiled.state_dict()) == list(plain.state_dict())  # a compiled run's checkpoint loads anywhere
+
+
+def test_snapshots_are_float16_unless_the_values_do_not_fit():
+    small = np.array([[1.5, -2.0], [0.25, 3.0]], dtype=np.float32)
+    assert train.compact(small).dtype == np.float16 and np.allclose(train.compact(small), small)
+    huge = np.array([[1e6, 0.0]], dtype=np.float32)
+    assert train.compact(huge).dtype == np.float32 and train.compact(huge)[0, 0] == 1e6
+    assert np.isnan(train.compact(np.array([[np.nan]], dtype=np.float32))).all()
