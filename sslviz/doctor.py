@@ -43,6 +43,16 @@ def checks(runs_dir: str | None = None) -> list[dict]:
                     "detail": f"{store.root} writable, integrity {'ok' if ok else 'FAILED'}, {len(store.list(kind=None))} jobs"})
     except Exception as exc:  # noqa: BLE001
         out.append({"check": "run store", "ok": False, "detail": str(exc), "required": True})
+    try:
+        from .logs import LOG_FILE
+        from .paths import home
+
+        log_path = home(runs_dir) / LOG_FILE
+        out.append({"check": "log file", "ok": True, "required": False,
+                    "detail": f"{log_path} ({log_path.stat().st_size:,} bytes)" if log_path.exists()
+                    else f"{log_path} (created by the first run or app start)"})
+    except OSError as exc:
+        out.append({"check": "log file", "ok": False, "required": False, "detail": str(exc)})
     numba_dir = os.environ.get("NUMBA_CACHE_DIR")
     out.append({"check": "numba cache", "ok": True, "required": False,
                 "detail": numba_dir or "NUMBA_CACHE_DIR not set: the app sets it under the run store"})

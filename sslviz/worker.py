@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .errors import SslvizError
+from .logs import setup_logging
 from .runs import RunStore, process_start_ticks, remove_temp_files
 
 # kind -> "module:function"; the function takes (config: dict, run_dir: Path, report) -> summary dict
@@ -97,6 +98,7 @@ def submit_job(kind: str, config: dict, store: RunStore, start: bool = True) -> 
     _job_function(kind)  # fail now on an unknown kind
     check_limits(store, config.get("owner", ""))
     run_id = store.create(config, kind=kind)
+    setup_logging(store.root).getChild("worker").info("queued %s %s (owner %s)", kind, run_id, config.get("owner") or "-")
     if start:
         schedule(store)
     return run_id
@@ -141,7 +143,9 @@ def schedule(store: RunStore, force: bool = False) -> list[str]:
     another machine, e.g. a GPU box sharing the store)."""
     global _children
     _children = [p for p in _children if p.poll() is None]  # reap finished children (no zombies)
-    store.reconcile()
+    log = setup_logging(store.root).getChild("worker")
+    for run_id in store.reconcile():
+        log.warning("%s: its process is gone; marked interrupted", run_id)
     from .settings import load_settings
 
     if not force and not load_settings().launch_workers:
@@ -171,15 +175,18 @@ def launch(store: RunStore, run_id: str) -> subprocess.Popen:
     )
     log.close()
     store.update(run_id, pid=proc.pid, pid_start=process_start_ticks(proc.pid))
+    setup_logging(store.root).getChild("worker").info("started %s in process %d", run_id, proc.pid)
     _children.append(proc)
     return proc
 
 
 def execute(store: RunStore, run_id: str, chain: bool = True) -> dict:
     """Train a claimed (or foreground) run in this process and record its outcome."""
+    log = setup_logging(store.root).getChild("worker")
     run = store.get(run_id)
     store.update(run_id, status="running", started=time.time(), pid=os.getpid(),
                  pid_start=process_start_ticks(os.getpid()), host=_host())
+    log.info("%s: %s job running (pid %d)", run_id, run["kind"], os.getpid())
     reporter = StoreReporter(store, run_id)
 
     def on_term(signum, frame):  # SIGTERM / Ctrl-C: stop at the next report, keep the checkpoint
@@ -209,6 +216,11 @@ def execute(store: RunStore, run_id: str, chain: bool = True) -> dict:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    final = store.get(run_id)
+    if final["status"] == "failed":
+        log.error("%s: failed: %s\n%s", run_id, final["message"], final["error"])
+    else:
+        log.info("%s: %s %s", run_id, final["status"], final["message"])
     if chain:
         from .settings import load_settings
 
@@ -234,7 +246,9 @@ def resume(store: RunStore, run_id: str, start: bool = True) -> None:
 
 def cancel(store: RunStore, run_id: str) -> str:
     """Cancel a queued run or ask a running one to stop; returns the status it had or now has."""
-    return store.request_stop(run_id)
+    status = store.request_stop(run_id)
+    setup_logging(store.root).getChild("worker").info("%s: stop requested (%s)", run_id, status)
+    return status
 
 
 def _host() -> str:

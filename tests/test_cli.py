@@ -63,3 +63,12 @@ def test_doctor_reports_a_healthy_install(runs_dir):
     assert out.returncode == 0, out.stdout + out.stderr
     checks = {c["check"]: c for c in json.loads(out.stdout)}
     assert checks["torch"]["ok"] and checks["run store"]["ok"] and "integrity ok" in checks["run store"]["detail"]
+    assert str(runs_dir) in checks["log file"]["detail"] and checks["chromium (browser tests)"]["ok"]
+
+
+def test_doctor_fails_on_a_corrupt_store(runs_dir):
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    (runs_dir / "sslviz.db").write_bytes(b"this is not a database" * 100)
+    out = sslviz("doctor", runs_dir=runs_dir, timeout=120)
+    assert out.returncode == 1
+    assert "[FAIL] run store" in out.stdout and "Traceback" not in out.stdout + out.stderr

@@ -30,6 +30,9 @@ def test_a_submitted_run_trains_in_its_own_process(store):
     names = {m["name"] for m in store.metrics(run_id)}
     assert {"loss", "knn_accuracy", "collapse_std", "images_per_second", "lr"} <= names
     assert (store.run_dir(run_id) / "checkpoint.pt").exists()
+    log = (store.root / "logs" / "sslviz.log").read_text()  # the rotating log in the store
+    assert f"queued train {run_id}" in log and f"{run_id}: completed" in log
+    assert f"{run_id}: train job running (pid {run['pid']})" in log  # the worker's own lines
 
 
 def test_queue_runs_one_at_a_time_and_moves_on(store):
@@ -58,6 +61,8 @@ def test_a_crash_marks_the_run_failed_with_its_traceback(store):
     run = wait_for(store, run_id, ("failed", "completed"))
     assert run["status"] == "failed"
     assert "TypeError" in run["message"] and "Traceback" in run["error"]
+    log = (store.root / "logs" / "sslviz.log").read_text()
+    assert f"{run_id}: failed: crashed: TypeError" in log and "Traceback" in log
 
 
 def test_a_bad_dataset_fails_with_a_one_line_message(store):

@@ -31,7 +31,11 @@ def page(title: str, icon: str = "🧠") -> None:
 
 @st.cache_resource
 def _store(root: str | None) -> RunStore:
-    return RunStore(root)
+    from ..logs import setup_logging
+
+    store = RunStore(root)
+    setup_logging(store.root).info("app server using the run store %s", store.root)
+    return store
 
 
 def store() -> RunStore:
