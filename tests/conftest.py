@@ -105,3 +105,32 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_run(tmp_path_factory):
+    """One real tiny training run per test session (digits at 16 px, 2 epochs: snapshots at epochs
+    0, 1 and 2): (run directory, RunConfig, summary). Copy it into a store with `add_finished_run`."""
+    from sslviz import train
+
+    path = tmp_path_factory.mktemp("trained-tiny-run")
+    config = tiny_config(epochs=2)
+    summary = train.run(config, path)
+    return path, config, summary
+
+
+@pytest.fixture
+def add_finished_run(trained_tiny_run):
+    """A function store -> run id: registers a completed copy of the session's tiny run in `store`."""
+    import shutil
+    import time
+
+    def add(store, **config_over) -> str:
+        path, config, summary = trained_tiny_run
+        run_id = store.create({**config.to_dict(), **config_over}, status="running")
+        for f in path.glob("embeddings_*.npz"):
+            shutil.copy(f, store.run_dir(run_id) / f.name)
+        store.update(run_id, status="completed", progress=1.0, summary=summary, ended=time.time())
+        return run_id
+
+    return add

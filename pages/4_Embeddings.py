@@ -1,0 +1,22 @@
+"""Embeddings: UMAP / PCA / t-SNE of what a network learned, coloured by label, cluster, factor or a
+few-shot classifier; images, neighbours, evolution over checkpoints, side by side, export."""
+
+import streamlit as st
+
+from sslviz.ui import embedding_panels as panels
+from sslviz.ui.common import page
+from sslviz.ui.embedding_state import choose
+from sslviz.ui.embedding_views import projection_settings
+
+page("Embeddings", "🗺️")
+st.title("Embeddings")
+st.caption("Each point is a held-out test image, placed by what the network makes of it. Images the network "
+           "finds similar land close together — compare with raw pixels and the untrained network.")
+
+choice = choose()
+if choice is not None:
+    params = projection_settings()
+    view = st.radio("view", ["Explore", "Evolution", "Side by side", "Export"], horizontal=True, key="emb_view",
+                    label_visibility="collapsed")
+    {"Explore": panels.explore, "Evolution": panels.evolution, "Side by side": panels.side_by_side,
+     "Export": panels.export_panel}[view](choice, params)

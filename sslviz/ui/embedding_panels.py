@@ -1,0 +1,336 @@
+"""The Embeddings page's views: Explore, Evolution, Side by side and Export.
+
+Each view is one function that the page calls for the view the user picked (views are a radio,
+not tabs, so only the visible one computes). The pieces they draw with are in
+`sslviz.ui.embedding_views` (projection, colouring, figure) and `sslviz.ui.embedding_state`
+(which embedding, its images and factors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+
+from .. import embeddings as E
+from .. import projection as P
+from ..alignment import align_to, project_sequence
+from ..colouring import ColourBy, colour_points
+from ..errors import SslvizError
+from ..neighbours import embedding_neighbours, pixel_neighbours
+from ..plots.embeddings import evolution_figure, palette, thumbnails
+from ..projection_jobs import jobs
+from . import embedding_state as S
+from . import embedding_views as V
+from .common import refresh_every, store
+
+GRID_MAX = 60
+NEIGHBOURS = 8
+MAX_FRAMES = 12
+
+
+def image_grid(emb, imgs: np.ndarray, rows, columns: int = 10, size: int = 64) -> None:
+    rows = list(rows)
+    if not rows:
+        return
+    thumbs = thumbnails(imgs[rows], size)
+    captions = [f"{emb.class_name(int(emb.labels[r]))} · #{int(emb.index[r])}" for r in rows]
+    for start in range(0, len(rows), columns):
+        cols = st.columns(columns)
+        for col, img, cap in zip(cols, thumbs[start : start + columns], captions[start : start + columns]):
+            col.image(img, caption=cap, width=size)
+
+
+def point_image(emb, imgs: np.ndarray, row: int, facts: dict) -> None:
+    """The clicked point's image and what is known about it (shown beside the plot)."""
+    name = emb.class_name(int(emb.labels[row]))
+    st.markdown(f"**Image #{int(emb.index[row])}** — class **{name}**")
+    st.image(thumbnails(imgs[[row]], 128)[0], width=128)
+    known = [f"{k} {float(v[row]):.2f}" for k, v in facts.items() if k != "shape"]
+    if known:
+        st.caption(" · ".join(known))
+
+
+def point_panel(emb, imgs: np.ndarray, row: int) -> None:
+    """One clicked point's nearest neighbours in the embedding and in pixel space, one row each."""
+    e_rows, sims = embedding_neighbours(emb.features, row, NEIGHBOURS)
+    p_rows, _ = pixel_neighbours(imgs, row, NEIGHBOURS)
+    same_e = float(np.mean(emb.labels[e_rows] == emb.labels[row]))
+    same_p = float(np.mean(emb.labels[p_rows] == emb.labels[row]))
+    st.markdown(f"{NEIGHBOURS} nearest in the **embedding** (cosine) — {same_e:.0%} share its class")
+    image_grid(emb, imgs, e_rows, columns=NEIGHBOURS)
+    st.markdown(f"{NEIGHBOURS} nearest in **pixel space** (Euclidean) — {same_p:.0%} share its class")
+    image_grid(emb, imgs, p_rows, columns=NEIGHBOURS)
+
+
+def _show_bad_run_note(choice: S.Choice) -> None:
+    note = E.run_note(choice.run)
+    if note:
+        st.warning(note)
+
+
+def load_or_explain(choice: S.Choice, source: str | None = None, epoch: int | None = None, run_id: str | None = None):
+    """The embedding, or None after showing the one-line reason (no snapshot yet, failed run, NaN...)."""
+    try:
+        return S.embedding_for(choice, source, epoch, run_id)
+    except E.NoEmbeddings as exc:
+        st.info(str(exc))
+    except SslvizError as exc:
+        st.error(str(exc))
+    return None
+
+
+# ---- Explore --------------------------------------------------------------------------------------
+
+
+def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
+    emb = load_or_explain(choice)
+    if emb is None:
+        return
+    _show_bad_run_note(choice)
+    facts = S.factors(emb)
+    spec = V.colour_controls(emb, list(facts))
+    proj = V.projection_or_pca(emb, params, choice.run_dir)
+    if proj is None:
+        return
+    try:
+        colouring = colour_points(spec, emb, proj, facts)
+    except SslvizError as exc:
+        st.error(str(exc))
+        colouring = colour_points(ColourBy("label"), emb, proj, facts)
+    left, right = st.columns([3, 1.1])
+    with left:
+        shown = proj.params.label() + ("" if proj.params == params.validate() else " — while the asked-for one computes")
+        fig = V.figure(emb, proj, colouring, facts, title=f"{emb.title} · {shown}")
+        event = st.plotly_chart(fig, key="emb_plot", on_select="rerun", selection_mode=("points", "box", "lasso"),
+                                width="stretch", config=V.PLOT_CONFIG)
+        if proj.note:
+            st.caption(proj.note)
+        st.caption(f"{len(proj.rows):,} points · {emb.dims}-d embedding"
+                   + (f" · computed in {proj.seconds:.1f} s" if not proj.cached else " · from the cache")
+                   + " · click a point for its neighbours; box/lasso for an image grid; the camera icon saves a PNG")
+        from ..export import figure_html
+
+        st.download_button("Figure as HTML", lambda: figure_html(fig), file_name="sslviz-embedding.html",
+                           mime="text/html", key="emb_html", on_click="ignore")
+    rows, area = V.selected_rows(event)
+    clicked = rows[0] if len(rows) == 1 and not area else None
+    imgs = S.images(emb) if rows else None
+    with right:
+        V.metrics_panel(colouring)
+        if clicked is not None:
+            point_image(emb, imgs, clicked, facts)
+        elif not rows:
+            st.caption("Click a point to see its image here.")
+    if not rows:
+        return
+    if clicked is not None:
+        point_panel(emb, imgs, clicked)
+        return
+    counts = {}
+    for r in rows:
+        name = emb.class_name(int(emb.labels[r]))
+        counts[name] = counts.get(name, 0) + 1
+    summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    st.markdown(f"**{len(rows):,} selected** — {summary}")
+    if len(rows) > GRID_MAX:
+        st.caption(f"showing the first {GRID_MAX}")
+    image_grid(emb, imgs, rows[:GRID_MAX])
+
+
+# ---- Evolution ------------------------------------------------------------------------------------
+
+
+def frame_epochs(epochs: list[int], limit: int = MAX_FRAMES) -> list[int]:
+    """At most `limit` snapshots, evenly spaced, always with the first and the last."""
+    if len(epochs) <= limit:
+        return list(epochs)
+    picks = np.unique(np.round(np.linspace(0, len(epochs) - 1, limit)).astype(int))
+    return [epochs[i] for i in picks]
+
+
+def _sequence_job(run_id: str, run_dir, epochs: list[int], params: P.ProjectionParams):
+    key = f"sequence|{run_dir}|{params.key()}|{','.join(map(str, epochs))}"
+    feats = []
+    for e in epochs:
+        f, _, _ = E.load_snapshot(run_dir, e)
+        E.check_embedding(f, f"run {run_id} at epoch {e}")
+        feats.append(f)
+    caches = [P.cache_path(run_dir, "run", e, params, f) for e, f in zip(epochs, feats)]
+
+    def run():
+        return project_sequence(feats, params, caches, progress=lambda d, t: jobs().set_progress(key, d, t))
+
+    return key, jobs().submit(key, run)
+
+
+def evolution(choice: S.Choice, params: P.ProjectionParams) -> None:
+    epochs = frame_epochs(choice.epochs)
+    if len(epochs) < 2:
+        st.info("Evolution needs at least two snapshots; this run has "
+                f"{len(choice.epochs)}. The trainer saves one every `snapshot_every` epochs (and one before training).")
+        return
+    emb = load_or_explain(choice, "run", epochs[-1])
+    if emb is None:
+        return
+    note = "" if len(epochs) == len(choice.epochs) else f" ({len(epochs)} of {len(choice.epochs)} snapshots, evenly spaced)"
+    st.caption(f"{P.METHOD_NAMES[params.method]} of epochs {', '.join(map(str, epochs))}{note}. Each frame starts from the "
+               "next one's layout and is rotated onto it (Procrustes), so points move only as much as the embedding does.")
+    try:
+        key, job = _sequence_job(choice.run["id"], choice.run_dir, epochs, params.validate())
+    except SslvizError as exc:
+        st.error(str(exc))
+        return
+    if not job.done():
+        live = refresh_every()
+
+        @st.fragment(run_every=live)
+        def poll():
+            if job.done():
+                st.rerun(scope="app")
+            done, total = jobs().progress(key) or (0, len(epochs))
+            st.progress(done / max(total, 1), text=f"projecting snapshot {done} of {total} in the background…"
+                        + ("" if live else " (rerun the page to see it)"))
+
+        poll()
+        return
+    if job.exception() is not None:
+        st.error(str(job.exception()))
+        return
+    frames = job.result()
+    rows = frames[-1].rows
+    labels = emb.labels[rows]
+    names = np.array([emb.class_name(int(v)) for v in labels], dtype=object)
+    order = [emb.class_name(v) for v in sorted(set(int(v) for v in labels))]
+    facts = S.factors(emb)
+    fig = evolution_figure([(f"epoch {e}", p.coords) for e, p in zip(epochs, frames)], names,
+                           np.stack([rows, emb.index[rows]], 1), V.hover_text(emb, rows, facts), order, palette(order),
+                           title=f"{choice.run['id']}: how the embedding forms")
+    st.plotly_chart(fig, key="emb_evolution", width="stretch", config=V.PLOT_CONFIG)
+
+
+# ---- Side by side ---------------------------------------------------------------------------------
+
+
+def side_by_side(choice: S.Choice, params: P.ProjectionParams) -> None:
+    left_emb = load_or_explain(choice)
+    if left_emb is None:
+        return
+    others = [r for r in E.runs_with_embeddings(store()) if r["id"] != choice.run["id"]]
+    options = [("run", choice.run["id"], "pixels"), ("run", choice.run["id"], "random-init")]
+    if choice.source != "run":
+        options.insert(0, ("run", choice.run["id"], "run"))
+    options += [("run", r["id"], "run") for r in others]
+
+    def label(opt):
+        _, rid, src = opt
+        if rid == choice.run["id"]:
+            return {"pixels": "baseline: raw pixels", "random-init": "baseline: untrained network",
+                    "run": f"{rid} (its network, latest epoch)"}[src]
+        r = next(x for x in others if x["id"] == rid)
+        return f"{rid} · {r['method']} on {r['dataset']} (epoch {r['epochs'][-1]})"
+
+    cols = st.columns([2, 2])
+    pick = cols[0].selectbox("compare with", options, format_func=label, key="emb_other")
+    link = cols[1].radio("colour both by", ["class", "the left plot's clusters (k-means)"], key="emb_link", horizontal=True,
+                         help="linked colouring: the same class (or the same left-hand cluster) has the same colour in both")
+    _, rid, src = pick
+    right_emb = load_or_explain(choice, src, None if rid != choice.run["id"] or src != "run" else choice.epochs[-1], rid)
+    if right_emb is None:
+        return
+    same_images = (right_emb.config.get("dataset") == left_emb.config.get("dataset")
+                   and np.array_equal(np.sort(right_emb.index), np.sort(left_emb.index)))
+    right_dir = store().run_dir(rid)
+    panes = st.columns(2)
+    with panes[0]:
+        lp = V.projection_or_pca(left_emb, params, choice.run_dir)
+    with panes[1]:
+        rp = V.projection_or_pca(right_emb, params, right_dir)
+    if lp is None or rp is None:
+        return
+    if same_images:
+        rp = align_to(rp, lp, ref_rows=left_emb.index, own_rows=right_emb.index)
+    facts_l = S.factors(left_emb)
+    if link == "class":
+        lc = colour_points(ColourBy("label"), left_emb, lp, facts_l)
+        rc = colour_points(ColourBy("label"), right_emb, rp, S.factors(right_emb))
+        order = list(dict.fromkeys(lc.order + rc.order))
+    else:
+        if not same_images:
+            st.warning("The two embeddings show different images, so the left plot's clusters cannot colour the right; "
+                       "colouring both by class.")
+            return _pair_by_class(left_emb, lp, right_emb, rp, facts_l, panes)
+        lc = colour_points(ColourBy("cluster", "kmeans", None), left_emb, lp, facts_l)
+        by_image = dict(zip(left_emb.index[lp.rows].tolist(), lc.categories.tolist()))
+        right_names = np.array([by_image.get(int(i), "not in the left plot") for i in right_emb.index[rp.rows]], dtype=object)
+        rc = replace(lc, categories=right_names, metrics={}, notes=[])
+        order = lc.order + (["not in the left plot"] if "not in the left plot" in set(right_names) else [])
+    colours = palette(order)
+    _draw_pair(left_emb, lp, lc, right_emb, rp, rc, colours, facts_l, panes)
+    if not same_images:
+        st.caption("These embeddings show different images (another dataset or test subset): colours are linked by class only.")
+
+
+def _pair_by_class(left_emb, lp, right_emb, rp, facts_l, panes):
+    lc = colour_points(ColourBy("label"), left_emb, lp, facts_l)
+    rc = colour_points(ColourBy("label"), right_emb, rp, S.factors(right_emb))
+    order = list(dict.fromkeys(lc.order + rc.order))
+    _draw_pair(left_emb, lp, lc, right_emb, rp, rc, palette(order), facts_l, panes)
+
+
+def _draw_pair(left_emb, lp, lc, right_emb, rp, rc, colours, facts_l, panes) -> None:
+    selected = st.session_state.get("emb_pair_left")
+    rows, _ = V.selected_rows(selected)
+    highlight = None
+    if rows:
+        chosen = set(left_emb.index[rows].tolist())
+        highlight = np.array([int(i) in chosen for i in right_emb.index[rp.rows]])
+    with panes[0]:
+        fig = V.figure(left_emb, lp, lc, facts_l, title=f"{left_emb.title}", colours=colours, height=480)
+        st.plotly_chart(fig, key="emb_pair_left", on_select="rerun", selection_mode=("box", "lasso"),
+                        width="stretch", config=V.PLOT_CONFIG)
+        V.metrics_panel(lc)
+    with panes[1]:
+        fig = V.figure(right_emb, rp, rc, S.factors(right_emb), title=f"{right_emb.title}", colours=colours,
+                       highlight=highlight, height=480)
+        st.plotly_chart(fig, key="emb_pair_right", width="stretch", config=V.PLOT_CONFIG)
+        if rc.metrics:
+            V.metrics_panel(rc)
+    st.caption("Select points on the left (box or lasso): the same images light up on the right.")
+
+
+# ---- Export ---------------------------------------------------------------------------------------
+
+
+def export_panel(choice: S.Choice, params: P.ProjectionParams) -> None:
+    from .. import export as X
+
+    emb = load_or_explain(choice)
+    if emb is None:
+        return
+    path = P.cache_path(choice.run_dir, emb.source, emb.epoch, params.validate(), emb.features)
+    proj = P.load_cached(path, params.validate(), len(emb))
+    if proj is None:
+        proj = P.project(emb.features, replace(params, method="pca"),
+                         cache=P.cache_path(choice.run_dir, emb.source, emb.epoch, replace(params, method="pca"),
+                                            emb.features))
+        st.caption(f"The {P.METHOD_NAMES[params.method]} projection is not computed yet (open Explore): "
+                   "the files below carry the PCA projection.")
+    facts = S.factors(emb)
+    stem = f"{choice.run['id']}-{emb.source}" + (f"-e{emb.epoch}" if emb.epoch is not None else "")
+    st.markdown(f"**{emb.title}** — {len(emb):,} points × {emb.dims} dimensions; projection: {proj.params.label()}")
+    cols = st.columns(3)
+    cols[0].download_button("CSV (embedding + projection)", lambda: X.csv_bytes(emb, proj, facts),
+                            file_name=f"{stem}.csv", mime="text/csv", key="emb_csv", on_click="ignore")
+    cols[1].download_button(".npy files (zip)", lambda: X.zip_bytes(X.npy_files(emb, proj)),
+                            file_name=f"{stem}-npy.zip", mime="application/zip", key="emb_npy", on_click="ignore")
+    cols[2].download_button("Embedding Projector (zip)",
+                            lambda: X.zip_bytes(X.projector_files(emb, S.images(emb), facts)),
+                            file_name=f"{stem}-projector.zip", mime="application/zip", key="emb_proj", on_click="ignore")
+    st.caption("Embedding Projector: unzip, open https://projector.tensorflow.org, *Load*, then choose vectors.tsv and "
+               "metadata.tsv; sprite.png holds the images in row order (projector_config.pbtxt ties them together "
+               "for TensorBoard). The figure itself: *Figure as HTML* under the plot, or the camera icon for a PNG.")
+    st.code(f"python -m sslviz export --run {choice.run['id']} --format projector --out export/{stem}"
+            + (f" --epoch {emb.epoch}" if emb.source == "run" else "")
+            + (f" --source {emb.source}" if emb.source != "run" else ""), language="bash")

@@ -1,0 +1,203 @@
+"""The Embeddings page's main view: projection settings, the scatter plot, its colouring and numbers.
+
+How a projection reaches the screen without waiting:
+1. A cached result (run_dir/projections/...) is shown at once.
+2. PCA is computed in the script (a fraction of a second) and shown immediately.
+3. UMAP / t-SNE go to the background thread (sslviz.projection_jobs); meanwhile the page shows
+   PCA with a note, and a fragment polls the job (a cheap `future.done()`), rerunning the page
+   once, when the result is there. Nothing redraws while a user looks at a finished picture.
+
+Selections (st.plotly_chart on_select): clicking one point shows its image and its nearest
+neighbours (embedding vs pixels); a box or lasso shows the selected images as a grid.
+Plotly tooltips cannot show images, so the image of the point under the cursor cannot be shown
+on hover; a click shows it beside the plot instead, and the tooltip names class and image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+
+from .. import projection as P
+from ..colouring import KINDS, ColourBy, colour_points
+from ..errors import SslvizError
+from ..plots.embeddings import categorical_scatter, continuous_scatter, customdata_for, palette
+from ..projection_jobs import jobs, warm_state
+from .common import refresh_every
+
+PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "sslviz-embedding"}}
+
+
+def projection_settings() -> P.ProjectionParams:
+    """Sidebar: method, dimensions and the parameters a UMAP user expects (defaults are good)."""
+    st.sidebar.subheader("Projection")
+    method = st.sidebar.radio("method", list(P.METHODS), key="emb_method", horizontal=True,
+                              format_func=P.METHOD_NAMES.get, help=" · ".join(P.METHODS.values()))
+    dims = st.sidebar.radio("dimensions", [2, 3], key="emb_dims", horizontal=True,
+                            help="3D: drag to rotate; box/lasso selection works in 2D")
+    with st.sidebar.expander("parameters"):
+        metric = st.selectbox("metric", list(P.METRICS), key="emb_metric",
+                              help="cosine: the angle between embeddings (what the kNN monitor uses)")
+        n_neighbors = st.slider("n_neighbors (UMAP)", 2, 100, 15, key="emb_nn",
+                                help="small: local detail, many small clumps; large: global layout")
+        min_dist = st.slider("min_dist (UMAP)", 0.0, 0.99, 0.1, 0.01, key="emb_md",
+                             help="0: tightly packed clusters; near 1: evenly spread points")
+        perplexity = st.slider("perplexity (t-SNE)", 5, 50, 30, key="emb_perp")
+        max_points = st.number_input("sample size (max points)", 10, 100_000, P.DEFAULT_MAX_POINTS, step=1000,
+                                     key="emb_max", help="above this a random sample is projected (seeded)")
+        seed = st.number_input("seed", 0, 10_000, 0, key="emb_seed")
+    return P.ProjectionParams(method=method, dims=int(dims), n_neighbors=int(n_neighbors), min_dist=float(min_dist),
+                              metric=metric, max_points=int(max_points), seed=int(seed), perplexity=float(perplexity))
+
+
+def obtain(emb, params: P.ProjectionParams, run_dir) -> tuple[P.Projection | None, object, str]:
+    """(projection or None while it computes, the background job or None, the job's key)."""
+    params = params.validate()
+    path = P.cache_path(run_dir, emb.source, emb.epoch, params, emb.features)
+    hit = P.load_cached(path, params, len(emb))
+    if hit is not None:
+        return hit, None, str(path)
+    if params.method == "pca":
+        return P.project(emb.features, params, cache=path), None, str(path)
+    job = jobs().submit(str(path), P.project, emb.features, params, cache=path)
+    if job.done():
+        exc = job.exception()
+        if exc is not None:
+            raise exc
+        return job.result(), job, str(path)
+    return None, job, str(path)
+
+
+def wait_for(job, what: str) -> None:
+    """A note while `job` runs; reruns the page once when it is done (polls with a fragment)."""
+    live = refresh_every()
+
+    @st.fragment(run_every=live)
+    def poll():
+        if job.done():
+            st.rerun(scope="app")
+        warm = warm_state()
+        extra = "" if warm["done"] else " (the first one after a server start also loads the compiled UMAP code)"
+        st.info(f"{what} is computing in the background{extra}; PCA is shown meanwhile"
+                + ("" if live else " — rerun the page to see it"))
+
+    poll()
+
+
+def projection_or_pca(emb, params: P.ProjectionParams, run_dir, what: str = "") -> P.Projection | None:
+    """The asked-for projection, or PCA while it computes (with a polling note); errors as st.error."""
+    try:
+        proj, job, _ = obtain(emb, params, run_dir)
+    except SslvizError as exc:
+        st.error(str(exc))
+        if params.method == "pca":
+            return None
+        try:
+            proj, _, _ = obtain(emb, replace(params, method="pca"), run_dir)
+            st.caption("PCA shown instead.")
+            return proj
+        except SslvizError:
+            return None
+    if proj is None:
+        wait_for(job, what or P.METHOD_NAMES[params.method])
+        try:
+            proj, _, _ = obtain(emb, replace(params, method="pca"), run_dir)
+        except SslvizError as exc:
+            st.error(str(exc))
+            return None
+    return proj
+
+
+# ---- colouring ------------------------------------------------------------------------------------
+
+
+def colour_controls(emb, factor_names: list[str], key: str = "emb") -> ColourBy:
+    """'Colour by' and its options, in one row above the plot."""
+    kinds = [k for k in KINDS if k != "factor" or factor_names]
+    cols = st.columns([1.4, 1.2, 1, 1])
+    kind = cols[0].radio("colour by", kinds, key=f"{key}_colour", horizontal=True)
+    if kind == "cluster":
+        from ..clusters import CLUSTER_METHODS
+
+        method = cols[1].selectbox("clustering", list(CLUSTER_METHODS), key=f"{key}_cmethod",
+                                   help=" · ".join(CLUSTER_METHODS.values()))
+        if method == "hdbscan":
+            size = cols[2].number_input("min cluster size", 2, 2000, max(5, len(emb) // 100), key=f"{key}_mcs")
+            space = cols[3].radio("cluster in", ["projection", "embedding"], key=f"{key}_space_h",
+                                  help="HDBSCAN is density based: it works best in the 2-D/3-D projection")
+            return ColourBy("cluster", method, None, space, min_cluster_size=int(size))
+        auto = cols[2].toggle("estimate k", True, key=f"{key}_auto", help="best k-means silhouette for k = 2..20")
+        k = None if auto else int(cols[2].number_input("k", 2, 100, max(2, len(emb.class_names) or 10), key=f"{key}_k"))
+        space = cols[3].radio("cluster in", ["embedding", "projection"], key=f"{key}_space")
+        return ColourBy("cluster", method, k, space)
+    if kind == "factor":
+        names = [f for f in factor_names if f != "shape"] or factor_names
+        return ColourBy("factor", factor=cols[1].selectbox("factor", names, key=f"{key}_factor"))
+    if kind == "few-shot":
+        n = cols[1].select_slider("labels per class", [1, 2, 5, 10, 20, 50], 5, key=f"{key}_shots")
+        seed = cols[2].number_input("draw", 0, 1000, 0, key=f"{key}_shot_seed", help="which labelled images (seed)")
+        return ColourBy("few-shot", per_class=int(n), seed=int(seed))
+    return ColourBy("label")
+
+
+def hover_text(emb, rows: np.ndarray, factors: dict) -> np.ndarray:
+    names = emb.label_names()
+    extra = [f for f in ("colour", "size", "rotation") if f in factors]
+    out = []
+    for r in rows:
+        text = f"<b>{names[r]}</b> · image #{int(emb.index[r])}"
+        if extra:
+            text += "<br>" + " · ".join(f"{f} {float(factors[f][r]):.2f}" for f in extra)
+        out.append(text)
+    return np.array(out, dtype=object)
+
+
+def figure(emb, proj: P.Projection, colouring, factors: dict, title: str = "", colours: dict | None = None,
+           highlight: np.ndarray | None = None, height: int = 560):
+    """The plotly figure of a projection under a colouring."""
+    custom = customdata_for(proj.rows, emb.index[proj.rows])
+    hover = hover_text(emb, proj.rows, factors)
+    revision = f"{proj.params.key()}-{emb.source}-{emb.epoch}"
+    if colouring.values is not None:
+        return continuous_scatter(proj.coords, colouring.values, custom, hover, colouring.legend, title, revision,
+                                  height=height)
+    return categorical_scatter(proj.coords, colouring.categories, custom, hover, colouring.order,
+                               colours or palette(colouring.order), title, colouring.legend, revision,
+                               highlight=highlight, height=height)
+
+
+def metrics_panel(colouring) -> None:
+    """NMI / ARI / silhouette / accuracy beside the plot, with what they mean."""
+    st.markdown("**Cluster quality**" if any(k.startswith(("NMI", "ARI", "sil")) for k in colouring.metrics)
+                else "**Numbers**")
+    for name, value in colouring.metrics.items():
+        if name in ("clusters", "labelled points"):
+            st.caption(f"{name}: {int(value):,}" if value is not None else f"{name}: –")
+            continue
+        shown = "–" if value is None else (f"{value:.1%}" if "accuracy" in name else f"{value:.3f}")
+        st.metric(name, shown)
+    for note in colouring.notes:
+        st.caption(note)
+    if colouring.metrics:
+        st.caption("NMI / ARI: agreement of clusters with the labels (1 = the same groups, 0 = chance). "
+                   "Silhouette: how much closer points are to their own group than to the next (-1…1).")
+
+
+def selected_rows(event) -> tuple[list[int], bool]:
+    """(embedding rows of the selected points, True when it was a box/lasso selection)."""
+    sel = getattr(event, "selection", None) if event is not None else None
+    if not sel:
+        return [], False
+    rows = []
+    for point in sel.get("points", []) or []:
+        data = point.get("customdata")  # [row, image]; a typed array may come back as {"0": row, "1": image}
+        if isinstance(data, dict):
+            data = data.get("0", data.get(0))
+        elif isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            rows.append(int(data))
+    area = bool(sel.get("box")) or bool(sel.get("lasso"))
+    return list(dict.fromkeys(rows)), area
