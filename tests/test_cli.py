@@ -72,3 +72,30 @@ def test_doctor_fails_on_a_corrupt_store(runs_dir):
     out = sslviz("doctor", runs_dir=runs_dir, timeout=120)
     assert out.returncode == 1
     assert "[FAIL] run store" in out.stdout and "Traceback" not in out.stdout + out.stderr
+
+
+def test_same_config_and_seed_give_the_same_metrics_in_separate_processes(runs_dir):
+    """Determinism across processes (the worker and the CLI each train in a fresh process)."""
+    import torch
+
+    from sslviz.runs import RunStore
+
+    args = ("train", "--method", "simclr", "--dataset", "digits", "--epochs", "2", "--image-size", "16",
+            "--batch-size", "128", "--device", "cpu", "--json")
+    results = []
+    for seed in ("5", "5", "6"):
+        out = sslviz(*args, "--seed", seed, runs_dir=runs_dir)
+        assert out.returncode == 0, out.stderr
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    store = RunStore(runs_dir)
+
+    def evals(run_id):
+        return [(m["step"], m["name"], m["value"]) for m in store.metrics(run_id, ["knn_accuracy", "collapse_std"])]
+
+    def weights(run_id):
+        return torch.load(store.run_dir(run_id) / "checkpoint.pt", weights_only=True)["model"]
+
+    a, b, other = (r["run_id"] for r in results)
+    assert evals(a) == evals(b) and len(evals(a)) == 6  # epochs 0, 1, 2 × two metrics
+    assert all(torch.equal(weights(a)[k], weights(b)[k]) for k in weights(a))
+    assert any(not torch.equal(weights(a)[k], weights(other)[k]) for k in weights(a))  # the seed matters
