@@ -23,12 +23,10 @@ with st.sidebar:
     one_per_class = st.toggle("one image per class", key="aug.per_class")
     st.session_state.setdefault("aug.image_seed", 0)
     st.session_state.setdefault("aug.view_seed", 0)
-    c1, c2 = st.columns(2)
-    if c1.button("images", key="aug.new_images", icon=":material/shuffle:",
-                 help="other images"):
+    if st.button("other images", key="aug.new_images", icon=":material/shuffle:", width="stretch"):
         st.session_state["aug.image_seed"] += 1
-    if c2.button("views", key="aug.new_views", icon=":material/casino:",
-                 help="draw new random views"):
+    if st.button("new views", key="aug.new_views", icon=":material/casino:", width="stretch",
+                 help="draw new random views of the same images"):
         st.session_state["aug.view_seed"] += 1
     reset_button({"dataset": "shapes", "preset": "dataset default"}, prefixes=("aug.",))
     share_box()
@@ -38,7 +36,7 @@ if data is not None:
     recipe = url_selectbox(st, "start from a recipe", tv.RECIPES, key="preset")
     tv.ensure_controls(recipe, dataset)
     st.caption(tv.recipe_note(recipe, dataset))
-    left, right = st.columns([2, 3], gap="large")
+    left, right = st.columns([1, 2], gap="large")
     with left:
         asym = st.toggle("a different second view (BYOL style)", key="aug.asym")
         if asym:

@@ -67,7 +67,8 @@ def augmentation_grid(images: torch.Tensor, pipelines: tuple[Pipeline, Pipeline]
     rows = [to_display(images)] + [to_display(out[j * n:(j + 1) * n]) for j in range(views)]
     tile_h, tile_w, pad = h * scale, w * scale, max(2, scale * 2)
     pair_gap = pad * 3
-    label_w = 150 if labels else 0
+    font_size = max(14, tile_h // 4)
+    label_w = int(font_size * 6.5) + 16 if labels else 0
     height = (views + 1) * (tile_h + pad) + (views // 2) * pair_gap + pad
     width = label_w + n * (tile_w + pad) + pad
     grid = np.full((height, width, 3), 255, np.uint8)
@@ -87,8 +88,8 @@ def augmentation_grid(images: torch.Tensor, pipelines: tuple[Pipeline, Pipeline]
 
         pic = Image.fromarray(grid)
         draw = ImageDraw.Draw(pic)
-        font = _label_font(max(14, tile_h // 5))
-        names = ["original"] + [f"pair {j // 2 + 1}, view {j % 2 + 1}" for j in range(views)]
+        font = _label_font(font_size)
+        names = ["original"] + [f"pair {j // 2 + 1}: view {j % 2 + 1}" for j in range(views)]
         for top, name in zip(tops, names):
             draw.text((8, top + tile_h // 2), name, fill=(40, 40, 40), font=font, anchor="lm")
         grid = np.asarray(pic)

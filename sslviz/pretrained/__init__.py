@@ -109,5 +109,5 @@ def main(args) -> int:
     for name in CATALOG:
         path = weights_path(name)
         size = f"{path.stat().st_size / 1e6:.2f} MB" if path.exists() else "not built"
-        print(f"{name:<26} {size:>10}  {NOTES[name]}")
+        print(f"{name:<26} {size:>10}  {NOTES.get(name, '')}")
     return 0

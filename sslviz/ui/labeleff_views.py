@@ -132,7 +132,8 @@ def experiment_panel(exp_id: str, key: str = "le") -> None:
             st.session_state[cache_key] = cached
         results = cached[1]
         head = st.columns([4, 1])
-        head[0].markdown(f"**{exp_id}** on {job['dataset'] or '…'} · **{job['status']}**")
+        dataset = (results or {}).get("dataset") or job["dataset"] or "…"
+        head[0].markdown(f"**{exp_id}** on {dataset} · **{job['status']}**")
         if job["status"] in ACTIVE and head[1].button("Cancel", key=f"{key}-cancel-{exp_id}"):
             worker.cancel(s, exp_id)
             st.toast(f"Cancelling {exp_id}: finished results are kept")
@@ -162,7 +163,8 @@ def results_table(results: dict) -> list[dict]:
         line = table.setdefault((r["label"], r["protocol"]), {"method": r["label"], "protocol": r["protocol"]})
         if r["mean"] is not None:
             line[str(r["labels_per_class"])] = f"{r['mean'] * 100:.1f}" + (f" ± {r['ci95'] * 100:.1f}" if r["ci95"] else "")
-    return [{**{b: "" for b in budgets}, **line} for line in table.values()]
+    return [{"method": line.pop("method"), "protocol": line.pop("protocol"), **{b: line.get(b, "") for b in budgets}}
+            for line in table.values()]
 
 
 def results_view(results: dict, exp_id: str, key: str = "le") -> None:
@@ -175,15 +177,7 @@ def results_view(results: dict, exp_id: str, key: str = "le") -> None:
                f"mean over seeds with the 95% interval (Student t); labelled images drawn from "
                f"{results['pool_size']:,} training images, the same draws for every method.")
     st.dataframe(results_table(results), hide_index=True, width="stretch")
-    savings = [s for s in results.get("savings", []) if s["run_id"] is not None]
-    st.markdown("**Label savings** (against supervised training from scratch on the same labels)")
-    if savings:
-        for line in savings:
-            st.markdown(f"- {line['text']}")
-    elif any(r["method"] == "supervised" and r["run_id"] is None for r in rows):
-        st.caption("No run result to compare with yet.")
-    else:
-        st.caption("Add the `supervised` baseline to see how many labels training from scratch needs to match.")
+    savings_view(results)
     for note in results.get("notes", []):
         st.info(note)
     with st.expander("Protocols"):
@@ -191,3 +185,31 @@ def results_view(results: dict, exp_id: str, key: str = "le") -> None:
             st.markdown(f"- **{p}**: {text}")
     st.download_button("Download CSV", results_csv(results), file_name=f"{exp_id}-label-efficiency.csv",
                        mime="text/csv", key=f"{key}-csv-{exp_id}")
+
+
+SAVINGS_PROTOCOLS = ("linear", "knn", "finetune", "self-training")
+
+
+def savings_view(results: dict) -> None:
+    """The label-savings read-out: one protocol's sentences per run, every number in a table."""
+    rows = results["results"]
+    savings = [s for s in results.get("savings", []) if s["run_id"] is not None]
+    st.markdown("**Label savings** (against supervised training from scratch on the same labels)")
+    if not savings:
+        if any(r["method"] == "supervised" and r["run_id"] is None for r in rows):
+            st.caption("No run result to compare with yet.")
+        else:
+            st.caption("Add the `supervised` baseline to see how many labels training from scratch needs to match.")
+        return
+    present = {s["protocol"] for s in savings}
+    protocol = next(p for p in SAVINGS_PROTOCOLS + tuple(present) if p in present)
+    for line in savings:
+        if line["protocol"] == protocol and line["labels_per_class"] != "all":
+            st.markdown(f"- {line['text']}")
+    with st.expander(f"All label savings ({len(savings)})"):
+        bound = {"=": "", ">": "more than ", "<=": "at most "}
+        st.dataframe([{"run": s["label"], "protocol": s["protocol"], "labels per class": str(s["labels_per_class"]),
+                       "accuracy": f"{s['accuracy']:.1%}",
+                       "supervised needs (per class)": f"{bound[s['bound']]}{s['supervised_labels_per_class']:.3g}",
+                       "× labels": f"{bound[s['bound']]}{s['ratio']:.2g}"} for s in savings],
+                     hide_index=True, width="stretch")

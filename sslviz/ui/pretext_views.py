@@ -28,7 +28,8 @@ def _row(images, factor: int, captions=None) -> None:
     """A row of enlarged images, all the same width (st.image would otherwise size them by their captions)."""
     from ..plots.teaching import enlarge
 
-    st.image([enlarge(im, factor) for im in images], caption=captions, width=factor * images.shape[1])
+    st.image([enlarge(im, factor) for im in images], caption=captions, width=factor * images.shape[1],
+             output_format="PNG")
 
 
 def _mark(ok: bool) -> str:
@@ -146,14 +147,14 @@ def _jigsaw(ex, factor, reveal, has_run):
         c.markdown(f"**{h}**")
     for i in range(len(ex["inputs"])):
         cols = st.columns(len(heads))
-        cols[0].image(enlarge(ex["originals"][i], factor))
-        cols[1].image(tile_lines(enlarge(ex["inputs"][i], factor), g))
+        cols[0].image(enlarge(ex["originals"][i], factor), output_format="PNG")
+        cols[1].image(tile_lines(enlarge(ex["inputs"][i], factor), g), output_format="PNG")
         order = " ".join(str(int(t) + 1) for t in ex["orders"][i])
         cols[2].markdown(f"shuffle #{ex['targets'][i]}: tiles **{order}**" if reveal else "?")
         if has_run:
             ok = ex["predicted"][i] == ex["targets"][i]
             cols[3].image(tile_lines(enlarge(ex["restored"][i], factor), g),
-                          caption=f"guess #{ex['predicted'][i]} {_mark(ok)}" if reveal else "?")
+                          caption=f"guess #{ex['predicted'][i]} {_mark(ok)}" if reveal else "?", output_format="PNG")
     st.caption("Tiles are numbered in reading order; 'tiles 3 1 4 2' means the first position shows the original's "
                "third tile. Only a right guess puts the image back together.")
 
@@ -171,16 +172,17 @@ def _relative(ex, factor, reveal, has_run):
     for i in range(len(ex["targets"])):
         cols = st.columns(len(heads))
         t = int(ex["targets"][i])
-        cols[0].image(tile_lines(enlarge(ex["images"][i], factor), 3, colour=(255, 255, 0)))
-        cols[1].image(enlarge(ex["centre"][i], patch_factor))
-        cols[2].image(enlarge(ex["neighbour"][i], patch_factor))
+        cols[0].image(tile_lines(enlarge(ex["images"][i], factor), 3, colour=(255, 255, 0)), output_format="PNG")
+        cols[1].image(enlarge(ex["centre"][i], patch_factor), output_format="PNG")
+        cols[2].image(enlarge(ex["neighbour"][i], patch_factor), output_format="PNG")
         if reveal:
-            cols[3].image(position_diagram(t), caption=RELATIVE_NAMES[t])
+            cols[3].image(position_diagram(t), caption=RELATIVE_NAMES[t], output_format="PNG")
         else:
             cols[3].markdown("?")
         if has_run:
             p = int(ex["predicted"][i])
-            cols[4].image(position_diagram(t, p), caption=f"{RELATIVE_NAMES[p]} {_mark(p == t)}" if reveal else "?")
+            cols[4].image(position_diagram(t, p), caption=f"{RELATIVE_NAMES[p]} {_mark(p == t)}" if reveal else "?",
+                          output_format="PNG")
     st.caption("Board: blue = the centre patch, green = where the second patch really is, red = a wrong guess.")
 
 
@@ -213,9 +215,9 @@ def _contrastive(ex, factor, reveal, has_run):
         st.markdown("**The answer:** " + ", ".join(f"{i + 1} → {chr(ord('A') + int(answer[i]))}" for i in range(n)))
         who = "the run's embedding" if has_run else "raw pixels (no network)"
         hits = int((picked == answer).sum())
-        st.plotly_chart(style_figure(similarity_figure(
-            ex["similarity"], answer, f"Cosine similarity in {who}: {hits} of {n} picked right")),
-            width="stretch", key="pre.similarity")
+        st.markdown(f"**Cosine similarity in {who}: {hits} of {n} picked right**")
+        st.plotly_chart(style_figure(similarity_figure(ex["similarity"], answer)), width="stretch",
+                        key="pre.similarity")
         st.caption("White boxes: the true pairs. Dots: each image's most similar view (green right, red wrong).")
 
 

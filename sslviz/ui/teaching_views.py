@@ -152,7 +152,7 @@ def pipeline_editor(view: int, channels: int) -> Pipeline | None:
     """The op-by-op controls of one view; returns its Pipeline (None after a one-line error)."""
     for op, group in CONTROLS.items():
         st.markdown(f"**{op}**")
-        cols = st.columns(min(len(group), 3))
+        cols = st.columns(min(len(group), 2))
         for i, (field, label, lo, hi, step, help_) in enumerate(group):
             grey = channels == 1 and field in COLOUR_ONLY
             cols[i % len(cols)].slider(label, lo, hi, step=step, key=f"aug.v{view}.{field}", disabled=grey,
@@ -174,7 +174,7 @@ def views_grid(data, idx: np.ndarray, pipelines: tuple[Pipeline, Pipeline], view
     scale = max(2, (128 if presenting() else 96) // data.image_size)
     drawn, params = draw_views(images, pipelines, views, seed)
     grid = augmentation_grid(images, pipelines, views, seed, scale=scale, drawn=drawn)
-    st.image(grid, caption="Each column: one image (top) and its views. A pair is what one training step "
+    st.image(grid, output_format="PNG", caption="Each column: one image (top) and its views. A pair is what one training step "
              "compares: the network must say the two views are the same image.", width="stretch")
     same = pipelines[0] == pipelines[1]
     st.caption(("Both views: " if same else "View 1: ") + pipelines[0].summary()

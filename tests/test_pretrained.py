@@ -1,0 +1,131 @@
+"""Pretrained checkpoints: the shipped files, and build -> install round trips into a run store."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import sslviz.pretrained as pretrained
+from sslviz.pretrained.build import build_one
+from sslviz.pretrained.install import MARKER, auto_install_enabled, install, installed, pending
+
+TINY = dict(method="rotation", dataset="digits", epochs=1, batch_size=128, image_size=16, eval_train_max=300,
+            eval_test_max=120, device="cpu", seed=0, owner="pretrained", name="pretrained: tiny RotNet")
+
+
+@pytest.fixture(scope="module")
+def _built(tmp_path_factory):
+    """A one-epoch RotNet on 16-px digits, built once with the real builder into a temporary folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(pretrained.CATALOG, "tiny", TINY)
+        folder = tmp_path_factory.mktemp("shipped")
+        return folder, build_one("tiny", folder)
+
+
+@pytest.fixture
+def tiny(_built, tmp_path, monkeypatch):
+    """A private copy of the built files (a test may damage them), with "tiny" in the catalogue."""
+    import shutil
+
+    monkeypatch.setitem(pretrained.CATALOG, "tiny", TINY)
+    folder = tmp_path / "shipped"
+    shutil.copytree(_built[0], folder)
+    return folder, _built[1]
+
+
+def test_shipped_checkpoints_are_small_load_safely_and_fit_the_current_models():
+    from sslviz.config import RunConfig
+    from sslviz.data import load_dataset
+    from sslviz.train import build_method
+
+    names = pretrained.available()
+    assert {"simclr-shapes", "rotation-digits", "simclr-digits"} <= set(names)
+    total = sum(pretrained.weights_path(n).stat().st_size for n in names)
+    assert total < 6e6, f"shipped checkpoints take {total / 1e6:.1f} MB"
+    for name in names:
+        payload = torch.load(pretrained.weights_path(name), map_location="cpu", weights_only=True)
+        assert all(v.dtype in (torch.float16, torch.int64) for v in payload["model"].values()), name
+        cfg = RunConfig.from_dict(payload["config"])
+        data = load_dataset(cfg.dataset, image_size=cfg.image_size)
+        model = build_method(cfg, data.channels, data.num_classes, torch.device("cpu"))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["model"].items()})
+        info = json.loads(pretrained.info_path(name).read_text())
+        assert any(r[3] == "knn_accuracy" for r in info["metrics"]) and info["summary"]["epochs"] >= 1
+
+
+def test_build_slims_the_checkpoint_to_float16_weights_and_keeps_the_curves(tiny):
+    folder, result = tiny
+    payload = torch.load(pretrained.weights_path("tiny", folder), weights_only=True)
+    assert set(payload) >= {"model", "config", "epoch", "step"} and "optimizer" not in payload
+    assert payload["config"]["method"] == "rotation" and payload["epoch"] == 1
+    assert {v.dtype for v in payload["model"].values()} <= {torch.float16, torch.int64}
+    info = json.loads(pretrained.info_path("tiny", folder).read_text())
+    names = {r[3] for r in info["metrics"]}
+    assert {"loss", "knn_accuracy", "knn_pixels"} <= names
+    assert info["summary"]["knn_accuracy"] == result["knn_accuracy"]
+
+
+def test_install_makes_a_completed_run_every_page_can_use_and_is_idempotent(tiny, store):
+    from sslviz.embeddings import load_embedding, snapshot_epochs
+    from sslviz.train import load_checkpoint
+
+    folder, result = tiny
+    mine = store.create({"method": "simclr", "dataset": "shapes", "name": "my own run"}, status="completed")
+    assert pending(store, folder) == ["tiny"]
+    new = install(store, folder=folder)
+    run_id = new["tiny"]
+    run = store.get(run_id)
+    assert run["status"] == "completed" and run["progress"] == 1.0 and run["summary"]["pretrained"] == "tiny"
+    assert run["name"] == "pretrained: tiny RotNet"
+    run_dir = store.run_dir(run_id)
+    assert json.loads((run_dir / "config.json").read_text())["method"] == "rotation"
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt")
+    assert all(v.dtype != torch.float16 for v in ckpt["model"].values())
+    assert snapshot_epochs(run_dir) == [0, 1]
+    emb = load_embedding(store, run_id)
+    assert len(emb) == 120 and np.isfinite(emb.features).all()
+    # recomputed from the float16 weights, the kNN score is the build's to within rounding
+    assert run["summary"]["knn_at_install"] == pytest.approx(result["knn_accuracy"], abs=0.02)
+    assert {r["name"] for r in store.metrics(run_id)} >= {"loss", "knn_accuracy"}
+    # a second install (another session, a restart) adds nothing; the user's run is untouched
+    assert install(store, folder=folder) == {} and len(store.list()) == 2
+    assert store.get(mine)["name"] == "my own run"
+    assert installed(store) == {"tiny": run_id} and json.loads((store.root / MARKER).read_text())["tiny"] == run_id
+    # a user who deletes the pretrained run keeps it deleted
+    store.delete(run_id)
+    assert install(store, folder=folder) == {} and pending(store, folder) == []
+
+
+def test_a_checkpoint_that_no_longer_fits_is_skipped_with_a_message(tiny, store):
+    folder, _ = tiny
+    path = pretrained.weights_path("tiny", folder)
+    payload = torch.load(path, weights_only=True)
+    payload["model"] = {k: v for k, v in payload["model"].items() if not k.startswith("classifier")}
+    torch.save(payload, path)
+    errors = []
+    assert install(store, folder=folder, log=errors.append) == {}
+    assert len(errors) == 1 and "no longer fit" in errors[0] and "pretrained build" in errors[0]
+    assert store.list() == [] and installed(store) == {}
+
+
+def test_cli_lists_the_catalogue_and_installs(tiny, store, capsys, monkeypatch):
+    from sslviz.cli import main
+
+    assert main(["pretrained", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "simclr-shapes" in out and "MB" in out
+    monkeypatch.setattr(pretrained, "FOLDER", tiny[0])
+    monkeypatch.setattr("sslviz.pretrained.install.available", lambda folder=None: ["tiny"])
+    assert main(["pretrained", "install", "--runs-dir", str(store.root)]) == 0
+    assert "installed tiny as" in capsys.readouterr().out
+    assert main(["pretrained", "install", "--runs-dir", str(store.root)]) == 0
+    assert "nothing to install" in capsys.readouterr().out
+
+
+def test_no_automatic_install_inside_tests_or_when_switched_off(monkeypatch):
+    assert not auto_install_enabled()  # pytest sets PYTEST_CURRENT_TEST: a test's store holds only its runs
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    assert auto_install_enabled()
+    monkeypatch.setenv("SSLVIZ_PRETRAINED", "0")
+    assert not auto_install_enabled()
