@@ -1,0 +1,422 @@
+"""The classroom load test: one real `streamlit run app.py`, N simulated students, one run training.
+
+    run_load_test(sessions=30, seconds=120) -> a result dict (see `summarise`); format_summary(result)
+
+What it does, in order, all on the loopback interface and in a temporary run store ($SSLVIZ_HOME)
+that is deleted afterwards:
+
+1. fills the store: the shipped pretrained runs (`pretrained=True`, what a class server shows on
+   day one) and/or `setup(store)` (tests add one tiny finished run), so that the pages that show
+   runs have runs to show;
+2. starts `streamlit run app.py` on a free port (its log with level names, to find server errors);
+3. warms it up with one tab visiting every page once (the imports and caches a teacher's first
+   visit pays); the pages are whatever the server's sidebar lists, discovered at run time;
+4. starts one training run through `sslviz.worker.submit` into the server's store (SimCLR on
+   shapes, time budget), waits for its first training steps, then measures its rate alone for
+   `baseline_seconds`;
+5. opens N `streamlit_client.BrowserSession`s over `ramp_seconds` and lets them browse for
+   `seconds`, measuring the training rate over the same window;
+6. cancels the run, stops the server, and reads the server's log.
+
+Training pace is measured from the run's own metrics: `images_per_second` is cumulative
+(images seen / seconds spent in training steps), so two samples give the rate of the steps in
+between, without the per-epoch evaluations, which would otherwise make a short window noisy. The
+wall-clock rate (steps × batch / elapsed) is reported beside it.
+
+A server error is a log record at ERROR or CRITICAL, or a traceback printed outside one, or a
+server that died or stopped answering /_stcore/health. The client's own CPU time is reported: on
+one machine the simulated students take CPU from the server and the trainer, which thirty real
+laptops would not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from .streamlit_client import BrowserSession
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN = dict(method="simclr", dataset="shapes", batch_size=128, device="cpu", epochs=100_000,
+             name="load test: SimCLR on shapes", owner="loadtest")
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_RECORD = re.compile(r"^\d{4}-\d\d-\d\d [\d:.,]+ ([A-Z]+) ")
+
+
+# ---- the server -----------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path, log_path: Path, root: Path = ROOT, timeout: float = 120.0):
+    """`streamlit run app.py` on a free loopback port with its own store; returns (process, url)."""
+    port = free_port()
+    env = dict(os.environ, SSLVIZ_HOME=str(home), SSLVIZ_PRETRAINED="0",
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.setdefault("NUMBA_CACHE_DIR", str(root / ".numba-cache"))
+    env.pop("SSLVIZ_NO_LIVE", None)  # live fragments are part of the load
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
+         "--server.address=127.0.0.1", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none",
+         "--server.runOnSave=false", "--logger.level=info", f"--logger.messageFormat={_LOG_FORMAT}"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if healthy(url):
+            return proc, url
+        time.sleep(0.3)
+    stop_process(proc)
+    raise RuntimeError(f"streamlit did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process group we started, SIGKILL it if it does not go."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(grace)
+    except ProcessLookupError:
+        pass
+
+
+def server_errors(log_text: str) -> tuple[list[str], int]:
+    """(ERROR / CRITICAL records and tracebacks printed outside a record, from a server log;
+    the number of page exceptions it logged). A page's uncaught exception is logged as
+    "Uncaught app execution": the client counts it as a session error, so it is not one here."""
+    errors, level, scripts = [], "INFO", 0
+    lines = log_text.splitlines()
+    for i, line in enumerate(lines):
+        m = _RECORD.match(line)
+        if m:
+            level = m.group(1)
+            if "Uncaught app execution" in line:
+                scripts += 1
+            elif level in ("ERROR", "CRITICAL"):
+                errors.append(line.strip())
+        elif (line.startswith("Traceback (most recent call last)") or line.startswith("Exception in thread")) \
+                and level not in ("ERROR", "CRITICAL"):
+            tail = next((l.strip() for l in lines[i + 1:] if l and not l.startswith(" ")), "")
+            errors.append(f"{line.strip()} {tail}")
+            level = "ERROR"  # the rest of this traceback belongs to this error
+    return errors, scripts
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """user + system CPU seconds of a live process (Linux /proc), None when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+# ---- the training run -----------------------------------------------------------------------
+def start_training(store, budget: float, **over) -> str:
+    from . import worker
+    from .config import RunConfig
+
+    return worker.submit(RunConfig.from_dict({**TRAIN, "time_budget": float(budget), **over}), store)
+
+
+def training_sample(store, run_id: str, batch_size: int) -> dict | None:
+    """The run's latest training-step sample: step, elapsed, images, train_seconds (None before one)."""
+    rows = [r for r in store.metrics(run_id, ["images_per_second"]) if r["value"] and r["step"] > 0]
+    if not rows:
+        return None
+    r = rows[-1]
+    images = r["step"] * batch_size
+    return {"step": r["step"], "elapsed": r["elapsed"], "images": images, "train_seconds": images / r["value"]}
+
+
+def rate(a: dict | None, b: dict | None) -> dict:
+    """images/s between two samples: of the training steps, and of the wall clock."""
+    if not a or not b or b["step"] <= a["step"]:
+        return {"steps": 0, "images_per_second": 0.0, "wall_images_per_second": 0.0}
+    images = b["images"] - a["images"]
+    return {"steps": b["step"] - a["step"],
+            "images_per_second": round(images / max(b["train_seconds"] - a["train_seconds"], 1e-9), 1),
+            "wall_images_per_second": round(images / max(b["elapsed"] - a["elapsed"], 1e-9), 1)}
+
+
+def wait_for_training(store, run_id: str, batch_size: int, timeout: float = 240.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = store.get(run_id)
+        if run["status"] not in ("queued", "running"):
+            raise RuntimeError(f"training run {run_id} {run['status']}: {run['message']}")
+        sample = training_sample(store, run_id, batch_size)
+        if sample and sample["step"] >= 5:
+            return sample
+        time.sleep(0.5)
+    raise RuntimeError(f"training run {run_id} took no step in {timeout:.0f} s")
+
+
+def stop_training(store, run_id: str, timeout: float = 30.0) -> str:
+    from . import worker
+
+    worker.cancel(store, run_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and store.get(run_id)["status"] == "running":
+        time.sleep(0.5)
+    run = store.get(run_id)
+    if run["status"] == "running" and run["pid"]:
+        try:
+            os.kill(run["pid"], signal.SIGTERM)
+        except OSError:
+            pass
+    return run["status"]
+
+
+# ---- the students ---------------------------------------------------------------------------
+async def browse(url: str, sessions: int, seconds: float, ramp_seconds: float = 5.0, **options) -> list[BrowserSession]:
+    """N tabs opened evenly over `ramp_seconds`, each browsing until `seconds` after the ramp."""
+    tabs = [BrowserSession(url, i, **options) for i in range(sessions)]
+    stop_at = time.monotonic() + ramp_seconds + seconds
+
+    async def one(tab: BrowserSession) -> None:
+        await asyncio.sleep(ramp_seconds * tab.index / max(1, sessions))
+        await tab.run(stop_at)
+
+    await asyncio.gather(*(one(t) for t in tabs))
+    return tabs
+
+
+# ---- the whole test -------------------------------------------------------------------------
+def run_load_test(sessions: int = 30, seconds: float = 120.0, baseline_seconds: float = 20.0,
+                  ramp_seconds: float = 5.0, think: tuple[float, float] = (1.0, 3.0), widget_probability: float = 0.5,
+                  seed: int = 0, train: bool = True, pretrained: bool = True, setup=None, timeout: float = 60.0,
+                  root: Path = ROOT, log=None) -> dict:
+    """Run the classroom load test end to end and return `summarise(...)`'s dict.
+
+    log: a function taking one line of progress (default: silent)."""
+    from .runs import RunStore
+
+    say = log or (lambda line: None)
+    t_total = time.monotonic()
+    phases, clock = {}, [time.monotonic()]
+
+    def phase(name: str) -> None:  # seconds since the previous phase ended
+        now = time.monotonic()
+        phases[name], clock[0] = round(now - clock[0], 1), now
+    with tempfile.TemporaryDirectory(prefix="sslviz-load-") as tmp:
+        home, log_path = Path(tmp) / "runs", Path(tmp) / "streamlit.log"
+        store = RunStore(home)
+        if pretrained:
+            from .pretrained.install import install
+
+            say("installing the shipped pretrained runs into the test store")
+            install(store, log=say)
+        if setup:
+            setup(store)
+        phase("fill store")
+        say("starting streamlit")
+        proc, url = start_server(home, log_path, root)
+        phase("start server")
+        run_id, training = None, {}
+        try:
+            say(f"warming up {url}: one tab visits every page")
+            warm = asyncio.run(browse(url, 1, 600.0, 0.0, think=(0.0, 0.05), widget_probability=0.0,
+                                      timeout=max(timeout, 120.0), tours=1))
+            phase("warm up")
+            if train:
+                budget = baseline_seconds + ramp_seconds + seconds + 300
+                run_id = start_training(store, budget)
+                say(f"training {run_id}: waiting for its first steps")
+                wait_for_training(store, run_id, TRAIN["batch_size"])
+                phase("start training")
+                a = training_sample(store, run_id, TRAIN["batch_size"])
+                time.sleep(baseline_seconds)
+                b = training_sample(store, run_id, TRAIN["batch_size"])
+                phase("training alone")
+                training["alone"] = rate(a, b)
+                say(f"training alone: {training['alone']['images_per_second']} images/s")
+            say(f"{sessions} sessions for {seconds:.0f} s")
+            cpu = {"client": time.process_time(), "server": cpu_seconds(proc.pid),
+                   "trainer": cpu_seconds(store.get(run_id)["pid"]) if run_id else None}
+            c = training_sample(store, run_id, TRAIN["batch_size"]) if run_id else None
+            t0 = time.monotonic()
+            tabs = asyncio.run(browse(url, sessions, seconds, ramp_seconds, seed=seed, think=think,
+                                      widget_probability=widget_probability, timeout=timeout))
+            load_wall = time.monotonic() - t0
+            phase("load")
+            if run_id:
+                d = training_sample(store, run_id, TRAIN["batch_size"])
+                training["under_load"] = rate(c, d)
+                training["status_after_load"] = store.get(run_id)["status"]
+                training["message"] = store.get(run_id)["message"]
+            cpu = {k: (round(now - before, 1) if before is not None and now is not None else None)
+                   for k, before, now in (("client", cpu["client"], time.process_time()),
+                                          ("server", cpu["server"], cpu_seconds(proc.pid)),
+                                          ("trainer", cpu["trainer"], cpu_seconds(store.get(run_id)["pid"]) if run_id else None))}
+            alive = proc.poll() is None and healthy(url)
+        finally:
+            if run_id:
+                training["final_status"] = stop_training(store, run_id)
+                training["run_id"] = run_id
+            stop_process(proc)
+        phase("stop")
+        logged, script_exceptions = server_errors(log_path.read_text(errors="replace"))
+    page_files = ["app.py"] + sorted(p.name for p in (root / "pages").glob("*.py") if not p.name.startswith("_"))
+    return summarise(tabs, warm[0], dict(
+        sessions=sessions, seconds=seconds, ramp_seconds=ramp_seconds, think_seconds=list(think),
+        widget_probability=widget_probability, seed=seed, load_wall_seconds=round(load_wall, 1),
+        total_wall_seconds=round(time.monotonic() - t_total, 1), phase_seconds=phases, page_files=page_files,
+        server_alive=alive, server_errors=logged + ([] if alive else ["server died or stopped answering"]),
+        page_exceptions_logged=script_exceptions,
+        cpu_seconds=cpu, training=training))
+
+
+def _stats(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    v = sorted(values)
+    at = lambda q: round(v[max(0, math.ceil(q * len(v)) - 1)], 3)  # noqa: E731 - nearest-rank percentile
+    return {"n": len(v), "p50": at(0.50), "p95": at(0.95), "max": round(v[-1], 3)}
+
+
+def summarise(tabs: list[BrowserSession], warm: BrowserSession, info: dict) -> dict:
+    """The result dict: sessions, per-page latencies (page interactions and fragment reruns apart),
+    coverage, errors (session and server), st.error messages seen, training rates."""
+    import platform
+
+    pages = [p.name for p in warm.pages]
+    actions = [i for t in tabs for i in t.interactions if i.kind != "fragment"]
+    fragments = [i for t in tabs for i in t.interactions if i.kind == "fragment"]
+    covered = {t.index: {i.page for i in t.interactions if i.kind != "fragment"} for t in tabs}
+    errors = [e for t in [warm] + tabs for e in t.errors]
+    training = info.pop("training")
+    alone, loaded = training.get("alone", {}), training.get("under_load", {})
+    if alone.get("images_per_second"):
+        training["ratio"] = round(loaded.get("images_per_second", 0.0) / alone["images_per_second"], 3)
+        training["wall_ratio"] = round(loaded.get("wall_images_per_second", 0.0)
+                                       / max(alone.get("wall_images_per_second", 0.0), 1e-9), 3)
+    return {
+        "benchmark": "load",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs",
+        "load_average": round(os.getloadavg()[0], 1),
+        **info,
+        "pages": pages,
+        "sessions_connected": sum(t.connected for t in tabs),
+        "interactions_per_session": [sum(i.kind != "fragment" for i in t.interactions) for t in tabs],
+        "interactions": len(actions),
+        "fragment_reruns": len(fragments),
+        "fragment_reruns_unanswered": sum(t.unanswered_fragments for t in tabs),
+        "media": {k: sum(t.media[k] for t in tabs) for k in ("fetched", "failed", "from_cache")},
+        "latency": {
+            "overall": _stats([i.seconds for i in actions]),
+            "by_kind": {k: _stats([i.seconds for i in actions if i.kind == k]) for k in ("open", "navigate", "widget")},
+            "per_page": {p: _stats([i.seconds for i in actions if i.page == p]) for p in pages},
+            "fragment": _stats([i.seconds for i in fragments]),
+            "fragment_per_page": {p: _stats([i.seconds for i in fragments if i.page == p])
+                                  for p in pages if any(i.page == p for i in fragments)},
+        },
+        "slowest": [{"session": i.session, "page": i.page, "kind": i.kind, "widget": i.detail,
+                     "seconds": round(i.seconds, 2)} for i in sorted(actions, key=lambda i: -i.seconds)[:10]],
+        "pages_missed": {str(s): [p for p in pages if p not in got] for s, got in covered.items()
+                         if any(p not in got for p in pages)},
+        "session_errors": len(errors),
+        "session_error_kinds": dict(Counter(f"{e.kind} on {e.page}" for e in errors)),
+        "session_error_messages": list(dict.fromkeys(
+            f"{e.kind} on {e.page}: {e.message.splitlines()[0] if e.message else ''}" for e in errors))[:20],
+        "error_messages_shown": dict(Counter(f"{p}: {body.splitlines()[0][:160] if body else ''}"
+                                             for t in tabs for p, body in t.alerts).most_common(20)),
+        "training": training,
+    }
+
+
+
+# ---- verdict and table --------------------------------------------------------------------------
+def verdict(result: dict, p95_target: float = 2.0, train_floor: float = 0.5) -> dict:
+    """The pass/fail of each criterion of the classroom load test."""
+    p95 = result["latency"]["overall"]["p95"]
+    ratio = result["training"].get("ratio")
+    checks = {
+        "all sessions connected": result["sessions_connected"] == result["sessions"],
+        "no session error": result["session_errors"] == 0,
+        "no server error": not result["server_errors"],
+        f"p95 page interaction <= {p95_target:g} s": p95 is not None and p95 <= p95_target,
+    }
+    if result["training"]:
+        checks[f"training pace under load >= {train_floor:g} x alone"] = ratio is not None and ratio >= train_floor
+        checks["training kept training"] = (result["training"].get("under_load", {}).get("steps", 0) > 0
+                                            and result["training"].get("status_after_load") == "running")
+    return checks
+
+
+def format_summary(result: dict, checks: dict | None = None) -> str:
+    """The result as a table of latencies per page, then errors, training and the verdict."""
+    lat = result["latency"]
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    out = [f"load test: {result['sessions']} sessions x {result['seconds']:g} s, think "
+           f"{result['think_seconds'][0]:g}-{result['think_seconds'][1]:g} s, {len(result['pages'])} pages, "
+           f"{result['machine']}, load average {result['load_average']}",
+           f"{'page':<20}{'n':>6}{'p50 s':>8}{'p95 s':>8}{'max s':>8}   {'fragment n':>10}{'p95 s':>8}"]
+    rows = [(p, lat["per_page"][p], lat["fragment_per_page"].get(p)) for p in result["pages"]]
+    rows.append(("overall", lat["overall"], lat["fragment"]))
+    for name, s, f in rows:
+        f = f or {"n": 0, "p95": None}
+        out.append(f"{name[:19]:<20}{s['n']:>6}{fmt(s['p50']):>8}{fmt(s['p95']):>8}{fmt(s['max']):>8}"
+                   f"   {f['n']:>10}{fmt(f['p95']):>8}")
+    for kind, s in lat["by_kind"].items():
+        out.append(f"  {kind:<18}{s['n']:>6}{fmt(s['p50']):>8}{fmt(s['p95']):>8}{fmt(s['max']):>8}")
+    out.append(f"sessions connected {result['sessions_connected']}/{result['sessions']}, interactions "
+               f"{result['interactions']}, fragment reruns {result['fragment_reruns']} "
+               f"({result['fragment_reruns_unanswered']} superseded), images fetched {result['media']['fetched']} "
+               f"({result['media']['failed']} failed), elements from the message cache {result['media']['from_cache']}")
+    if result["pages_missed"]:
+        out.append(f"sessions that missed a page: {len(result['pages_missed'])}")
+    out.append("slowest: " + ", ".join(f"{x['page']} {x['kind']}{' ' + repr(x['widget']) if x['widget'] else ''} "
+                                       f"{x['seconds']:.1f} s" for x in result["slowest"][:5]))
+    out.append(f"session errors: {result['session_errors']}  {result['session_error_kinds'] or ''}")
+    out += [f"  {m[:300]}" for m in result["session_error_messages"]]
+    out.append(f"server errors: {len(result['server_errors'])} (page exceptions in its log: "
+               f"{result['page_exceptions_logged']}; server alive at the end: {result['server_alive']})")
+    out += [f"  {m[:300]}" for m in result["server_errors"][:10]]
+    if result["error_messages_shown"]:
+        out.append("st.error messages shown (not counted as errors):")
+        out += [f"  {n:>4} x {m}" for m, n in result["error_messages_shown"].items()]
+    t = result["training"]
+    if t:
+        alone, loaded = t.get("alone", {}), t.get("under_load", {})
+        out.append(f"training {t.get('run_id')}: {alone.get('images_per_second')} images/s alone, "
+                   f"{loaded.get('images_per_second')} under load (ratio {t.get('ratio')}); wall clock "
+                   f"{alone.get('wall_images_per_second')} vs {loaded.get('wall_images_per_second')} "
+                   f"(ratio {t.get('wall_ratio')}); {loaded.get('steps', 0)} steps during the load, "
+                   f"{t.get('status_after_load')} after it")
+    cpu = result["cpu_seconds"]
+    out.append(f"CPU seconds during the load: client {cpu['client']}, server {cpu['server']}, trainer {cpu['trainer']}"
+               f" (wall {result['load_wall_seconds']} s)")
+    out.append("phases (s): " + ", ".join(f"{k} {v}" for k, v in result["phase_seconds"].items())
+               + f"; total {result['total_wall_seconds']}")
+    for name, ok in (checks or {}).items():
+        out.append(f"{'PASS' if ok else 'FAIL'}  {name}")
+    return "\n".join(out)

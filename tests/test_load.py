@@ -1,0 +1,86 @@
+"""The classroom load test, short: 30 real Streamlit sessions browse every page while a run trains.
+
+The runner and the client are sslviz/loadtest.py and sslviz/streamlit_client.py; the full
+30 sessions x 120 s with its latency targets is the benchmark (`python -m sslviz bench load`).
+Here: no timing assertion, only behaviour (every tab connected and browsed, every page served,
+no error of any session or of the server, the run kept training). A second test runs the same
+machinery on a small app with a page that raises, a live fragment and widgets, and proves that
+the client sees what a browser would: the exception, the fragment reruns, the widget changes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from sslviz.loadtest import format_summary, run_load_test
+
+
+def test_thirty_sessions_browse_every_page_while_a_run_trains(add_finished_run):
+    result = run_load_test(sessions=30, seconds=20, baseline_seconds=3, ramp_seconds=3, think=(1.0, 3.0),
+                           pretrained=False, setup=add_finished_run)
+    print(format_summary(result))  # shown when the test fails (or with -s)
+    report = (f"session errors: {result['session_error_messages']}\nserver errors: {result['server_errors'][:5]}"
+              f"\ntraining: {result['training']}")
+
+    assert result["sessions_connected"] == 30, report
+    # every page the sidebar lists (discovered at run time: app.py and each file in pages/) was served
+    assert len(result["pages"]) == len(result["page_files"]), (result["pages"], result["page_files"])
+    for page in result["pages"]:
+        assert result["latency"]["per_page"][page]["n"] > 0, f"no interaction completed on {page}"
+        assert result["latency"]["per_page"][page]["max"] is not None
+    # each tab opened the app and then completed at least one page of its own tour
+    assert min(result["interactions_per_session"]) >= 2, result["interactions_per_session"]
+    assert result["latency"]["overall"]["n"] == result["interactions"] == sum(result["interactions_per_session"])
+    assert result["session_errors"] == 0, report
+    assert result["server_errors"] == [] and result["server_alive"], report
+    assert result["page_exceptions_logged"] == 0, report
+    training = result["training"]
+    assert training["under_load"]["steps"] > 0, report
+    assert training["status_after_load"] == "running", report
+    assert training["final_status"] != "failed", report
+
+
+FAKE_APP = {
+    "app.py": """
+        import streamlit as st
+        st.title("home")
+        st.checkbox("a box")
+    """,
+    "pages/1_Broken.py": """
+        import streamlit as st
+        st.title("broken")
+        raise ValueError("this page is broken on purpose")
+    """,
+    "pages/2_Live.py": """
+        import time
+        import streamlit as st
+        colour = st.selectbox("colour", ["red", "green", "blue"])
+        st.radio("size", ["s", "m", "l"], horizontal=True)
+        st.slider("n", 1, 10, 3)
+
+        @st.fragment(run_every=0.3)
+        def ticker():
+            st.write(colour, time.time())
+
+        ticker()
+    """,
+}
+
+
+def test_client_sees_page_exceptions_live_fragments_and_widget_changes(tmp_path):
+    for name, text in FAKE_APP.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    result = run_load_test(sessions=3, seconds=6, ramp_seconds=1, think=(0.3, 0.8), widget_probability=1.0,
+                           train=False, pretrained=False, root=tmp_path)
+
+    assert result["pages"] == ["app", "Broken", "Live"]
+    assert result["sessions_connected"] == 3
+    kinds = result["session_error_kinds"]
+    assert set(kinds) == {"exception on Broken"}, result["session_error_messages"]
+    assert any("ValueError: this page is broken on purpose" in m for m in result["session_error_messages"])
+    assert result["page_exceptions_logged"] >= 1  # the server logged it too, but it is not a server error
+    assert result["server_errors"] == []
+    assert result["latency"]["fragment_per_page"]["Live"]["n"] > 0  # the run_every timer was honoured
+    assert result["latency"]["by_kind"]["widget"]["n"] > 0  # widgets changed (only Live and app have any)
+    assert "Broken" not in result["latency"]["fragment_per_page"]
