@@ -2,13 +2,12 @@
 
 import streamlit as st
 
-from sslviz.ui.common import ensure_pretrained, page, page_link
+from sslviz.ui.common import page, page_link
 from sslviz.ui.run_views import run_panel, select_run, start_demo
 from sslviz.ui.teaching_views import demo_status, pretrained_status
 
 page("Home")
 st.title("sslviz — self-supervised learning, visualised")
-ensure_pretrained()  # the small shipped runs, installed into the store in the background on first start
 st.markdown(
     """
 **Self-supervised learning** trains a network without labels. The images themselves set the task:

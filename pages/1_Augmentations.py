@@ -35,6 +35,7 @@ data = tv.load(dataset)
 if data is not None:
     recipe = url_selectbox(st, "start from a recipe", tv.RECIPES, key="preset")
     tv.ensure_controls(recipe, dataset)
+    tv.apply_url_edits()
     st.caption(tv.recipe_note(recipe, dataset))
     left, right = st.columns([1, 2], gap="large")
     with left:
@@ -52,6 +53,7 @@ if data is not None:
         if p1 is not None and p2 is not None:
             idx = tv.pick_images(data.train, n, st.session_state["aug.image_seed"], one_per_class)
             tv.views_grid(data, idx, (p1, p2), views, st.session_state["aug.view_seed"])
+            tv.share_edits(p1, p2, recipe, dataset, asym)
             tv.train_with_button(p1, asym)
 
 st.divider()

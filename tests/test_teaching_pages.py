@@ -169,3 +169,18 @@ def test_home_page_links_every_page_and_shows_the_demo_live(store, monkeypatch):
     assert any("Past the raw-pixel line" in s.value for s in at.success)
     umap = [p for p in at.page_link if p.proto.page == "Embeddings" and run_id in p.proto.query_string]
     assert umap, "a link to the demo's UMAP"
+
+
+def test_edits_travel_in_the_url_and_a_mangled_link_still_opens():
+    at = _page("pages/1_Augmentations.py")
+    at.slider(key="aug.v1.crop_scale").set_value((0.5, 0.9)).run()
+    at.slider(key="aug.v1.gray_p").set_value(0.75).run()
+    ops = at.query_params["ops"]
+    assert "crop_scale=0.5:0.9" in ops and "gray_p=0.75" in ops
+    shared = _page("pages/1_Augmentations.py", ops=ops)
+    assert shared.slider(key="aug.v1.crop_scale").value == (0.5, 0.9)
+    assert shared.slider(key="aug.v1.gray_p").value == 0.75
+    assert _image_url(shared) == _image_url(at)  # the same views on the other screen
+    bad = _page("pages/1_Augmentations.py", ops="gray_p=7,hue=x,nope=1,crop_scale=0.3", ops2="flip_p=0")
+    assert not bad.exception
+    assert bad.slider(key="aug.v1.gray_p").value == 1.0 and bad.toggle(key="aug.asym").value

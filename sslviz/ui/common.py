@@ -27,6 +27,7 @@ def page(title: str, icon: str = "🧠") -> None:
 
     warm_up_in_background()  # UMAP's numba code, loaded once per server process in a background thread
     presentation_toggle()
+    ensure_pretrained()  # first start: the shipped runs go into the store in the background
 
 
 @st.cache_resource
@@ -107,13 +108,15 @@ def style_figure(fig):
     return fig
 
 
-def reset_button(defaults: dict, prefixes: tuple[str, ...] = (), label: str = "Reset this page") -> None:
+def reset_button(defaults: dict, prefixes: tuple[str, ...] = (), forget: tuple[str, ...] = ("run", "epoch"),
+                 label: str = "Reset this page") -> None:
     """A sidebar button that puts the widgets in `defaults` back to those values (their URL
-    parameters go with them) and forgets session keys starting with `prefixes`. Runs are never touched."""
+    parameters go with them), and forgets `forget` and the session keys starting with `prefixes`
+    (those widgets then show their first option). Runs are never touched."""
 
     def reset() -> None:
         for key in list(st.session_state.keys()):
-            if isinstance(key, str) and key.startswith(prefixes) and key not in defaults:
+            if isinstance(key, str) and (key.startswith(prefixes) or key in forget) and key not in defaults:
                 del st.session_state[key]
         for key, value in defaults.items():
             st.session_state[key] = value

@@ -148,6 +148,60 @@ def ensure_controls(recipe: str, dataset: str) -> None:
     st.session_state["aug.loaded"] = (recipe, dataset)
 
 
+def _encode_ops(p: Pipeline, base: Pipeline) -> str:
+    """The edited controls that differ from the recipe, as 'field=value,...' (pairs as lo:hi)."""
+    parts = []
+    for field in EDITED:
+        v, b = getattr(p, field), getattr(base, field)
+        if v != b:
+            parts.append(f"{field}={':'.join(f'{x:g}' for x in v) if isinstance(v, tuple) else f'{v:g}'}")
+    return ",".join(parts)
+
+
+def _decode_ops(text: str) -> dict:
+    """The inverse of _encode_ops; unknown fields and bad numbers are ignored (a mangled link still opens)."""
+    limits = {f: (lo, hi) for group in CONTROLS.values() for f, _, lo, hi, *_ in group}
+    out = {}
+    for item in (text or "").split(","):
+        field, _, value = item.partition("=")
+        try:
+            nums = tuple(float(x) for x in value.split(":"))
+        except ValueError:
+            continue
+        if field not in EDITED or len(nums) not in (1, 2) or not all(np.isfinite(nums)):
+            continue
+        lo, hi = limits[field]
+        nums = tuple(sorted(min(hi, max(lo, x)) for x in nums))  # inside the slider's range
+        if (len(nums) == 2) == isinstance(getattr(Pipeline(), field), tuple):
+            out[field] = nums if len(nums) == 2 else nums[0]
+    return out
+
+
+def apply_url_edits() -> None:
+    """Edits carried by a shared link (?ops=... for view 1, ?ops2=... for view 2) into the controls;
+    only when the address brought new ones, so the user's own moves are never undone."""
+    for view, key in ((1, "ops"), (2, "ops2")):
+        raw = st.query_params.get(key)
+        if raw is None or raw == st.session_state.get(f"_url.{key}"):
+            continue
+        for field, value in _decode_ops(raw).items():
+            st.session_state[f"aug.v{view}.{field}"] = value
+        if view == 2:
+            st.session_state["aug.asym"] = True
+        st.session_state[f"_url.{key}"] = raw
+
+
+def share_edits(p1: Pipeline, p2: Pipeline, recipe: str, dataset: str, asymmetric: bool) -> None:
+    """Keep the edits in the URL so that a copied link shows these very views."""
+    r1, r2 = recipe_pipelines(recipe, dataset)
+    for key, value in (("ops", _encode_ops(p1, r1)), ("ops2", _encode_ops(p2, r2) if asymmetric else "")):
+        if value:
+            st.query_params[key] = value
+        else:
+            st.query_params.pop(key, None)
+        st.session_state[f"_url.{key}"] = st.query_params.get(key)
+
+
 def pipeline_editor(view: int, channels: int) -> Pipeline | None:
     """The op-by-op controls of one view; returns its Pipeline (None after a one-line error)."""
     for op, group in CONTROLS.items():
@@ -333,7 +387,9 @@ def pretrained_status() -> None:
         poll()
         return
     runs = installed(store())
-    present = {name: run_id for name, run_id in runs.items() if _exists(run_id)}
+    from ..pretrained import CATALOG
+
+    present = {name: runs[name] for name in CATALOG if name in runs and _exists(runs[name])}
     if not present:
         return
     st.subheader("Ready to explore: pretrained runs")
