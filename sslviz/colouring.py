@@ -154,6 +154,6 @@ def _compute(spec: ColourBy, emb, proj, factors: dict) -> Colouring:
     out = Colouring(outcome, None, [o for o in ("labelled", "right", "wrong", "unknown") if (outcome == o).any()],
                     f"{spec.per_class} labels per class", raw=outcome)
     out.metrics = {"few-shot accuracy": result.accuracy, "labelled points": float(result.labelled.sum())}
-    out.notes.append(f"{spec.per_class} random labelled images per class (stars) classify the rest by cosine kNN "
+    out.notes.append(f"{spec.per_class} random labelled images per class (black) classify the rest by cosine kNN "
                      f"(k = {result.k}) on the embedding; green right, red wrong")
     return out

@@ -166,8 +166,8 @@ def label_savings(rows: list[dict]) -> list[dict]:
             text = (f"{where}: supervised from scratch needs about {needed:.3g} per class to match: "
                     + (f"{ratio:.3g}× as many labels" if ratio > 1.05 else "no saving here"))
         elif bound == ">":
-            text = (f"{where}: supervised from scratch never matched it, even with {needed:.3g} per class "
-                    f"(more than {ratio:.3g}× as many labels)")
+            text = (f"{where}: supervised from scratch never matched it, even with {needed:.3g} per class"
+                    + (f" (more than {ratio:.3g}× as many labels)" if ratio > 1.05 else ""))
         else:
             text = f"{where}: supervised from scratch already matches it with {needed:.3g} per class: no saving"
         out.append(dict(method=r["method"], run_id=r["run_id"], label=r["label"], key=r.get("key"),

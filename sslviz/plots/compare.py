@@ -16,15 +16,17 @@ def overlay_training(series: dict[str, list[dict]], x: str = "elapsed") -> go.Fi
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "kNN accuracy (held-out)"))
     for i, (label, rows) in enumerate(series.items()):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        legend = True  # on the first panel where the run has points (a baseline has no loss)
         for col, metric in ((1, "loss"), (2, "knn_accuracy")):
             pts = [(r[x], r["value"]) for r in rows if r["name"] == metric and r["value"] is not None]
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=label, legendgroup=label,
-                                     showlegend=col == 1, mode="lines" if len(pts) > 20 else "lines+markers",
+                                     showlegend=legend and bool(pts), mode="lines" if len(pts) > 20 else "lines+markers",
                                      line=dict(color=colour)), 1, col)
+            legend = legend and not pts
     label = {"elapsed": "wall-clock seconds", "epoch": "epoch"}.get(x, x)
     for col in (1, 2):
         fig.update_xaxes(title_text=label, row=1, col=col)
-    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(tickformat=".1%", row=1, col=2)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25),
                       uirevision="keep")
     return fig

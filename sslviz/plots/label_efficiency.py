@@ -3,7 +3,8 @@
 The x axis is logarithmic (1, 2, 5, 10, ... labels per class are evenly spaced, as in the SimCLR
 and VISSL tables) and uses the labels a budget really gave: 'all', or a budget clipped by small
 classes, sits at its mean number of labelled images per class, and its tick says so. Each curve is
-the mean over seeds with its 95% t-interval as a shaded band; colour is the subject (a run or a
+the mean over seeds with its 95% t-interval as a shaded band (clipped to 0-100%: with two seeds
+the t-interval is ±12.7 standard errors wide, honestly); colour is the subject (a run or a
 baseline), the line style the protocol; baselines are thinner and grey-toned so the runs stand out.
 """
 
@@ -60,12 +61,12 @@ def label_efficiency_figure(rows: list[dict], protocols: list[str] | None = None
             ticks[r["labels_per_class_effective"]] = (f"all ({r['labels_per_class_effective']:.0f})" if b == "all"
                                                       else str(b))
         name = curve_name(first)
-        lo = [r["mean"] - (r["ci95"] or 0) for r in pts]
-        hi = [r["mean"] + (r["ci95"] or 0) for r in pts]
+        lo = [max(0.0, r["mean"] - (r["ci95"] or 0)) for r in pts]  # accuracy lives in [0, 1]: so does its band
+        hi = [min(1.0, r["mean"] + (r["ci95"] or 0)) for r in pts]
         if any(r["ci95"] for r in pts):
-            fig.add_trace(go.Scatter(x=x + x[::-1], y=hi + lo[::-1], fill="toself", fillcolor=_rgba(colour, 0.15),
-                                     line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=name,
-                                     name=f"{name} (95% interval)"))
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=hi + lo[::-1], fill="toself", fillcolor=_rgba(colour, 0.12),
+                                     mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                     legendgroup=name, name=f"{name} (95% interval)"))
         text = [f"{r['mean']:.1%}" + (f" ± {r['ci95']:.1%}" if r["ci95"] else "")
                 + f" ({r['n_seeds']} seed{'s' if r['n_seeds'] != 1 else ''})" for r in pts]
         fig.add_trace(go.Scatter(
@@ -76,7 +77,7 @@ def label_efficiency_figure(rows: list[dict], protocols: list[str] | None = None
     tickvals = sorted(ticks)
     fig.update_xaxes(type="log", title_text="labels per class (log scale)", tickvals=tickvals,
                      ticktext=[ticks[v] for v in tickvals])
-    fig.update_yaxes(title_text="test accuracy", tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(title_text="test accuracy", tickformat=".0%", range=[0, 1.02])
     if tickvals:
         lo_x, hi_x = math.log10(tickvals[0]), math.log10(tickvals[-1])
         pad = max(0.08, 0.04 * (hi_x - lo_x))

@@ -109,7 +109,9 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
             st.caption(proj.note)
         st.caption(f"{len(proj.rows):,} points · {emb.dims}-d embedding"
                    + (f" · computed in {proj.seconds:.1f} s" if not proj.cached else " · from the cache")
-                   + " · click a point for its neighbours; box/lasso for an image grid; the camera icon saves a PNG")
+                   + (" · click a point for its neighbours; box/lasso (toolbar) for an image grid" if proj.params.dims == 2
+                      else " · drag to rotate (selection works in 2D)")
+                   + "; the camera icon saves a PNG")
         from ..export import figure_html
 
         st.download_button("Figure as HTML", lambda: figure_html(fig), file_name="sslviz-embedding.html",
@@ -290,13 +292,13 @@ def _draw_pair(left_emb, lp, lc, right_emb, rp, rc, colours, facts_l, panes) -> 
         fig = V.figure(left_emb, lp, lc, facts_l, title=f"{left_emb.title}", colours=colours, height=480)
         st.plotly_chart(fig, key="emb_pair_left", on_select="rerun", selection_mode=("box", "lasso"),
                         width="stretch", config=V.PLOT_CONFIG)
-        V.metrics_panel(lc)
+        V.metrics_panel(lc, compact=True)
     with panes[1]:
         fig = V.figure(right_emb, rp, rc, S.factors(right_emb), title=f"{right_emb.title}", colours=colours,
                        highlight=highlight, height=480)
         st.plotly_chart(fig, key="emb_pair_right", width="stretch", config=V.PLOT_CONFIG)
         if rc.metrics:
-            V.metrics_panel(rc)
+            V.metrics_panel(rc, compact=True)
     st.caption("Select points on the left (box or lasso): the same images light up on the right.")
 
 

@@ -131,7 +131,10 @@ def choose() -> Choice | None:
     if not ids:
         st.info("No run has saved embeddings yet. Train one on the Train page (even one epoch saves two snapshots: "
                 "the untrained network and the trained one).")
-        st.page_link("pages/3_Train.py", label="Go to Train", icon="🏋️")
+        try:
+            st.page_link("pages/3_Train.py", label="Go to Train", icon="🏋️")
+        except st.errors.StreamlitAPIException:  # the page runs on its own (tests): no page registry
+            st.markdown("Open the **Train** page from the sidebar.")
         return None
     shared = st.session_state.get("run")  # the run selected on another page
     if "emb_run" not in st.session_state and not url_run and shared in ids:

@@ -61,6 +61,7 @@ def obtain(emb, params: P.ProjectionParams, run_dir) -> tuple[P.Projection | Non
         return hit, None, str(path)
     if params.method == "pca":
         return P.project(emb.features, params, cache=path), None, str(path)
+    P.check_projectable(emb.features, params, P.subsample(len(emb), params.max_points, params.seed))  # say it now
     job = jobs().submit(str(path), P.project, emb.features, params, cache=path)
     if job.done():
         exc = job.exception()
@@ -121,7 +122,8 @@ def colour_controls(emb, factor_names: list[str], key: str = "emb") -> ColourBy:
     if kind == "cluster":
         from ..clusters import CLUSTER_METHODS
 
-        method = cols[1].selectbox("clustering", list(CLUSTER_METHODS), key=f"{key}_cmethod",
+        names = {"kmeans": "k-means", "agglomerative": "agglomerative (Ward)", "hdbscan": "HDBSCAN"}
+        method = cols[1].selectbox("clustering", list(CLUSTER_METHODS), key=f"{key}_cmethod", format_func=names.get,
                                    help=" · ".join(CLUSTER_METHODS.values()))
         if method == "hdbscan":
             size = cols[2].number_input("min cluster size", 2, 2000, max(5, len(emb) // 100), key=f"{key}_mcs")
@@ -168,19 +170,32 @@ def figure(emb, proj: P.Projection, colouring, factors: dict, title: str = "", c
                                highlight=highlight, height=height)
 
 
-def metrics_panel(colouring) -> None:
+def _fmt(name: str, value) -> str:
+    if value is None:
+        return "–"
+    if name in ("clusters", "labelled points"):
+        return f"{int(value):,}"
+    return f"{value:.1%}" if "accuracy" in name else f"{value:.3f}"
+
+
+def metrics_panel(colouring, compact: bool = False) -> None:
     """NMI / ARI / silhouette / accuracy beside the plot, with what they mean."""
+    if compact:
+        if colouring.metrics:
+            st.markdown(" · ".join(f"{name} **{_fmt(name, v)}**" for name, v in colouring.metrics.items()))
+        for note in colouring.notes:
+            st.caption(note)
+        return
     st.markdown("**Cluster quality**" if any(k.startswith(("NMI", "ARI", "sil")) for k in colouring.metrics)
                 else "**Numbers**")
     for name, value in colouring.metrics.items():
         if name in ("clusters", "labelled points"):
-            st.caption(f"{name}: {int(value):,}" if value is not None else f"{name}: –")
+            st.caption(f"{name}: {_fmt(name, value)}")
             continue
-        shown = "–" if value is None else (f"{value:.1%}" if "accuracy" in name else f"{value:.3f}")
-        st.metric(name, shown)
+        st.metric(name, _fmt(name, value))
     for note in colouring.notes:
         st.caption(note)
-    if colouring.metrics:
+    if any(k.startswith(("NMI", "ARI", "sil")) for k in colouring.metrics):
         st.caption("NMI / ARI: agreement of clusters with the labels (1 = the same groups, 0 = chance). "
                    "Silhouette: how much closer points are to their own group than to the next (-1…1).")
 
