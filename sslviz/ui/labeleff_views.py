@@ -176,6 +176,10 @@ def results_view(results: dict, exp_id: str, key: str = "le") -> None:
     st.caption(f"Test accuracy on {results['test_size']:,} held-out images of {results['dataset']}, "
                f"mean over seeds with the 95% interval (Student t); labelled images drawn from "
                f"{results['pool_size']:,} training images, the same draws for every method.")
+    few = min((r["n_seeds"] for r in rows if r["n_seeds"] > 1), default=None)
+    if few is not None and few < 4:
+        st.caption(f"With {few} seeds the 95% interval is wide on purpose (Student t with {few - 1} degree"
+                   f"{'s' if few > 2 else ''} of freedom); 5 or more seeds give a tighter one.")
     st.dataframe(results_table(results), hide_index=True, width="stretch")
     savings_view(results)
     for note in results.get("notes", []):
