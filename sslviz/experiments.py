@@ -238,6 +238,10 @@ def run_experiment(cfg: ExperimentConfig | dict, store, out_dir: Path | None = N
     skipped = list(dict.fromkeys(r for s in inputs.subjects for p in cfg.protocols if p in s.protocols
                                  for r in [s.skip_reason(p)] if r and not (s.method == "random-init" and
                                                                            "supervised" in cfg.baselines)))
+    if "pca" in cfg.baselines and {"linear", "self-training"} & set(cfg.protocols):
+        skipped.append("PCA of pixels + linear: standardising whitens the components (each gets unit variance), "
+                       "so with few labels noise directions weigh as much as the main ones; its kNN line is the "
+                       "fairer PCA baseline")
     n_evals = {c: (1 if c[2] == "all" and c[1] in DETERMINISTIC else cfg.seeds) for c in cells}
     total = sum(_COST[c[1]] * n for c, n in n_evals.items()) or 1.0
     protocols = list(cfg.protocols) + ([SCRATCH] if "supervised" in cfg.baselines else [])
