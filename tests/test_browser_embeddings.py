@@ -1,0 +1,51 @@
+"""Real browser: the Embeddings page of a finished run renders its scatter plot, and a click shows neighbours."""
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS.mkdir(exist_ok=True)
+
+PLOT = """(want) => {
+    const gd = document.querySelector('.js-plotly-plot');
+    if (!gd || !gd._fullData || !gd.layout) return 0;
+    const title = (gd.layout.title && gd.layout.title.text) || '';
+    if (!title.includes(want)) return 0;
+    return gd._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
+}"""
+FIRST_POINT = """() => {
+    const gd = document.querySelector('.js-plotly-plot');
+    const fl = gd._fullLayout, t = gd._fullData[0], r = gd.getBoundingClientRect();
+    return [r.left + fl._size.l + fl.xaxis.l2p(t.x[0]), r.top + fl._size.t + fl.yaxis.l2p(t.y[0])];
+}"""
+
+
+def test_embeddings_page_renders_the_scatter_and_a_click_shows_neighbours(app_server, browser, add_finished_run):
+    from sslviz.embeddings import load_embedding
+    from sslviz.runs import RunStore
+
+    url, runs_dir = app_server
+    store = RunStore(runs_dir)
+    run_id = add_finished_run(store)
+    n_points = len(load_embedding(store, run_id))
+    page = browser.new_page(viewport={"width": 1500, "height": 1800})
+    try:
+        page.goto(f"{url}/Embeddings?run={run_id}")
+        page.get_by_role("heading", name="Embeddings").first.wait_for(timeout=90_000)
+        # PCA at once, then UMAP from the background thread, drawn by the polling fragment without a reload
+        page.wait_for_function(PLOT, arg="UMAP 2D", timeout=180_000, polling=500)
+        assert page.evaluate(PLOT, "UMAP 2D") == n_points
+        assert f"run={run_id}" in page.url and "epoch=2" in page.url
+        page.screenshot(path=str(ARTIFACTS / "embeddings-page.png"))
+        x, y = page.evaluate(FIRST_POINT)
+        page.mouse.move(x - 4, y - 4)
+        page.mouse.move(x, y)
+        page.wait_for_timeout(300)
+        page.mouse.click(x, y)
+        page.get_by_text("nearest in the embedding", exact=False).first.wait_for(timeout=60_000)
+        page.get_by_text("nearest in pixel space", exact=False).first.wait_for(timeout=10_000)
+        assert page.locator('[data-testid="stImage"]').count() >= 1 + 8 + 8
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "embeddings-page-click.png"))
