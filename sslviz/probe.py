@@ -53,7 +53,7 @@ FACTOR_NOTES = {
     "background": "how bright the background is",
 }
 MAX_DIMS = 256
-ALPHAS = np.logspace(-3, 4, 15)
+ALPHAS = np.logspace(-2, 4, 9)
 
 
 class ProbeError(SslvizError):

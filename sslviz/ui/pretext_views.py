@@ -8,6 +8,8 @@ with "pre." (the reset button forgets them).
 
 from __future__ import annotations
 
+import copy
+
 import streamlit as st
 
 from ..answers import ANGLES, TASK_TITLES, TASKS
@@ -108,15 +110,21 @@ def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> 
     factor = _scale(data.image_size)
     RENDER[task](example, factor, reveal, method is not None)
     if method is not None:
-        from ..answers import task_score
-
         key = ("task", run["id"], answers.load_trained(store(), run["id"]).epoch, task)
-        fut = background(key, task_score, task, method, data.test.images[:512])
+        fut = background(key, _score_on_a_copy, task, method, data.test.images[:512])
         if wait_for(fut, "Scoring the run on 512 held-out images…"):
             try:
                 _score_metric(fut.result())
             except SslvizError as exc:
                 st.error(str(exc))
+
+
+def _score_on_a_copy(task: str, method, images):
+    """task_score on a private copy of the method: the page keeps using the cached one meanwhile
+    (its random generator, e.g. jigsaw's tile crops, must not be shared between threads)."""
+    from ..answers import task_score
+
+    return task_score(task, copy.deepcopy(method), images)
 
 
 def _caption(truth: str, pred: str | None, ok: bool | None, reveal: bool) -> str:
@@ -234,4 +242,4 @@ RENDER = {
 
 
 def card(task: str) -> None:
-    render_card(TASKS[task], key="pre.taskcard")
+    render_card(TASKS[task])

@@ -306,7 +306,7 @@ def factor_probe_panel() -> None:
 # ---- explainer cards ----------------------------------------------------------------------------
 
 
-def render_card(name: str, key: str = "card") -> None:
+def render_card(name: str) -> None:
     """One method's card: what from what, the loss (LaTeX), invariance, collapse, and the loss code."""
     from ..cards import card, loss_source, source_file
 
@@ -333,7 +333,7 @@ def card_browser(default: str = "simclr", key: str = "pre.card") -> None:
     methods = [m["name"] for m in list_methods()]
     name = st.selectbox("method", methods, index=methods.index(default) if default in methods else 0, key=key,
                         format_func=lambda m: m)
-    render_card(name, key=key + ".card")
+    render_card(name)
 
 
 # ---- home page: the demo's verdict and the pretrained runs --------------------------------------
