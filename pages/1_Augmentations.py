@@ -61,6 +61,7 @@ st.header("What did training forget? The factor probe")
 st.markdown(
     "On `shapes` every image was drawn from known factors. A linear read-out tells how much of each factor "
     "a trained embedding still holds, beside the untrained network and the raw pixels. Colour jitter should "
-    "make **colour** unreadable, crops should blur **position**, while **shape** stays readable."
+    "make **colour** harder to read while **shape** gets easier; compare a run trained without colour jitter, "
+    "and look at what crops and rotations did to **position** and **rotation**."
 )
 tv.factor_probe_panel()

@@ -188,7 +188,7 @@ def probe_figure(results: dict[str, list], title: str = "") -> go.Figure:
     """Grouped bars: shape accuracy (with its chance line) on the left, R² of the continuous factors on
     the right; one colour per source (this run, the untrained network, raw pixels)."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.22, 0.78], horizontal_spacing=0.08,
-                        subplot_titles=("shape: linear classification accuracy",
+                        subplot_titles=("shape: accuracy (dashed: guessing)",
                                         "other factors: cross-validated R² of a linear read-out"))
     chance = None
     for source in ("run", "random-init", "pixels"):
@@ -207,8 +207,7 @@ def probe_figure(results: dict[str, list], title: str = "") -> go.Figure:
         fig.add_trace(go.Bar(x=[r["factor"] for r in others], y=[r["score"] for r in others],
                              error_y=dict(type="data", array=[r["std"] for r in others]), **style), 1, 2)
     if chance is not None:
-        fig.add_hline(y=chance, line=dict(color="black", dash="dash"), annotation_text="guessing",
-                      annotation_position="bottom right", annotation_font_size=12, row=1, col=1)
+        fig.add_hline(y=chance, line=dict(color="black", dash="dash"), row=1, col=1)
     lows = [s["score"] if isinstance(s, dict) else s.score for v in results.values() for s in v or []]
     low = min([0.0] + [x for x in lows if np.isfinite(x)])
     fig.update_yaxes(range=[0, 1.12], row=1, col=1)
