@@ -3,6 +3,7 @@
     training.py          loss, kNN accuracy and collapse-gauge curves of a run
     embeddings.py        2D/3D scatter of projections, image grids (Embeddings page)
     label_efficiency.py  accuracy vs labels-per-class curves (Label-efficiency and Compare pages)
+    compare.py           runs side by side: overlaid training curves (Compare page)
     teaching.py          augmentation grids, pretext-task figures, factor-probe bars (teaching pages)
 """
 
