@@ -33,28 +33,7 @@ with st.sidebar:
 
 data = tv.load(dataset)
 if data is not None:
-    recipe = url_selectbox(st, "start from a recipe", tv.RECIPES, key="preset")
-    tv.ensure_controls(recipe, dataset)
-    tv.apply_url_edits()
-    st.caption(tv.recipe_note(recipe, dataset))
-    left, right = st.columns([1, 2], gap="large")
-    with left:
-        asym = st.toggle("a different second view (BYOL style)", key="aug.asym")
-        if asym:
-            tab1, tab2 = st.tabs(["view 1", "view 2"])
-            with tab1:
-                p1 = tv.pipeline_editor(1, data.channels)
-            with tab2:
-                p2 = tv.pipeline_editor(2, data.channels)
-        else:
-            p1 = tv.pipeline_editor(1, data.channels)
-            p2 = p1
-    with right:
-        if p1 is not None and p2 is not None:
-            idx = tv.pick_images(data.train, n, st.session_state["aug.image_seed"], one_per_class)
-            tv.views_grid(data, idx, (p1, p2), views, st.session_state["aug.view_seed"])
-            tv.share_edits(p1, p2, recipe, dataset, asym)
-            tv.train_with_button(p1, asym)
+    tv.augmentation_studio(data, dataset, n, views, one_per_class)
 
 st.divider()
 st.header("What did training forget? The factor probe")

@@ -54,12 +54,18 @@ def test_augmentation_views_change_with_a_control_and_the_pretext_page_answers(a
         after = page.request.get(url + after_src if after_src.startswith("/") else after_src).body()
         assert after[:8] == b"\x89PNG\r\n\x1a\n" and before[:8] == after[:8]  # crisp PNG, not JPEG
         assert after != before, "the views did not change when the hue control moved"
+        # the edit is in the address, ready to share
+        page.wait_for_function("() => window.location.search.includes('ops=hue%3D0') || "
+                               "window.location.search.includes('ops=hue=0')", timeout=30_000)
         # presentation mode: large fonts for a projector
         page.get_by_text("Presentation mode (large fonts)").click()
         page.wait_for_function("() => getComputedStyle(document.documentElement).fontSize === '22px'",
                                timeout=30_000)
         time.sleep(1)
         page.screenshot(path=str(ARTIFACTS / "augmentations-presentation.png"))
+
+        page.get_by_role("button", name="Train with this pipeline").click()
+        page.get_by_text("Train a self-supervised model").first.wait_for(timeout=60_000)
 
         run_id = _rotation_run(runs_dir)
         page.goto(f"{url}/Pretext_Tasks?method=rotation&run={run_id}")

@@ -238,6 +238,33 @@ def views_grid(data, idx: np.ndarray, pipelines: tuple[Pipeline, Pipeline], view
                   for j, p in enumerate(params)])
 
 
+@st.fragment
+def augmentation_studio(data, dataset: str, n: int, views: int, one_per_class: bool) -> None:
+    """Recipe, op-by-op editor and the grid of views. A fragment: moving a control reruns only this
+    part of the page (the factor probe below is not redrawn), so the views follow the slider."""
+    recipe = url_selectbox(st, "start from a recipe", RECIPES, key="preset")
+    ensure_controls(recipe, dataset)
+    apply_url_edits()
+    st.caption(recipe_note(recipe, dataset))
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        asym = st.toggle("a different second view (BYOL style)", key="aug.asym")
+        if asym:
+            tab1, tab2 = st.tabs(["view 1", "view 2"])
+            with tab1:
+                p1 = pipeline_editor(1, data.channels)
+            with tab2:
+                p2 = pipeline_editor(2, data.channels)
+        else:
+            p1 = p2 = pipeline_editor(1, data.channels)
+    with right:
+        if p1 is not None and p2 is not None:
+            idx = pick_images(data.train, n, st.session_state.get("aug.image_seed", 0), one_per_class)
+            views_grid(data, idx, (p1, p2), views, st.session_state.get("aug.view_seed", 0))
+            share_edits(p1, p2, recipe, dataset, asym)
+            train_with_button(p1, asym)
+
+
 def train_with_button(p1: Pipeline, asymmetric: bool) -> None:
     """Hand the pipeline to the Train page (session state) and go there."""
     if st.button("Train with this pipeline", type="primary", key="aug.train", icon=":material/play_arrow:",
