@@ -13,7 +13,7 @@ that is deleted afterwards:
    visit pays); the pages are whatever the server's sidebar lists, discovered at run time;
 4. starts one training run through `sslviz.worker.submit` into the server's store (SimCLR on
    shapes, time budget), waits for its first training steps, then measures its rate alone for
-   `baseline_seconds`;
+   `baseline_seconds` (longer if fewer than 3 steps fell in them);
 5. opens N `streamlit_client.BrowserSession`s over `ramp_seconds` and lets them browse for
    `seconds`, measuring the training rate over the same window;
 6. cancels the run, stops the server, and reads the server's log.
@@ -93,7 +93,7 @@ def healthy(url: str) -> bool:
         return False
 
 
-def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
     """SIGTERM the process group we started, SIGKILL it if it does not go."""
     if proc.poll() is not None:
         return
@@ -173,26 +173,40 @@ def wait_for_training(store, run_id: str, batch_size: int, timeout: float = 240.
         if run["status"] not in ("queued", "running"):
             raise RuntimeError(f"training run {run_id} {run['status']}: {run['message']}")
         sample = training_sample(store, run_id, batch_size)
-        if sample and sample["step"] >= 5:
+        if sample and sample["step"] >= 3:
             return sample
         time.sleep(0.5)
     raise RuntimeError(f"training run {run_id} took no step in {timeout:.0f} s")
 
 
-def stop_training(store, run_id: str, timeout: float = 30.0) -> str:
+def baseline_sample(store, run_id: str, a: dict, seconds: float, min_steps: int = 3) -> dict:
+    """The sample `seconds` after `a`, or later until `min_steps` steps lie between (at most 60 s)."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    b = training_sample(store, run_id, TRAIN["batch_size"])
+    while b["step"] - a["step"] < min_steps and time.monotonic() - start < max(60.0, seconds):
+        time.sleep(0.5)
+        b = training_sample(store, run_id, TRAIN["batch_size"])
+    return b
+
+
+def stop_training(store, run_id: str, timeout: float = 10.0) -> str:
+    """Cancel the run (it stops at its next report); kill it if it has not stopped in `timeout` s."""
     from . import worker
 
     worker.cancel(store, run_id)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and store.get(run_id)["status"] == "running":
-        time.sleep(0.5)
+        time.sleep(0.3)
     run = store.get(run_id)
     if run["status"] == "running" and run["pid"]:
         try:
-            os.kill(run["pid"], signal.SIGTERM)
+            os.kill(run["pid"], signal.SIGKILL)
+            os.waitpid(run["pid"], 0)  # our child (worker.launch): reap it, so that it counts as gone
         except OSError:
             pass
-    return run["status"]
+        store.reconcile()  # marks it interrupted
+    return store.get(run_id)["status"]
 
 
 # ---- the students ---------------------------------------------------------------------------
@@ -253,8 +267,7 @@ def run_load_test(sessions: int = 30, seconds: float = 120.0, baseline_seconds: 
                 wait_for_training(store, run_id, TRAIN["batch_size"])
                 phase("start training")
                 a = training_sample(store, run_id, TRAIN["batch_size"])
-                time.sleep(baseline_seconds)
-                b = training_sample(store, run_id, TRAIN["batch_size"])
+                b = baseline_sample(store, run_id, a, baseline_seconds)
                 phase("training alone")
                 training["alone"] = rate(a, b)
                 say(f"training alone: {training['alone']['images_per_second']} images/s")
@@ -279,9 +292,11 @@ def run_load_test(sessions: int = 30, seconds: float = 120.0, baseline_seconds: 
             alive = proc.poll() is None and healthy(url)
         finally:
             if run_id:
+                store.request_stop(run_id)  # it stops at its next report, while the server shuts down
+            stop_process(proc)
+            if run_id:
                 training["final_status"] = stop_training(store, run_id)
                 training["run_id"] = run_id
-            stop_process(proc)
         phase("stop")
         logged, script_exceptions = server_errors(log_path.read_text(errors="replace"))
     page_files = ["app.py"] + sorted(p.name for p in (root / "pages").glob("*.py") if not p.name.startswith("_"))

@@ -142,7 +142,8 @@ class BrowserSession:
     plan: "tour" visits every page once in sidebar order from a per-session offset, then goes on
     round robin; "random" picks pages at random. After each page it changes one widget with
     probability `widget_probability`; it waits `think` seconds (uniform) between interactions.
-    `tours` stops it after that many rounds of the pages (a warm-up) even before `stop_at`."""
+    `tours` stops it after that many rounds of the pages (a warm-up) even before `stop_at`. It
+    visits at least one page after the home page even when `stop_at` has passed by then."""
 
     def __init__(self, url: str, index: int, seed: int = 0, think: tuple[float, float] = (1.0, 3.0),
                  widget_probability: float = 0.5, plan: str = "tour", timeout: float = 60.0,
@@ -210,10 +211,10 @@ class BrowserSession:
         order = list(self.pages)
         offset = self.index % max(1, len(order))
         order = order[offset:] + order[:offset]
-        step = 0
-        while time.monotonic() < stop_at and not reader.done():
+        step = 0  # every tab visits at least one page after the home page, however slow the server is
+        while (step == 0 or time.monotonic() < stop_at) and not reader.done():
             await asyncio.sleep(min(self.rng.uniform(*self.think), max(0.0, stop_at - time.monotonic())))
-            if time.monotonic() >= stop_at or not order or (self.tours and step >= self.tours * len(order)):
+            if (step and time.monotonic() >= stop_at) or not order or (self.tours and step >= self.tours * len(order)):
                 break
             page = order[step % len(order)] if self.plan == "tour" else self.rng.choice(order)
             step += 1

@@ -55,12 +55,17 @@ FAKE_APP = {
         import time
         import streamlit as st
         colour = st.selectbox("colour", ["red", "green", "blue"])
-        st.radio("size", ["s", "m", "l"], horizontal=True)
-        st.slider("n", 1, 10, 3)
+        size = st.radio("size", ["s", "m", "l"], horizontal=True)
+        n = st.slider("n", 1, 10, 3)
+        st.code("big element " * 2000)  # over 10 kB: the browser's message cache serves it on a rerun
+        with open("seen.log", "a") as log:  # what the server made of the tabs' widget states
+            log.write(f"page {colour} {size} {n}\\n")
 
         @st.fragment(run_every=0.3)
         def ticker():
             st.write(colour, time.time())
+            with open("seen.log", "a") as log:
+                log.write("fragment\\n")
 
         ticker()
     """,
@@ -84,3 +89,7 @@ def test_client_sees_page_exceptions_live_fragments_and_widget_changes(tmp_path)
     assert result["latency"]["fragment_per_page"]["Live"]["n"] > 0  # the run_every timer was honoured
     assert result["latency"]["by_kind"]["widget"]["n"] > 0  # widgets changed (only Live and app have any)
     assert "Broken" not in result["latency"]["fragment_per_page"]
+    assert result["media"]["from_cache"] > 0  # the server sent ref_hash for what the tab said it holds
+    seen = (tmp_path / "seen.log").read_text().splitlines()
+    assert "fragment" in seen  # fragment reruns ran the fragment only
+    assert len({line for line in seen if line.startswith("page ")}) > 1  # changed values reached the script
