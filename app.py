@@ -4,7 +4,7 @@ import streamlit as st
 
 from sslviz.ui.common import page, page_link
 from sslviz.ui.run_views import run_panel, select_run, start_demo
-from sslviz.ui.teaching_views import demo_status, pretrained_status
+from sslviz.ui.home_views import demo_status, pretrained_status
 
 page("Home")
 st.title("sslviz — self-supervised learning, visualised")
