@@ -41,6 +41,7 @@ def test_augmentation_views_change_with_a_control_and_the_pretext_page_answers(a
     try:
         page.goto(f"{url}/Augmentations")
         page.get_by_text("Each column: one image").first.wait_for(timeout=120_000)
+        page.get_by_role("button", name="Train with this pipeline").wait_for(timeout=120_000)
         before_src = _grid_src(page)
         before = page.request.get(url + before_src if before_src.startswith("/") else before_src).body()
         page.screenshot(path=str(ARTIFACTS / "augmentations.png"))
