@@ -55,6 +55,7 @@ class ProjectionParams:
     n_epochs: int = 200  # UMAP optimisation epochs
     perplexity: float = 30.0  # t-SNE
     pca_variance: float = 0.95  # PCA pre-reduction keeps this fraction of the variance (1.0: off)
+    parallel: bool = False  # UMAP: optimise the layout on all cores (faster; not bit-for-bit reproducible)
 
     def validate(self) -> "ProjectionParams":
         def whole(value) -> bool:
@@ -84,10 +85,12 @@ class ProjectionParams:
         """The fields that change the result of this method (the cache key uses only these)."""
         keep = {"method", "dims", "metric", "max_points", "seed"}
         if self.method == "umap":
-            keep |= {"n_neighbors", "min_dist", "n_epochs", "pca_variance"}
+            keep |= {"n_neighbors", "min_dist", "n_epochs", "pca_variance", "parallel"}
         elif self.method == "tsne":
             keep |= {"perplexity", "pca_variance"}
         out = {k: v for k, v in asdict(self).items() if k in keep}
+        if not out.get("parallel", True):
+            out.pop("parallel")  # absent when off, so caches made before the option existed stay valid
         return {k: (float(v) if isinstance(v, float) else v) for k, v in out.items()}
 
     def key(self) -> str:
@@ -201,6 +204,7 @@ def project(features: np.ndarray, params: ProjectionParams | None = None, *, cac
     elif params.method == "umap":
         coords = umap_fast.umap_layout(x, dims=params.dims, n_neighbors=params.n_neighbors, min_dist=params.min_dist,
                                        metric=params.metric, n_epochs=params.n_epochs, seed=params.seed, init=init,
+                                       parallel=bool(params.parallel),
                                        prepared_info=info, info=info)
     else:
         coords = tsne_layout(x, params)

@@ -11,7 +11,7 @@ release the GIL, so the server stays responsive while a projection runs.
 - A failed job keeps its exception (a one-line SslvizError for bad input): the page shows it,
   and the same request is not retried on every poll; `submit(..., retry=True)` tries again.
 - `warm_up_in_background()` is called by every page (sslviz.ui.common.page) and starts the
-  warm-up once per process: a tiny UMAP fit in 2D and 3D, a PCA and a t-SNE, which loads (or,
+  warm-up once per process: tiny UMAP fits (2D, 3D, parallel), a PCA and a t-SNE, which loads (or,
   the very first time, compiles and caches) every numba function a projection needs. A page
   that asks for a projection meanwhile simply queues behind it.
 """
@@ -37,6 +37,7 @@ def warm_up() -> float:
     x = rng.normal(size=(300, 16)).astype(np.float32)
     for dims in (2, 3):
         project(x, ProjectionParams(method="umap", dims=dims, n_epochs=20, max_points=300))
+    project(x, ProjectionParams(method="umap", n_epochs=20, max_points=300, parallel=True))
     project(x, ProjectionParams(method="pca"))
     project(x[:60], ProjectionParams(method="tsne", max_points=60, perplexity=5.0))
     seconds = round(time.perf_counter() - t0, 3)

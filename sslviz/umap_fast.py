@@ -208,11 +208,13 @@ def scaled_init(coords: np.ndarray, seed: int) -> np.ndarray:
 
 def umap_layout(x: np.ndarray, *, dims: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,
                 metric: str = "cosine", n_epochs: int = 200, seed: int = 0, init: np.ndarray | None = None,
-                prepared_info: dict | None = None, info: dict | None = None) -> np.ndarray:
+                parallel: bool = False, prepared_info: dict | None = None, info: dict | None = None) -> np.ndarray:
     """UMAP of prepared features x (from `prepare_features`) with an exact kNN graph.
 
     init: a starting layout (n × dims), e.g. the aligned layout of the next checkpoint; default
-    the first principal components. A seed makes umap-learn single-threaded and reproducible.
+    the first principal components. The seed makes umap-learn single-threaded and reproducible;
+    parallel=True hands it no seed, so it optimises on all cores (faster, but the layout then
+    differs a little from call to call: threads race on shared coordinates, "Hogwild" SGD).
     Stage timings go into `info` (knn_seconds, umap_seconds).
     """
     info = info if info is not None else {}
@@ -230,7 +232,7 @@ def umap_layout(x: np.ndarray, *, dims: int = 2, n_neighbors: int = 15, min_dist
             n_neighbors=n_neighbors, n_components=dims, min_dist=min_dist,
             metric="cosine" if metric == "cosine" else "euclidean",
             precomputed_knn=(idx.astype(np.int32), dist.astype(np.float32)),
-            n_epochs=n_epochs, init=start, random_state=seed, low_memory=True, verbose=False,
+            n_epochs=n_epochs, init=start, random_state=None if parallel else seed, low_memory=True, verbose=False,
         )
         coords = reducer.fit_transform(x)
     info["umap_seconds"] = round(time.perf_counter() - t1, 3)

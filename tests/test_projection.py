@@ -101,6 +101,10 @@ def test_cache_hit_and_params_in_the_key(tmp_path):
     assert P.cache_path(tmp_path, "run", 3, other, x) != path
     assert P.cache_path(tmp_path, "run", 3, params, x + 1) != path  # other data, other file
     assert P.load_cached(path, other, len(x)) is None  # a file made with other params is not used
+    # the multi-core layout is another result (not bit-reproducible), so another file
+    assert P.ProjectionParams(**TINY_UMAP, parallel=True).key() != params.key()
+    par = P.project(x, P.ProjectionParams(**TINY_UMAP, parallel=True))
+    assert par.coords.shape == first.coords.shape and np.isfinite(par.coords).all()
     # PCA's key ignores UMAP-only parameters
     assert P.ProjectionParams(method="pca", n_neighbors=5).key() == P.ProjectionParams(method="pca").key()
     path.write_bytes(b"not an npz")
