@@ -186,3 +186,24 @@ def test_selected_rows_reads_every_customdata_form():
     assert selected_rows(event) == ([4, 7], True)
     assert selected_rows(SimpleNamespace(selection={"points": [{"customdata": [2, 0]}], "box": [], "lasso": []})) == ([2], False)
     assert selected_rows(None) == ([], False)
+
+
+def test_shapes_factors_colour_the_points(store):
+    from sslviz.data import load_dataset
+
+    config = tiny_config(dataset="shapes", image_size=16).to_dict()
+    run_id = store.create(config, status="running")
+    test = load_dataset("shapes", image_size=16, seed=0).test
+    index = np.arange(0, 160, 2)
+    write_snapshot(store, run_id, 0, np.random.default_rng(0).normal(size=(len(index), 8)), test.labels.numpy()[index],
+                   index)
+    store.update(run_id, status="completed")
+    at = open_page(run=run_id)
+    at.radio(key="emb_method").set_value("pca").run()
+    at.radio(key="emb_colour").set_value("factor").run()
+    factor = at.selectbox(key="emb_factor")
+    assert {"colour", "size", "x", "y", "rotation"} <= set(factor.options) and "shape" not in factor.options
+    factor.set_value("rotation").run()
+    trace = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert trace["marker"]["colorbar"]["title"]["text"] == "rotation" and not at.exception
+    assert "rotation" in trace["hovertext"][0]

@@ -21,7 +21,7 @@ import streamlit as st
 
 from .. import embeddings as E
 from ..errors import SslvizError
-from .common import store
+from .common import refresh_every, store
 
 SOURCE_LABELS = {"run": "the run's network", "pixels": "raw pixels (baseline)", "random-init": "untrained network (baseline)"}
 
@@ -158,6 +158,9 @@ def choose() -> Choice | None:
     epoch = None
     if source == "run" and epochs:
         warnings.append(_adopt_url("epoch", "emb_epoch", epochs, int))
+        goto = st.session_state.pop("_emb_goto", None)
+        if goto in epochs:
+            st.session_state["emb_epoch"] = goto
         if st.session_state.get("emb_epoch") not in epochs:
             st.session_state["emb_epoch"] = epochs[-1]
         if len(epochs) > 1:
@@ -174,4 +177,29 @@ def choose() -> Choice | None:
         _write_url("epoch", None)
     for w in filter(None, warnings):
         st.warning(w)
+    if run["status"] in ("queued", "running"):
+        with st.sidebar:
+            watch_snapshots(run_id, run_dir, epochs)
     return Choice(run, run_dir, source, epoch, epochs)
+
+
+def watch_snapshots(run_id: str, run_dir: Path, epochs: list[int]) -> None:
+    """While a run trains: notice new snapshots (a directory listing every few seconds) without
+    redrawing the plot under the user's cursor; the first snapshot of a run that had none is shown at once."""
+    live = refresh_every()
+    if live is None:
+        return
+
+    @st.fragment(run_every=live * 3)
+    def poll():
+        now = E.snapshot_epochs(run_dir)
+        if now and not epochs:
+            st.rerun(scope="app")
+        if now and now[-1] != (epochs[-1] if epochs else None):
+            if st.button(f"Show the newest snapshot (epoch {now[-1]})", key="emb_newest", type="primary"):
+                st.session_state["_emb_goto"] = now[-1]
+                st.rerun(scope="app")
+        else:
+            st.caption(f"{run_id} is training; new snapshots appear here.")
+
+    poll()
