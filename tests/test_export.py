@@ -130,3 +130,21 @@ def test_cli_export_bad_input_is_one_line(store, add_finished_run, tmp_path, cap
     assert main(["export", "--run", run_id, "--format", "csv", "--out", str(tmp_path), "--epoch", "7",
                  "--runs-dir", str(store.root)]) == 2
     assert "no snapshot at epoch 7" in capsys.readouterr().err
+
+
+def test_baselines_pixels_and_random_init_without_an_epoch_0_snapshot(store, add_finished_run):
+    from sslviz.embeddings import load_embedding, load_snapshot
+
+    run_id = add_finished_run(store)
+    run_dir = store.run_dir(run_id)
+    untrained, labels, index = load_snapshot(run_dir, 0)
+    pixels = load_embedding(store, run_id, "pixels")
+    assert pixels.features.shape == (len(index), 16 * 16) and np.array_equal(pixels.index, index)
+    assert 0 <= pixels.features.min() and pixels.features.max() <= 1
+    (run_dir / "embeddings_0000.npz").unlink()  # a run that saved no epoch-0 snapshot
+    rebuilt = load_embedding(store, run_id, "random-init")
+    # the backbone rebuilt from the config's seed is the trainer's untrained network (float16 snapshot)
+    np.testing.assert_allclose(rebuilt.features, untrained, atol=2e-3 * np.abs(untrained).max())
+    assert (run_dir / "baseline_random-init.npz").exists()
+    again = load_embedding(store, run_id, "random-init")
+    np.testing.assert_allclose(again.features, rebuilt.features, atol=1e-3 * np.abs(untrained).max())
