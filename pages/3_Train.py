@@ -34,7 +34,8 @@ with st.sidebar.form("new-run"):
     seed = st.number_input("seed", 0, 2**31 - 1, 0)
     handed = st.session_state.get("pipeline_from_augmentations")
     choices = ["dataset default"] + (["from the Augmentations page"] if handed else []) + list(PRESETS)
-    preset = st.selectbox("augmentations", choices)
+    preset = st.selectbox("augmentations", choices, index=1 if handed else 0,
+                          help="a pipeline handed over from the Augmentations page is chosen for you")
     submitted = st.form_submit_button("Start run", type="primary")
 
 chosen = methods[method]

@@ -7,6 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba-cache"))
+os.environ["SSLVIZ_PRETRAINED"] = "0"  # a test's store holds only the runs the test made (tests that want them install)
 
 
 @pytest.fixture

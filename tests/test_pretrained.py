@@ -124,8 +124,8 @@ def test_cli_lists_the_catalogue_and_installs(tiny, store, capsys, monkeypatch):
 
 
 def test_no_automatic_install_inside_tests_or_when_switched_off(monkeypatch):
-    assert not auto_install_enabled()  # pytest sets PYTEST_CURRENT_TEST: a test's store holds only its runs
-    monkeypatch.delenv("PYTEST_CURRENT_TEST")
-    assert auto_install_enabled()
-    monkeypatch.setenv("SSLVIZ_PRETRAINED", "0")
+    assert not auto_install_enabled()  # conftest sets SSLVIZ_PRETRAINED=0: a test's store holds only its runs
+    monkeypatch.delenv("SSLVIZ_PRETRAINED")
+    assert auto_install_enabled()  # the default for a user
+    monkeypatch.setenv("SSLVIZ_PRETRAINED", "off")
     assert not auto_install_enabled()

@@ -95,6 +95,17 @@ def test_train_with_this_pipeline_hands_it_to_the_train_page():
     handed = at.session_state["pipeline_from_augmentations"]
     assert handed["rotate_degrees"] == 10.0
     assert at.title[0].value.startswith("Train")
+    at.switch_page("pages/3_Train.py").run()  # AppTest reruns the page it was told, not st.switch_page's
+    choice = next(sb for sb in at.sidebar.selectbox if sb.label == "augmentations")
+    assert choice.value == "from the Augmentations page"  # chosen for the user
+    from sslviz import worker
+    from sslviz.runs import RunStore
+
+    next(b for b in at.sidebar.button if b.label == "Start run").click().run()
+    store = RunStore()
+    run = store.list()[0]
+    worker.cancel(store, run["id"])
+    assert run["config"]["pipeline"]["rotate_degrees"] == 10.0  # the run trains on that very pipeline
 
 
 def test_factor_probe_panel_for_a_shapes_run(store):
@@ -184,3 +195,16 @@ def test_edits_travel_in_the_url_and_a_mangled_link_still_opens():
     bad = _page("pages/1_Augmentations.py", ops="gray_p=7,hue=x,nope=1,crop_scale=0.3", ops2="flip_p=0")
     assert not bad.exception
     assert bad.slider(key="aug.v1.gray_p").value == 1.0 and bad.toggle(key="aug.asym").value
+
+
+def test_edits_survive_a_visit_to_another_page():
+    """Streamlit drops a widget's state when its page is left; the edited pipeline must come back."""
+    at = _page("pages/1_Augmentations.py")
+    at.slider(key="aug.v1.hue").set_value(0.05).run()
+    at.slider(key="aug.v1.crop_scale").set_value((0.5, 0.9)).run()
+    at.switch_page("pages/3_Train.py").run()
+    assert "aug.v1.crop_scale" not in at.session_state  # what Streamlit does to the widgets left behind
+    at.switch_page("pages/1_Augmentations.py").run()
+    assert not at.exception and not at.error
+    assert at.slider(key="aug.v1.crop_scale").value == (0.5, 0.9)  # still a range slider, same values
+    assert at.slider(key="aug.v1.hue").value == pytest.approx(0.05)

@@ -136,16 +136,35 @@ def _write_controls(view: int, p: Pipeline) -> None:
     st.session_state[f"aug.v{view}.base"] = p.to_dict()
 
 
+def _control_keys() -> list[str]:
+    return [f"aug.v{view}.{field}" for view in (1, 2) for field in EDITED] + ["aug.asym"]
+
+
 def ensure_controls(recipe: str, dataset: str) -> None:
     """Load the recipe's values into the controls when the recipe or the dataset changed (a click, a
-    shared URL, the first visit, a reset); edits made since are kept otherwise."""
-    if st.session_state.get("aug.loaded") == (recipe, dataset) and "aug.v1.base" in st.session_state:
-        return
+    shared URL, the first visit, a reset); edits made since are kept otherwise.
+
+    Streamlit forgets a widget's value when the page that shows it is left, so every run also keeps
+    a copy of the controls under keys no widget owns ("aug.keep.*") and restores them from it when
+    the user comes back: an edited pipeline survives a visit to another page.
+    """
+    state = st.session_state
+    if state.get("aug.loaded") == (recipe, dataset) and "aug.v1.base" in state:
+        missing = [k for k in _control_keys() if k not in state]
+        if missing and all(f"aug.keep.{k}" in state for k in missing):
+            for k in missing:
+                state[k] = state[f"aug.keep.{k}"]
+        if all(k in state for k in _control_keys()):
+            for k in _control_keys():
+                state[f"aug.keep.{k}"] = state[k]
+            return
     p1, p2 = recipe_pipelines(recipe, dataset)
     _write_controls(1, p1)
     _write_controls(2, p2)
     st.session_state["aug.asym"] = p1 != p2
     st.session_state["aug.loaded"] = (recipe, dataset)
+    for k in _control_keys():
+        st.session_state[f"aug.keep.{k}"] = st.session_state[k]
 
 
 def _encode_ops(p: Pipeline, base: Pipeline) -> str:
