@@ -46,6 +46,8 @@ def test_embeddings_page_renders_the_scatter_and_a_click_shows_neighbours(app_se
         page.mouse.click(x, y)
         page.get_by_text("nearest in the embedding", exact=False).first.wait_for(timeout=60_000)
         page.get_by_text("nearest in pixel space", exact=False).first.wait_for(timeout=10_000)
-        assert page.locator('[data-testid="stImage"]').count() >= 1 + 8 + 8
+        # the clicked image beside the plot, and 8 + 8 neighbours below it
+        page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 17",
+                               timeout=30_000)
     finally:
         page.screenshot(path=str(ARTIFACTS / "embeddings-page-click.png"))

@@ -19,7 +19,7 @@ from ..alignment import align_to, project_sequence
 from ..colouring import ColourBy, colour_points
 from ..errors import SslvizError
 from ..neighbours import embedding_neighbours, pixel_neighbours
-from ..plots.embeddings import evolution_figure, palette, thumbnails
+from ..plots.embeddings import customdata_for, evolution_figure, palette, thumbnails
 from ..projection_jobs import jobs
 from . import embedding_state as S
 from . import embedding_views as V
@@ -118,7 +118,13 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
                            mime="text/html", key="emb_html", on_click="ignore")
     rows, area = V.selected_rows(event)
     clicked = rows[0] if len(rows) == 1 and not area else None
-    imgs = S.images(emb) if rows else None
+    imgs = None
+    if rows:
+        try:
+            imgs = S.images(emb)
+        except SslvizError as exc:  # e.g. the run's dataset folder is gone: the plot still works
+            st.warning(f"The images behind the points cannot be shown: {exc}")
+            return
     with right:
         V.metrics_panel(colouring)
         if clicked is not None:
@@ -207,7 +213,7 @@ def evolution(choice: S.Choice, params: P.ProjectionParams) -> None:
     order = [emb.class_name(v) for v in sorted(set(int(v) for v in labels))]
     facts = S.factors(emb)
     fig = evolution_figure([(f"epoch {e}", p.coords) for e, p in zip(epochs, frames)], names,
-                           np.stack([rows, emb.index[rows]], 1), V.hover_text(emb, rows, facts), order, palette(order),
+                           customdata_for(rows, emb.index[rows]), V.hover_text(emb, rows, facts), order, palette(order),
                            title=f"{choice.run['id']}: how the embedding forms")
     st.plotly_chart(fig, key="emb_evolution", width="stretch", config=V.PLOT_CONFIG)
 
@@ -305,6 +311,13 @@ def _draw_pair(left_emb, lp, lc, right_emb, rp, rc, colours, facts_l, panes) -> 
 # ---- Export ---------------------------------------------------------------------------------------
 
 
+def _images_or_none(emb):
+    try:
+        return S.images(emb)
+    except SslvizError:  # the dataset cannot be loaded any more: the export has no sprite
+        return None
+
+
 def export_panel(choice: S.Choice, params: P.ProjectionParams) -> None:
     from .. import export as X
 
@@ -328,7 +341,7 @@ def export_panel(choice: S.Choice, params: P.ProjectionParams) -> None:
     cols[1].download_button(".npy files (zip)", lambda: X.zip_bytes(X.npy_files(emb, proj)),
                             file_name=f"{stem}-npy.zip", mime="application/zip", key="emb_npy", on_click="ignore")
     cols[2].download_button("Embedding Projector (zip)",
-                            lambda: X.zip_bytes(X.projector_files(emb, S.images(emb), facts)),
+                            lambda: X.zip_bytes(X.projector_files(emb, _images_or_none(emb), facts)),
                             file_name=f"{stem}-projector.zip", mime="application/zip", key="emb_proj", on_click="ignore")
     st.caption("Embedding Projector: unzip, open https://projector.tensorflow.org, *Load*, then choose vectors.tsv and "
                "metadata.tsv; sprite.png holds the images in row order (projector_config.pbtxt ties them together "
