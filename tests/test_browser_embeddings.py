@@ -49,5 +49,18 @@ def test_embeddings_page_renders_the_scatter_and_a_click_shows_neighbours(app_se
         # the clicked image beside the plot, and 8 + 8 neighbours below it
         page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 17",
                                timeout=30_000)
-    finally:
         page.screenshot(path=str(ARTIFACTS / "embeddings-page-click.png"))
+        # box selection (toolbar) -> the selected images as a grid with their labels
+        page.locator(".js-plotly-plot").first.hover()
+        page.locator('[data-title="Box Select"]').first.click()
+        box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+        page.mouse.move(box["x"] + 2, box["y"] + 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] - 2, steps=8)
+        page.mouse.up()
+        page.get_by_text(f"{n_points} selected", exact=False).first.wait_for(timeout=60_000)
+        page.wait_for_function("() => { const imgs = document.querySelectorAll('[data-testid=\"stImage\"] img');"
+                               " return imgs.length >= 60 && Array.from(imgs).every(i => i.complete && i.naturalWidth > 0); }",
+                               timeout=60_000)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "embeddings-page-selection.png"))

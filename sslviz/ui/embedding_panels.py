@@ -140,7 +140,7 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
     for r in rows:
         name = emb.class_name(int(emb.labels[r]))
         counts[name] = counts.get(name, 0) + 1
-    summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    summary = ", ".join(f"class {name}: {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     st.markdown(f"**{len(rows):,} selected** — {summary}")
     if len(rows) > GRID_MAX:
         st.caption(f"showing the first {GRID_MAX}")
