@@ -58,6 +58,12 @@ How each op maps to torchvision (order as applied: crop+flip+rotate, jitter, gra
 1-channel images (digits, MNIST): only brightness and contrast act; saturation, hue and
 grayscale are no-ops there (as in torchvision, which returns a 1-channel image unchanged).
 
+Where things are
+----------------
+``sslviz/pipelines.py`` holds the ``Pipeline`` dataclass, the papers' presets and the
+per-dataset defaults (re-exported here); ``sslviz/augment_torch.py`` the batched torch ops;
+``sslviz/_augment_numba.py`` the CPU kernel; this module draws the parameters and picks the path.
+
 Randomness
 ----------
 Every call draws the same fixed table of uniforms (one row per image) whatever the
@@ -70,19 +76,18 @@ slider (say brightness) changes only that op on the same drawn views, and it cha
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from sslviz.augment_torch import apply_torch, blur_kernel_size
 from sslviz.errors import ConfigError
+from sslviz.pipelines import PRESET_NOTES, PRESETS, Pipeline, default_pipeline, default_pipeline_note
 
 __all__ = [
     "Pipeline",
@@ -100,258 +105,6 @@ __all__ = [
     "default_pipeline",
     "default_pipeline_note",
 ]
-
-# ---------------------------------------------------------------------------------------------
-# Pipeline: the configuration of one view
-# ---------------------------------------------------------------------------------------------
-
-_PROBS = ("crop_p", "flip_p", "jitter_p", "gray_p", "blur_p", "solarize_p", "rotate_p")
-_PAIRS = ("crop_scale", "crop_ratio", "blur_sigma")
-
-
-@dataclass
-class Pipeline:
-    """One augmentation pipeline (one view): each op has a probability and a strength.
-
-    Values are validated on construction and by ``augment`` (a field changed afterwards is
-    checked when used); errors are ``ConfigError`` naming the field. ``to_dict``/``from_dict``
-    survive a JSON round trip (pairs become lists in JSON and tuples again here).
-    """
-
-    crop_p: float = 1.0
-    crop_scale: tuple[float, float] = (0.2, 1.0)
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    flip_p: float = 0.5
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    gray_p: float = 0.2
-    blur_p: float = 0.0
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-    solarize_p: float = 0.0
-    solarize_threshold: float = 0.5
-    rotate_p: float = 0.0
-    rotate_degrees: float = 0.0  # small random rotation (useful for digits); folded into the crop's affine
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Normalise types (lists -> tuples, ints -> floats) and check ranges; ConfigError if bad."""
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name in _PAIRS:
-                if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != 2:
-                    raise ConfigError(f"augmentation field {f.name!r}: expected a pair [low, high], got {v!r}")
-                pair = (_num(f.name, v[0]), _num(f.name, v[1]))
-                if not pair[0] <= pair[1]:
-                    raise ConfigError(f"augmentation field {f.name!r}: low {pair[0]} is above high {pair[1]}")
-                object.__setattr__(self, f.name, pair)
-            else:
-                object.__setattr__(self, f.name, _num(f.name, v))
-        for name in _PROBS:
-            _in_range(name, getattr(self, name), 0.0, 1.0)
-        lo, hi = self.crop_scale
-        if not (0.0 < lo and hi <= 1.0):
-            raise ConfigError(f"augmentation field 'crop_scale': must lie in (0, 1], got {self.crop_scale}")
-        if not self.crop_ratio[0] > 0.0:
-            raise ConfigError(f"augmentation field 'crop_ratio': must be positive, got {self.crop_ratio}")
-        if not self.blur_sigma[0] > 0.0:
-            raise ConfigError(f"augmentation field 'blur_sigma': must be positive, got {self.blur_sigma}")
-        for name in ("brightness", "contrast", "saturation"):
-            _in_range(name, getattr(self, name), 0.0, 10.0)
-        _in_range("hue", self.hue, 0.0, 0.5)
-        _in_range("solarize_threshold", self.solarize_threshold, 0.0, 1.0)
-        _in_range("rotate_degrees", self.rotate_degrees, 0.0, 180.0)
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict (pairs as lists)."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {k: (list(v) if k in _PAIRS else v) for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Pipeline:
-        """Build from a (possibly partial) dict; missing fields take the defaults."""
-        if not isinstance(d, dict):
-            raise ConfigError(f"augmentation pipeline: expected a mapping of fields, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        for k in d:
-            if k not in known:
-                raise ConfigError(f"augmentation field {k!r} is unknown (known: {', '.join(sorted(known))})")
-        return cls(**d)
-
-    def summary(self) -> str:
-        """One line describing the ops that are on, for captions and run lists."""
-        parts = []
-        if self.crop_p > 0:
-            parts.append(f"crop {self.crop_scale[0]:g}-{self.crop_scale[1]:g}" + _pct(self.crop_p))
-        if self.flip_p > 0:
-            parts.append("flip" + _pct(self.flip_p))
-        if self.rotate_p > 0 and self.rotate_degrees > 0:
-            parts.append(f"rotate ±{self.rotate_degrees:g}°" + _pct(self.rotate_p))
-        if self.jitter_p > 0 and (self.brightness or self.contrast or self.saturation or self.hue):
-            parts.append(
-                f"jitter {self.brightness:g}/{self.contrast:g}/{self.saturation:g}/{self.hue:g}" + _pct(self.jitter_p)
-            )
-        if self.gray_p > 0:
-            parts.append("gray" + _pct(self.gray_p))
-        if self.blur_p > 0:
-            parts.append(f"blur σ {self.blur_sigma[0]:g}-{self.blur_sigma[1]:g}" + _pct(self.blur_p))
-        if self.solarize_p > 0:
-            parts.append(f"solarize ≥{self.solarize_threshold:g}" + _pct(self.solarize_p))
-        return ", ".join(parts) if parts else "no augmentation"
-
-
-def _pct(p: float) -> str:
-    return "" if p >= 1.0 else f" (p={p:g})"
-
-
-def _num(name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ConfigError(f"augmentation field {name!r}: expected a number, got {v!r}")
-    v = float(v)
-    if not math.isfinite(v):
-        raise ConfigError(f"augmentation field {name!r}: expected a finite number, got {v!r}")
-    return v
-
-
-def _in_range(name: str, v: float, lo: float, hi: float) -> None:
-    if not lo <= v <= hi:
-        raise ConfigError(f"augmentation field {name!r}: {v:g} is outside [{lo:g}, {hi:g}]")
-
-
-# ---------------------------------------------------------------------------------------------
-# Presets and per-dataset defaults
-# ---------------------------------------------------------------------------------------------
-
-PRESETS: dict[str, Pipeline] = {
-    "simclr": Pipeline(),
-    "byol-view1": Pipeline(
-        crop_scale=(0.08, 1.0), saturation=0.2, blur_p=1.0, solarize_p=0.0
-    ),
-    "byol-view2": Pipeline(
-        crop_scale=(0.08, 1.0), saturation=0.2, blur_p=0.1, solarize_p=0.2
-    ),
-    "mocov2": Pipeline(crop_scale=(0.2, 1.0), blur_p=0.5),
-    "too-weak": Pipeline(crop_scale=(0.9, 1.0), jitter_p=0.0, gray_p=0.0),
-    "too-strong": Pipeline(
-        crop_scale=(0.02, 0.15),
-        jitter_p=1.0,
-        brightness=0.9,
-        contrast=0.9,
-        saturation=0.9,
-        hue=0.5,
-        gray_p=0.5,
-        blur_p=0.5,
-        blur_sigma=(1.0, 3.0),
-        solarize_p=0.3,
-        rotate_p=1.0,
-        rotate_degrees=90.0,
-    ),
-    "digits": Pipeline(
-        crop_scale=(0.6, 1.0),
-        crop_ratio=(0.8, 1.25),
-        flip_p=0.0,
-        jitter_p=0.8,
-        brightness=0.4,
-        contrast=0.4,
-        saturation=0.0,
-        hue=0.0,
-        gray_p=0.0,
-        rotate_p=0.5,
-        rotate_degrees=12.0,
-    ),
-    "natural": Pipeline(),
-    "shapes": Pipeline(
-        crop_scale=(0.4, 1.0),
-        jitter_p=0.9,
-        brightness=0.4,
-        contrast=0.4,
-        saturation=0.8,
-        hue=0.5,
-        gray_p=0.3,
-        rotate_p=0.7,
-        rotate_degrees=45.0,
-    ),
-    "none": Pipeline(crop_p=0.0, flip_p=0.0, jitter_p=0.0, gray_p=0.0),
-}
-
-PRESET_NOTES: dict[str, str] = {
-    "simclr": "SimCLR's CIFAR-10 recipe (Chen et al. 2020): crop 20-100%, flip, colour jitter 0.4/0.4/0.4/0.1 "
-    "(p=0.8), grayscale 0.2; no blur at 32 px. Crop + colour is the pair the paper found essential.",
-    "byol-view1": "BYOL's first view (Grill et al. 2020): crops down to 8%, jitter 0.4/0.4/0.2/0.1, "
-    "always blurred, never solarized.",
-    "byol-view2": "BYOL's second view: same crops and jitter, rarely blurred (p=0.1), solarized 20% of the time; "
-    "the asymmetry between the two views is part of the recipe.",
-    "mocov2": "MoCo v2 (Chen et al. 2020): SimCLR-style crops and jitter plus Gaussian blur half the time.",
-    "too-weak": "Nearly identical views (90-100% crops, no colour change): the task is solved by matching "
-    "colour histograms, so the network learns little.",
-    "too-strong": "Tiny crops, extreme colour, rotations and solarization: the two views often share nothing, "
-    "the loss cannot go down and features stay poor.",
-    "digits": "For handwritten digits: no flips (a flipped 2 is not a 2), mild crops (a 20% crop is just a "
-    "stroke), small rotations, brightness/contrast only.",
-    "natural": "For natural photos (CIFAR-10, STL-10, your folders): SimCLR CIFAR-style crops 20-100%, flip, "
-    "jitter 0.4/0.4/0.4/0.1 (p=0.8), grayscale 0.2, no blur at 32 px.",
-    "shapes": "For the synthetic shapes: the label is the shape, so colour (strong hue jitter, grayscale), "
-    "position (crops), mirror and rotation are all nuisances the embedding should forget.",
-    "none": "No augmentation: the views are the images themselves (contrastive learning collapses to "
-    "telling images apart by pixels).",
-}
-
-_DATASET_PRESET = {
-    "digits": "digits",
-    "mnist": "digits",
-    "fashion-mnist": "digits",
-    "shapes": "shapes",
-    "cifar10": "natural",
-    "stl10": "natural",
-    "svhn": "natural",
-}
-
-_DATASET_NOTES = {
-    "digits": "No flips: a flipped 2 is not a 2; mild crops (60-100%): a 20% crop of a digit is a stroke; "
-    "small rotations and brightness/contrast for handwriting variety.",
-    "mnist": "No flips: a flipped 2 is not a 2; mild crops (60-100%): a 20% crop of a digit is a stroke; "
-    "small rotations and brightness/contrast for handwriting variety.",
-    "fashion-mnist": "Mild crops (60-100%) and small rotations keep a garment recognisable; flips are fine "
-    "(a mirrored shoe is still a shoe); brightness/contrast only (grayscale images).",
-    "shapes": "The label is the shape: crops, flips, rotations and strong colour changes teach the network "
-    "to ignore position, orientation and colour.",
-    "cifar10": "Natural photos: SimCLR's CIFAR recipe, crops 20-100%, flips, strong colour jitter and "
-    "grayscale so colour histograms cannot solve the task; no blur at 32 px.",
-    "stl10": "Natural photos: SimCLR's recipe, crops 20-100%, flips, strong colour jitter and grayscale so "
-    "colour histograms cannot solve the task.",
-    "svhn": "House numbers are digits: no flips (a mirrored 3 is not a 3); otherwise natural-photo crops "
-    "and colour jitter, since colours and backgrounds vary.",
-    "folder": "Your own photos: the natural-image default (SimCLR-style crops, flips, colour jitter, "
-    "grayscale); switch flips off if mirrored images mean something else.",
-}
-
-
-def _dataset_key(dataset: str) -> str:
-    key = str(dataset).strip().lower().replace("_", "-")
-    if key.startswith("folder:") or key.startswith("zip:") or key.startswith("upload:"):
-        return "folder"
-    return {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "stl-10": "stl10"}.get(key, key)
-
-
-def default_pipeline(dataset: str) -> Pipeline:
-    """The default augmentation pipeline for a dataset name (a fresh copy; unknown names: natural)."""
-    key = _dataset_key(dataset)
-    if key == "fashion-mnist":
-        return dataclasses.replace(PRESETS["digits"], flip_p=0.5)
-    if key == "svhn":
-        return dataclasses.replace(PRESETS["natural"], flip_p=0.0)
-    return dataclasses.replace(PRESETS[_DATASET_PRESET.get(key, "natural")])
-
-
-def default_pipeline_note(dataset: str) -> str:
-    """One line: why these augmentations are the default for this dataset."""
-    key = _dataset_key(dataset)
-    return _DATASET_NOTES.get(key, _DATASET_NOTES["folder"])
-
 
 # ---------------------------------------------------------------------------------------------
 # Parameter sampling
@@ -475,158 +228,6 @@ def sample_params(
 def concat_params(*params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Concatenate parameter dicts (e.g. two views under different pipelines) for one ``apply``."""
     return {k: torch.cat([p[k] for p in params]) for k in params[0]}
-
-
-# ---------------------------------------------------------------------------------------------
-# Applying parameters
-# ---------------------------------------------------------------------------------------------
-
-
-def blur_kernel_size(size: int) -> int:
-    """SimCLR's rule: about 10% of the image side, odd, at least 3."""
-    k = max(3, int(size) // 10)
-    return k if k % 2 == 1 else k + 1
-
-
-def _to_float(images: torch.Tensor) -> torch.Tensor:
-    """A fresh float32 copy in [0, 1] (uint8 is divided by 255)."""
-    if images.dtype == torch.uint8:
-        return images.div(255.0)
-    if images.is_floating_point():
-        return images.to(torch.float32, copy=True)
-    raise ValueError(f"augment: images must be uint8 or float, got {images.dtype}")
-
-
-def _sampling_grid(
-    box: torch.Tensor, flip: torch.Tensor, angle: torch.Tensor, H: int, W: int, out: int
-) -> torch.Tensor:
-    """Per-sample grid (n×out×out×2, normalised for align_corners=False) for crop+flip+rotate.
-
-    Output pixel u maps to crop-local pixel x = clamp((u + 0.5) * w / out - 0.5, 0, w - 1), the
-    half-pixel-centre rule of F.interpolate / F.resized_crop (clamped at the crop edge like
-    torchvision); flip negates the offset from the crop centre, rotation turns it about the
-    crop centre, and the result is normalised to the whole image. This is the affine that
-    F.affine_grid would build from the crop's 2×3 matrix, plus the edge clamp.
-    """
-    dev = box.device
-    n = box.shape[0]
-    top, left, h, w = box[:, 0] * H, box[:, 1] * W, box[:, 2] * H, box[:, 3] * W
-    u = torch.arange(out, device=dev, dtype=torch.float32).add_(0.5)
-    lx = torch.minimum(torch.clamp_min(u[None, :] * (w / out)[:, None] - 0.5, 0.0), (w - 1)[:, None])
-    lx = lx - ((w - 1) / 2)[:, None]  # n×out, offset from the crop centre, in pixels
-    ly = torch.minimum(torch.clamp_min(u[None, :] * (h / out)[:, None] - 0.5, 0.0), (h - 1)[:, None])
-    ly = ly - ((h - 1) / 2)[:, None]
-    lx = torch.where(flip[:, None], -lx, lx)
-    cx = (left + (w - 1) / 2)[:, None]
-    cy = (top + (h - 1) / 2)[:, None]
-    rad = angle * (math.pi / 180.0)
-    c, s = torch.cos(rad)[:, None], torch.sin(rad)[:, None]
-    # X = cx + c*lx - s*ly, Y = cy + s*lx + c*ly, normalised: g = (2X + 1) / W - 1; the terms that
-    # depend on x only and on y only are built on n×out vectors and added by broadcasting.
-    gx_x = (2.0 * (cx + c * lx) + 1.0) / W - 1.0  # n×out (x)
-    gx_y = (-2.0 / W) * s * ly  # n×out (y)
-    gy_y = (2.0 * (cy + c * ly) + 1.0) / H - 1.0
-    gy_x = (2.0 / H) * s * lx
-    grid = torch.empty(n, out, out, 2, device=dev, dtype=torch.float32)
-    torch.add(gx_x[:, None, :], gx_y[:, :, None], out=grid[..., 0])
-    torch.add(gy_y[:, :, None], gy_x[:, None, :], out=grid[..., 1])
-    return grid
-
-
-# The colour ops below take a fresh n×C×H×W float batch they may overwrite, and return the result.
-
-
-def _gray(x: torch.Tensor) -> torch.Tensor:
-    """ITU-R 601-2 luma, n×1×H×W, the same float expression as torchvision."""
-    r, g, b = x.unbind(dim=1)
-    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(1)
-
-
-def _grayscale(x: torch.Tensor) -> torch.Tensor:
-    return x.copy_(_gray(x).expand(-1, 3, -1, -1))
-
-
-def _brightness(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """torchvision: blend with black, image * f, clamped."""
-    return x.mul_(f.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
-
-
-def _contrast(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """torchvision: blend with the mean of the grayscale image, clamped."""
-    mean = (_gray(x) if x.shape[1] == 3 else x).mean(dim=(1, 2, 3), keepdim=True)
-    return torch.lerp(mean, x, f.view(-1, 1, 1, 1), out=x).clamp_(0.0, 1.0)
-
-
-def _saturation(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """torchvision: blend with the grayscale image, clamped."""
-    return torch.lerp(_gray(x), x, f.view(-1, 1, 1, 1), out=x).clamp_(0.0, 1.0)
-
-
-_HUE_OFF = (3.0, 2.0, 4.0)
-_HUE_SGN = (1.0, -1.0, -1.0)
-_HUE_BIAS = (-1.0, 2.0, 2.0)
-
-
-def _hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Shift hue by ``shift`` (fraction of a turn) in HSV space, like torchvision's adjust_hue.
-
-    rgb->hsv as torchvision (the same tie-breaking: red, then green, then blue); saturation and
-    value (so max and min) are unchanged by a hue shift, so hsv->rgb is
-    channel = min + (max - min) * T(6H), with the hexagon's trapezoids T_R = clamp(|6H-3| - 1),
-    T_G = clamp(2 - |6H-2|), T_B = clamp(2 - |6H-4|) (clamp to [0, 1]): the six-sector table of
-    torchvision's _hsv_to_rgb in a few whole-batch passes.
-    """
-    r, g, b = x.unbind(dim=1)
-    maxc = torch.maximum(r, g)
-    torch.maximum(maxc, b, out=maxc)
-    minc = torch.minimum(r, g)
-    torch.minimum(minc, b, out=minc)
-    rng = maxc - minc
-    is_r = maxc == r
-    is_g = (maxc == g) & ~is_r
-    h6 = torch.sub(r, g).add_(rng, alpha=4.0)  # max is blue: 4 + (r - g) / range
-    h6 = torch.where(is_g, torch.sub(b, r).add_(rng, alpha=2.0), h6)  # green: 2 + (b - r) / range
-    h6 = torch.where(is_r, g - b, h6)  # red: (g - b) / range
-    h6.div_(rng.clamp_min(1e-30))  # grey pixels: 0 / tiny = 0, any hue gives the grey back
-    h6.add_(6.0 * shift.view(-1, 1, 1)).remainder_(6.0).unsqueeze_(1)
-    dev = x.device
-    off = torch.tensor(_HUE_OFF, device=dev).view(1, 3, 1, 1)
-    sgn = torch.tensor(_HUE_SGN, device=dev).view(1, 3, 1, 1)
-    bias = torch.tensor(_HUE_BIAS, device=dev).view(1, 3, 1, 1)
-    t = torch.sub(h6, off, out=x).abs_()  # x's values are no longer needed: reuse its memory
-    torch.addcmul(bias, t, sgn, out=t).clamp_(0.0, 1.0)
-    return torch.addcmul(minc.unsqueeze(1), rng.unsqueeze(1), t, out=t)
-
-
-def _solarize(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """torchvision: pixels >= threshold become 1 - pixel."""
-    return torch.where(x >= t.view(-1, 1, 1, 1), 1.0 - x, x)
-
-
-def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Per-sample Gaussian blur: reflect padding + separable grouped conv, one kernel per sample."""
-    n, C, H, W = x.shape
-    k = blur_kernel_size(H)
-    half = k // 2
-    if H <= half or W <= half:
-        return x  # image too small to reflect-pad
-    offs = torch.linspace(-half, half, k, device=x.device, dtype=torch.float32)
-    ker = torch.softmax(-0.5 * (offs[None, :] / sigma[:, None]) ** 2, dim=1)  # n×k, sums to 1
-    ker = ker.repeat_interleave(C, dim=0)  # (n*C)×k
-    y = F.pad(x.reshape(1, n * C, H, W), (half, half, half, half), mode="reflect")
-    y = F.conv2d(y, ker.view(n * C, 1, k, 1), groups=n * C)
-    y = F.conv2d(y, ker.view(n * C, 1, 1, k), groups=n * C)
-    return y.view(n, C, H, W).clamp_(0.0, 1.0)  # the kernel sums to 1; clamp float rounding (1 + 2e-7)
-
-
-def _on(mask: torch.Tensor, x: torch.Tensor, fn, *args: torch.Tensor) -> torch.Tensor:
-    """fn on the samples selected by mask (the whole batch at once when all are); returns the batch."""
-    if bool(mask.all()):
-        return fn(x, *args)
-    idx = mask.nonzero().squeeze(1)
-    if idx.numel() > 0:
-        x.index_copy_(0, idx, fn(x.index_select(0, idx), *(a.index_select(0, idx) for a in args)))
-    return x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -766,50 +367,7 @@ def apply(
     P = {k: v.to(dev) for k, v in params.items()}
     if backend_for(dev, backend) == "numba":
         return _apply_numba(images, P, out)
-    return _apply_torch(images, P, out)
-
-
-def _apply_torch(images: torch.Tensor, P: dict[str, torch.Tensor], out: int) -> torch.Tensor:
-    N, C, H, W = images.shape
-    # 1. crop + flip + rotation: one grid_sample over the samples that need resampling
-    resample = P["crop"] | P["rotate"]
-    if out != H or out != W:
-        resample = torch.ones_like(resample)
-    if bool(resample.all()):
-        grid = _sampling_grid(P["crop_box"], P["flip"], P["angle"], H, W, out)
-        src = images if images.dtype == torch.float32 else images.to(torch.float32)
-        x = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        if images.dtype == torch.uint8:
-            x.div_(255.0)
-    else:
-        x = _to_float(images)
-        idx = resample.nonzero().squeeze(1)
-        if idx.numel() > 0:
-            grid = _sampling_grid(P["crop_box"][idx], P["flip"][idx], P["angle"][idx], H, W, out)
-            x.index_copy_(
-                0, idx, F.grid_sample(x.index_select(0, idx), grid, "bilinear", "border", align_corners=False)
-            )
-        x = _on(P["flip"] & ~resample, x, lambda t: t.flip(-1))
-
-    # 2. colour jitter: four ops in a random order per sample, only on the jittered samples
-    jit = P["jitter"]
-    if bool(jit.any()):
-        ops = [(_brightness, P["brightness"], 1.0), (_contrast, P["contrast"], 1.0)]
-        if C == 3:
-            ops += [(_saturation, P["saturation"], 1.0), (_hue, P["hue"], 0.0)]
-        active = [bool(((f != neutral) & jit).any()) for _, f, neutral in ops]
-        order = P["jitter_order"]
-        for pos in range(4):
-            for op, (fn, f, _) in enumerate(ops):
-                if active[op]:
-                    x = _on(jit & (order[:, pos] == op), x, fn, f)
-
-    # 3. grayscale (3 channels kept); 4. Gaussian blur, per-sample sigma; 5. solarize
-    if C == 3:
-        x = _on(P["gray"], x, _grayscale)
-    x = _on(P["blur"], x, _blur, P["sigma"])
-    x = _on(P["solarize"], x, _solarize, P["solarize_threshold"])
-    return x.contiguous(memory_format=torch.channels_last)
+    return apply_torch(images, P, out)
 
 
 def _resolve(pipeline: Pipeline | str) -> Pipeline:
