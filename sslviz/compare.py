@@ -11,18 +11,15 @@
                        backbone, image size, batch size, seed and wall-clock budget: a fair race
     projection_of      a run's newest embedding in 2-D. It uses the embedding explorer's two entry
                        points only (`embeddings.load_embedding`, `projection.project`, cached in
-                       the run's projections/ folder). PCA is instant and computed at once; UMAP
-                       takes seconds (and compiles on first use), so it runs in a background
-                       thread and PCA is shown until it is ready.
+                       the run's projections/ folder under `projection.cache_path`, shared with
+                       the Embeddings page). PCA is instant and computed at once; UMAP takes
+                       seconds (and compiles on first use), so it runs on the one projection
+                       thread all pages and tabs share (`projection_jobs`), PCA shown meanwhile.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import queue
-import threading
-from pathlib import Path
 
 import numpy as np
 
@@ -152,44 +149,6 @@ def submit_same_budget(store, run_ids: list[str], seconds: float, seed: int | No
 
 # ---- embeddings side by side -----------------------------------------------------------------------
 
-_jobs: dict[str, object] = {}  # cache path -> "running" | Exception | the Projection
-_queue: "queue.Queue" = queue.Queue()
-_lock = threading.Lock()
-_thread: threading.Thread | None = None
-
-
-def _work() -> None:
-    from .projection import project
-
-    while True:
-        key, features, params = _queue.get()
-        try:
-            proj = project(features, params, cache=key)
-            with _lock:  # kept in memory too: a read-only run folder has no cache file
-                _jobs[key] = proj
-        except Exception as exc:  # shown next to the PCA that stays on screen
-            with _lock:
-                _jobs[key] = exc
-
-
-def _start(key: str, features: np.ndarray, params) -> None:
-    """Queue a projection for the daemon thread (a daemon: never holds up the server's exit)."""
-    global _thread
-    with _lock:
-        if key in _jobs:
-            return
-        _jobs[key] = "running"
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_work, name="sslviz-compare-projection", daemon=True)
-            _thread.start()
-    _queue.put((key, features, params))
-
-
-def _cache_file(run_dir: Path, method: str, epoch, features: np.ndarray, max_points: int) -> Path:
-    digest = hashlib.blake2b(np.ascontiguousarray(features).tobytes(), digest_size=6).hexdigest()
-    return Path(run_dir) / "projections" / f"compare-{method}-e{epoch}-n{max_points}-{digest}.npz"
-
-
 def projection_of(store, run_id: str, method: str = "umap", max_points: int = 2000, wait: bool = False) -> dict:
     """{'coords' n×2, 'labels', 'class_names', 'epoch', 'method' (what is shown), 'note', 'ready',
     'pending'}.
@@ -198,30 +157,29 @@ def projection_of(store, run_id: str, method: str = "umap", max_points: int = 20
     to ask `projection_ready`); wait=True computes it here instead. Raises the embedding module's one-line errors (no snapshot yet, ...).
     """
     from .embeddings import load_embedding
-    from .projection import ProjectionParams, project
+    from .projection import ProjectionParams, cache_path, project
+    from .projection_jobs import jobs
 
     emb = load_embedding(store, run_id)
     run_dir = store.run_dir(run_id)
     shown, note, ready, pending = method, "", True, None
     proj = None
-    if method != "pca":
+    if method != "pca":  # UMAP / t-SNE on the projection thread every page and tab shares
         params = ProjectionParams(method=method, max_points=max_points)
-        path = _cache_file(run_dir, method, emb.epoch, emb.features, max_points)
-        with _lock:
-            state = _jobs.get(str(path))
-        if wait or path.exists():
+        path = cache_path(run_dir, "run", emb.epoch, params, emb.features)
+        job = jobs().submit(str(path), project, emb.features, params, cache=path) if not wait else None
+        if wait:
             proj = project(emb.features, params, cache=path)
-        elif state is not None and not isinstance(state, (str, Exception)):
-            proj = state
-        elif isinstance(state, Exception):
-            note = f"{method.upper()} failed ({state}); PCA shown"
+        elif job.done() and job.exception() is None:
+            proj = job.result()
+        elif job.done():
+            note = f"{method.upper()} failed ({job.exception()}); PCA shown"
         else:
-            _start(str(path), emb.features, params)
             note, ready, pending = f"{method.upper()} is being computed; PCA shown until it is ready", False, str(path)
     if proj is None:
         shown = "pca"
         params = ProjectionParams(method="pca", max_points=max_points)
-        proj = project(emb.features, params, cache=_cache_file(run_dir, "pca", emb.epoch, emb.features, max_points))
+        proj = project(emb.features, params, cache=cache_path(run_dir, "run", emb.epoch, params, emb.features))
     return {"coords": np.asarray(proj.coords)[:, :2], "labels": emb.labels[proj.rows], "class_names": emb.class_names,
             "epoch": emb.epoch, "method": shown, "note": " ".join(n for n in (note, proj.note) if n), "ready": ready,
             "pending": pending}
@@ -229,6 +187,7 @@ def projection_of(store, run_id: str, method: str = "umap", max_points: int = 20
 
 def projection_ready(pending: str) -> bool:
     """Has the background projection `pending` (from projection_of) finished, or failed?"""
-    with _lock:
-        state = _jobs.get(pending)
-    return Path(pending).exists() or state != "running"
+    from .projection_jobs import jobs
+
+    job = jobs().get(pending)
+    return job is None or job.done()

@@ -208,17 +208,32 @@ def test_same_budget_configs_share_data_backbone_seed_and_time(lab):
 
 
 def test_projection_side_by_side_shows_pca_until_umap_is_ready(lab, monkeypatch):
+    from concurrent.futures import Future
+
+    from sslviz import projection_jobs
+
     store = lab["store"]
     view = compare.projection_of(store, lab["simclr"], "pca")
     assert view["method"] == "pca" and view["ready"] and view["coords"].shape == (len(view["labels"]), 2)
-    started = []
-    monkeypatch.setattr(compare, "_start", lambda key, features, params: started.append(key))
+
+    class Queue:  # the shared projection thread, held still so the test decides when UMAP is done
+        def __init__(self):
+            self.futures = {}
+
+        def submit(self, key, fn, *args, **kwargs):
+            return self.futures.setdefault(key, Future())
+
+        def get(self, key):
+            return self.futures.get(key)
+
+    queue = Queue()
+    monkeypatch.setattr(projection_jobs, "jobs", lambda: queue)
     pending = compare.projection_of(store, lab["simclr"], "umap")
     assert pending["method"] == "pca" and not pending["ready"] and "PCA shown" in pending["note"]
-    assert started == [pending["pending"]]
-    monkeypatch.setitem(compare._jobs, pending["pending"], "running")
+    assert list(queue.futures) == [pending["pending"]]  # one job on the shared thread
+    assert compare.projection_of(store, lab["simclr"], "umap")["pending"] == pending["pending"]  # not twice
     assert not compare.projection_ready(pending["pending"])
-    monkeypatch.setitem(compare._jobs, pending["pending"], RuntimeError("no umap"))
+    queue.futures[pending["pending"]].set_exception(RuntimeError("no umap"))
     assert compare.projection_ready(pending["pending"])
     failed = compare.projection_of(store, lab["simclr"], "umap")
     assert failed["method"] == "pca" and "UMAP failed (no umap)" in failed["note"]
