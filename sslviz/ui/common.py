@@ -44,14 +44,23 @@ def store() -> RunStore:
     return _store(os.environ.get("SSLVIZ_HOME"))
 
 
-def refresh_every() -> float | None:
-    """Seconds between live refreshes, or None when live refresh is off.
+LIVE_SECONDS = 1.5  # between redraws of something that is changing (a run training, a job computing)
+IDLE_SECONDS = 5.0  # between cheap looks for news (e.g. a run another session started)
 
-    Off when SSLVIZ_NO_LIVE=1 (tests with AppTest) or the URL has ?live=0.
+
+def refresh_every(active: bool = True) -> float | None:
+    """Seconds between live refreshes of a fragment, or None when it should not poll.
+
+    Every browser tab runs its own timers, so a classroom of tabs multiplies each one: a view polls
+    at LIVE_SECONDS only while what it shows is changing (`active`), and not at all otherwise;
+    IDLE_SECONDS is for views that must notice news from other sessions (pass active=None).
+    Off entirely when SSLVIZ_NO_LIVE=1 (tests with AppTest) or the URL has ?live=0.
     """
     if os.environ.get("SSLVIZ_NO_LIVE") == "1" or st.query_params.get("live") == "0":
         return None
-    return 1.0
+    if active is None:
+        return IDLE_SECONDS
+    return LIVE_SECONDS if active else None
 
 
 def session_owner() -> str:

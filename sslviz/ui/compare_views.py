@@ -32,9 +32,16 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
     """Loss / kNN overlays, label-efficiency overlays and the leaderboard; live while runs train."""
     s = store()
 
-    @st.fragment(run_every=refresh_every())
+    def training() -> bool:
+        return any(s.get(r)["status"] in ("queued", "running") for r in run_ids)
+
+    was_training = training()
+
+    @st.fragment(run_every=refresh_every(was_training))  # polls only while a chosen run trains
     def live():
         worker.schedule(s)
+        if was_training and not training():
+            st.rerun(scope="app")  # the last one finished: redraw once, stop polling
         version = (s.version(), tuple(run_ids))
         st.subheader("Training curves")
         axis = st.radio("x axis", ["wall-clock seconds", "epoch"], horizontal=True, key="cmp-axis")

@@ -30,9 +30,15 @@ def demo_status(run_id: str) -> None:
                        "busy, so the minute bought few training steps. A pretrained run is below.")
         return status in ("queued", "running")
 
-    @st.fragment(run_every=refresh_every())
+    try:
+        was_active = s.get(run_id)["status"] in ("queued", "running")
+    except SslvizError:
+        was_active = False
+
+    @st.fragment(run_every=refresh_every(was_active))  # polls only while the demo trains
     def live():
-        verdict()
+        if verdict() != was_active:
+            st.rerun(scope="app")  # the demo ended: redraw once, stop polling
 
     live()
 

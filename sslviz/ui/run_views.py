@@ -59,17 +59,26 @@ def _fmt_seconds(s: float | None) -> str:
 def live_run_table() -> None:
     """The run list, redrawn when the store changes; picking a row selects that run for the page."""
 
-    @st.fragment(run_every=refresh_every())
-    def table():
+    def current() -> tuple[list[dict], bool]:
         s = store()
         version = s.version()
         runs = st.session_state.get("_runs") if st.session_state.get("_runs_version") == version else None
         if runs is None:
             runs = s.list()
             st.session_state["_runs"], st.session_state["_runs_version"] = runs, version
+        return runs, any(r["status"] in ("queued", "running") for r in runs)
+
+    training = current()[1]
+
+    # while something trains: every LIVE_SECONDS; otherwise a slow look for runs other sessions start
+    @st.fragment(run_every=refresh_every(True if training else None))
+    def table():
+        runs, active = current()
         picked = run_table(runs)
         if picked and picked != st.session_state.get("run"):
             select_run(picked)
+            st.rerun(scope="app")
+        elif active != training:  # the poll rate follows: a full rerun defines the fragment again
             st.rerun(scope="app")
 
     table()
@@ -112,8 +121,12 @@ def run_table(runs: list[dict]) -> str | None:
 def run_panel(run_id: str) -> None:
     """Status, progress with ETA, stop button and live curves of one run; refreshes while it trains."""
     s = store()
+    try:
+        was_active = s.get(run_id)["status"] in ("queued", "running")
+    except SslvizError:
+        was_active = False
 
-    @st.fragment(run_every=refresh_every())
+    @st.fragment(run_every=refresh_every(was_active))  # polls only while the run is queued or training
     def live():
         worker.schedule(s)  # keeps the queue moving (also reconciles runs whose process died)
         try:
@@ -122,6 +135,8 @@ def run_panel(run_id: str) -> None:
             st.warning(str(exc))
             return
         status = run["status"]
+        if was_active and status not in ("queued", "running"):
+            st.rerun(scope="app")  # it just ended: one full redraw, and the polling stops
         head = st.columns([3, 1])
         device = device_label(run["summary"])
         head[0].markdown(f"**{STATUS_ICON.get(status, '')} {run['id']}** — {run['method']} on {run['dataset']} · "
@@ -153,7 +168,7 @@ def run_panel(run_id: str) -> None:
             st.caption("No measurements yet: the first kNN score arrives after the untrained network is scored.")
             return
         axis = st.session_state.get(f"axis-{run_id}", "epoch")
-        st.plotly_chart(training_curves(rows, x=axis), key=f"curves-{run_id}", use_container_width=True)
+        st.plotly_chart(training_curves(rows, x=axis), key=f"curves-{run_id}", width="stretch")
         _collapse_warning(rows)
         summary = run["summary"]
         if summary.get("knn_accuracy") is not None:
