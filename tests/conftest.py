@@ -135,3 +135,46 @@ def add_finished_run(trained_tiny_run):
         return run_id
 
     return add
+
+
+# ---- small shared builders and fixtures ----------------------------------------------------------
+
+
+def png_bytes(seed: int = 0, size: int = 10) -> bytes:
+    """A small random RGB PNG."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def zip_bytes(entries, compression=None) -> bytes:
+    """A zip archive in memory; entries: [(name or ZipInfo, bytes)] (duplicates allowed)."""
+    import io
+    import warnings
+    import zipfile
+
+    compression = zipfile.ZIP_DEFLATED if compression is None else compression
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Duplicate name": a bad-input case wants one
+        for name, blob in entries:
+            if isinstance(name, zipfile.ZipInfo):
+                name.compress_type = compression
+            z.writestr(name, blob)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks: one thread is faster, and on a shared machine far faster (no oversubscription)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,7 +13,6 @@ import contextlib
 import io
 import os
 import struct
-import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from PIL import Image
 
 import sslviz.data as data
-from conftest import tiny_config
+from conftest import tiny_config, zip_bytes
 from sslviz import access, train, uploads, worker
 from sslviz.config import RunConfig
 from sslviz.errors import SslvizError
@@ -77,17 +76,6 @@ def palette_with_transparency() -> bytes:
     im.save(buf, "PNG", transparency=0)
     return buf.getvalue()
 
-
-def zip_bytes(entries, compression=zipfile.ZIP_DEFLATED) -> bytes:
-    """entries: [(name or ZipInfo, bytes)]."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as z, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Duplicate name": one case wants a duplicate
-        for name, blob in entries:
-            if isinstance(name, zipfile.ZipInfo):
-                name.compress_type = compression
-            z.writestr(name, blob)
-    return buf.getvalue()
 
 
 def good_entries(prefix="") -> list:

@@ -18,12 +18,7 @@ from sslviz.runs import RunStore
 BASE = dict(labels_per_class=[1, 5, "all"], protocols=["knn", "linear"], seeds=3, device="cpu", test_max=300)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

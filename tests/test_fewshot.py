@@ -13,13 +13,7 @@ from sslviz.fewshot_stats import (clip_notes, effective_per_class, label_savings
                                   stratified_draw, supervised_labels_needed)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks: one thread is faster, and on a shared machine far faster (no oversubscription)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _labels(sizes):

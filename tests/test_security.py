@@ -1,8 +1,6 @@
 """Security: no pickled code runs, uploads stay under the store, folder: paths stay inside the
 allowed roots, deleting needs the teacher password, and nothing but Streamlit listens."""
 
-import io
-import json
 import os
 import re
 import signal
@@ -12,14 +10,14 @@ import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from conftest import ROOT, _free_port, tiny_config
+from conftest import png_bytes as _png
+from conftest import zip_bytes as _zip
 from sslviz import access, train, uploads, worker
-from sslviz.errors import SslvizError
 
 
 class _TouchOnLoad:
@@ -78,21 +76,6 @@ def test_every_torch_load_in_sslviz_is_weights_only():
     assert not unsafe, unsafe
 
 
-def _png(seed: int = 0) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def _zip(entries) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in entries:
-            if isinstance(name, zipfile.ZipInfo):
-                z.writestr(name, data)
-            else:
-                z.writestr(name, data)
-    return buf.getvalue()
 
 
 def _tree(folder: Path) -> set[str]:

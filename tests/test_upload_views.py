@@ -1,15 +1,13 @@
 """The Train page's upload and delete widgets (AppTest, live refresh off)."""
 
-import io
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, tiny_config
+from conftest import png_bytes as _png
+from conftest import zip_bytes as _zip
 from sslviz import uploads
 
 PAGE = str(ROOT / "pages/3_Train.py")
@@ -22,18 +20,6 @@ def _quiet(monkeypatch, store):
     monkeypatch.delenv("SSLVIZ_TEACHER_PASSWORD", raising=False)
 
 
-def _png(seed):
-    buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def _zip(entries) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, blob in entries:
-            z.writestr(name, blob)
-    return buf.getvalue()
 
 
 def _page() -> AppTest:
