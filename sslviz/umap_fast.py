@@ -24,11 +24,13 @@ itself with metric="cosine".
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import threading
 import time
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 
@@ -110,6 +112,11 @@ def import_umap():
 # ---- preparation and the kNN graph -------------------------------------------------------------
 
 
+_prepared: "OrderedDict[tuple, tuple[np.ndarray, dict]]" = OrderedDict()
+_prepared_lock = threading.Lock()
+PREPARED_CACHE = 8  # the last few inputs: every tab of a class, every projection and clustering of them
+
+
 def prepare_features(features: np.ndarray, metric: str = "cosine", pca_variance: float = 0.95,
                      max_dims: int = 100, seed: int = 0) -> tuple[np.ndarray, dict]:
     """Normalise (cosine) and rotate onto principal axes, keeping `pca_variance` of the variance.
@@ -118,7 +125,28 @@ def prepare_features(features: np.ndarray, metric: str = "cosine", pca_variance:
     order of variance (info["pca_basis"] is True), so `x[:, :2]` is the 2-D PCA. Euclidean
     distances on the result approximate cosine (metric="cosine": chord distances between unit
     vectors) or Euclidean distances on the input.
+
+    The result is remembered for the last PREPARED_CACHE inputs (keyed by their content): a UMAP
+    with other n_neighbors, a t-SNE, the clusters and the PCA of one embedding all start from
+    the same prepared array, and raw pixels take a randomised SVD of thousands of dimensions.
     """
+    a = np.ascontiguousarray(features, dtype=np.float32)
+    key = (hashlib.blake2b(a.tobytes(), digest_size=12).hexdigest(), a.shape, metric, float(pca_variance),
+           int(max_dims), int(seed))
+    with _prepared_lock:
+        hit = _prepared.get(key)
+        if hit is not None:
+            _prepared.move_to_end(key)
+    if hit is None:
+        hit = _prepare(a, metric, pca_variance, max_dims, seed)
+        with _prepared_lock:
+            _prepared[key] = hit
+            while len(_prepared) > PREPARED_CACHE:
+                _prepared.popitem(last=False)
+    return hit[0].copy(), dict(hit[1])
+
+
+def _prepare(features: np.ndarray, metric: str, pca_variance: float, max_dims: int, seed: int) -> tuple[np.ndarray, dict]:
     import torch
 
     x = torch.as_tensor(np.ascontiguousarray(features, dtype=np.float32))

@@ -183,3 +183,18 @@ def test_jobs_share_a_key_and_keep_failures():
     assert j.submit("test-key-2", fail) is f  # not retried on every poll
     assert j.submit("test-key-2", work, 1, retry=True) is not f
     assert warm_up_in_background() is warm_up_in_background()
+
+
+def test_prepared_features_are_remembered_by_content_and_never_shared():
+    from sslviz import umap_fast
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 40)).astype(np.float32)
+    first, info = umap_fast.prepare_features(x)
+    first[:] = 0  # a caller scribbling on its result ...
+    again, info2 = umap_fast.prepare_features(x.copy())  # ... same content, another array object
+    assert info2 == info and not np.allclose(again, 0)  # ... does not reach the next caller
+    assert np.allclose(again, umap_fast._prepare(x, "cosine", 0.95, 100, 0)[0])  # the cached one is right
+    other, _ = umap_fast.prepare_features(x[::-1].copy())  # other content: computed afresh, not the cached one
+    assert np.allclose(other, umap_fast._prepare(x[::-1].copy(), "cosine", 0.95, 100, 0)[0])
+    assert not np.allclose(other, again)
