@@ -1,4 +1,4 @@
-"""Colorization: predict an image's colours from its grayscale version."""
+"""Colorization: predict an image's colours from its grayscale version, as a choice among colours."""
 
 from __future__ import annotations
 
@@ -8,56 +8,91 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..pretext import colorization_task
+from ..pretext import LUMA, colorization_task
 from ._decoders import ConvDecoder, input_channels
 from .base import Method
 
+CHROMA_MAX = (1 - LUMA[2], 1 - LUMA[0])  # the largest |B - Y| and |R - Y| of RGB in [0, 1]
 
-def colorization_loss(predicted_chroma: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
-    """Mean squared error on the two colour channels, the regression baseline of colorization.
 
-    Zhang, Isola, Efros (2016), "Colorful Image Colorization", Eq. 1: L2(Ŷ, Y) = 1/2 Σ_h,w ||Y_h,w -
-    Ŷ_h,w||², Y the ab (here: B-Y, R-Y) channels predicted from the lightness channel L. The
-    paper then replaces it by a rebalanced classification over quantised colours (Eq. 2-4)
-    because L2 prefers the grey average of plausible colours; we keep the simple regression.
+def chroma_bins(chroma: torch.Tensor, bins: int) -> torch.Tensor:
+    """The colour class of every pixel: chroma N×2×H×W -> index N×H×W into a bins×bins grid."""
+    limit = torch.tensor(CHROMA_MAX, device=chroma.device)[None, :, None, None]
+    cell = ((chroma / limit + 1) / 2 * bins).long().clamp(0, bins - 1)
+    return cell[:, 0] * bins + cell[:, 1]
+
+
+def bin_centres(bins: int) -> torch.Tensor:
+    """The chroma (B - Y, R - Y) at the centre of each of the bins² colour classes: bins²×2."""
+    u = (torch.arange(bins) + 0.5) / bins * 2 - 1
+    a, b = torch.meshgrid(u * CHROMA_MAX[0], u * CHROMA_MAX[1], indexing="ij")
+    return torch.stack([a.flatten(), b.flatten()], 1)
+
+
+def colorization_loss(logits: torch.Tensor, chroma: torch.Tensor, bins: int) -> torch.Tensor:
+    """Cross-entropy over quantised colours, the classification loss of colorization.
+
+    Zhang, Isola, Efros (2016), "Colorful Image Colorization", Eq. 2: L_cl(Ẑ, Z) = -Σ_h,w Σ_q
+    Z_h,w,q log Ẑ_h,w,q, Ẑ the predicted distribution over Q colour classes of each pixel and Z the
+    true class (the paper soft-encodes it over 5 neighbouring classes and reweights rare colours;
+    here: the one grid cell of the pixel's (B-Y, R-Y) chroma, no reweighting). The paper's point
+    (Sec. 2.1): the regression loss L2(Ŷ, Y) (Eq. 1) is minimised by the mean of the plausible
+    colours, grey when colours vary; a distribution can say "saturated, hue unknown".
+    logits: N×Q×h×w with Q = bins²; chroma: N×2×h×w at the logits' resolution.
     """
-    return F.mse_loss(predicted_chroma, chroma)
+    return F.cross_entropy(logits, chroma_bins(chroma, bins))
 
 
 class Colorization(Method):
     name = "colorization"
     family = "pretext"
     paper = "Zhang et al., 2016. Colorful Image Colorization"
-    target = "the two colour channels of every pixel, from the grayscale image"
+    target = "the colour class of every pixel (a grid of chroma values), from the grayscale image"
     description = (
-        "The network sees only the grayscale (luma) image and a small decoder must paint the "
-        "colours back: the sky blue, grass green, an apple red or green but not purple. Guessing "
-        "colours well needs to know what the objects are, and the representation never sees colour, "
-        "so it is colour-blind by construction (embeddings are computed from the gray image too). "
-        "The regression loss rewards the average of all plausible colours, so the answers look "
-        "washed-out brown/grey; a network that only learnt 'everything is grey' is the collapse to "
-        "watch for (loss stuck near the variance of the colours). Views keep the dataset's crops and "
-        "flips but no colour jitter or grayscale: the colours are the answer."
+        "The network sees only the grayscale (luma) image and a small decoder must say which colour "
+        "each part had, as a probability over a grid of colours: the sky blue, grass green, an apple "
+        "red or green but not purple. Guessing colours well needs to know what the objects are, and "
+        "the representation never sees colour, so it is colour-blind by construction (embeddings "
+        "are computed from the gray image too). Predicting a distribution rather than one colour "
+        "matters: the average of all plausible colours is grey, so a regression network learns "
+        "'everything is grey'. On shapes the hue is random, but the distribution can still say "
+        "'this is the shape: saturated, any hue; this is the background: nearly grey', which needs "
+        "to find the shape. Collapse is predicting the same colour distribution everywhere (the "
+        "loss stuck at the entropy of the colours). Views keep the dataset's crops and flips but no "
+        "colour jitter or grayscale: the colours are the answer."
     )
     default_lr = 2e-3
-    defaults = {}
+    # bins: colour classes per chroma axis (8 × 8 = 64). Colours are predicted at half resolution
+    # (16 × 16 at 32 px; the paper: a quarter). On shapes after 150 steps of 64 images kNN went
+    # 23.7% (untrained, gray input) -> 27.7% (seed 1: 23.9% -> 25.9%); the earlier regression
+    # (mean squared error on chroma) fell to 21.9%: on shapes its best answer is grey everywhere.
+    defaults = {"bins": 8, "temperature": 0.38}
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
         self.in_channels = input_channels(backbone)
         if self.in_channels != 3:
             raise ConfigError("colorization needs colour images (this dataset has 1 channel)")
-        self.decoder = ConvDecoder(backbone.out_dim, 2)
+        self.decoder = ConvDecoder(backbone.out_dim, self.hp["bins"] ** 2, widths=(64, 32))
         self.colour_pipeline = dataclasses.replace(self.pipeline, jitter_p=0.0, gray_p=0.0)
 
-    def colorize(self, luma: torch.Tensor) -> torch.Tensor:
-        """Predicted chroma N×2×H×W for luma N×1×H×W (for training and the teaching page)."""
+    def colour_logits(self, luma: torch.Tensor) -> torch.Tensor:
+        """Scores N×Q×(H/2)×(W/2) of the Q colour classes, for luma N×1×H×W."""
         gray = luma.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)
-        return self.decoder(self.backbone.feature_map(gray), luma.shape[-2:])
+        return self.decoder(self.backbone.feature_map(gray), (luma.shape[-2] // 2, luma.shape[-1] // 2))
+
+    def colorize(self, luma: torch.Tensor) -> torch.Tensor:
+        """Predicted chroma N×2×H×W for luma N×1×H×W (for the teaching page): the paper's annealed
+        mean (Eq. 5), the average colour under the distribution sharpened by `temperature`."""
+        p = F.softmax(self.colour_logits(luma) / self.hp["temperature"], dim=1)
+        chroma = torch.einsum("nqhw,qc->nchw", p, bin_centres(self.hp["bins"]).to(p.device))
+        return F.interpolate(chroma, size=luma.shape[-2:], mode="bilinear", align_corners=False)
 
     def step(self, images, labels, index):
         luma, chroma = colorization_task(self.views(images, self.colour_pipeline))
-        loss = colorization_loss(self.colorize(luma), chroma)
+        logits = self.colour_logits(luma)
+        target = F.adaptive_avg_pool2d(chroma, logits.shape[-2:])
+        loss = colorization_loss(logits, target, self.hp["bins"])
         return loss, {"loss": loss.item(), "chroma_variance": chroma.var().item()}
 
     @torch.no_grad()
