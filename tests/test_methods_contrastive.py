@@ -90,21 +90,58 @@ def test_infonce_invariances_and_stop_gradient():
 
 
 def test_cpc_loss_perfect_prediction_with_orthogonal_candidates_has_closed_form():
-    c = torch.eye(10)  # 10 candidate feature vectors, mutually orthogonal
-    targets = torch.tensor([3, 7, 0])
-    preds = 2.0 * c[targets]  # score 2 for the true future, 0 for the other 9
+    c = torch.eye(10)[None]  # one group of 10 candidate feature vectors, mutually orthogonal
+    targets = torch.tensor([[3, 7, 0]])
+    preds = 2.0 * c[:, targets[0]]  # score 2 for the true future, 0 for the other 9
     expected = -math.log(math.exp(2) / (math.exp(2) + 9))
     assert cpc_loss(preds, c, targets).item() == pytest.approx(expected, rel=1e-5)
-    assert cpc_loss(torch.zeros(3, 10), c, targets).item() == pytest.approx(math.log(10), rel=1e-5)
+    assert cpc_loss(torch.zeros(1, 3, 10), c, targets).item() == pytest.approx(math.log(10), rel=1e-5)  # chance
+
+
+def test_cpc_loss_collapse_gives_log_of_the_candidates():
+    same = torch.ones(4, 16, 8)  # every patch of every image has the same code: nothing to pick out
+    assert cpc_loss(same[:, :6], same, torch.randint(16, (4, 6))).item() == pytest.approx(math.log(16), rel=1e-5)
 
 
 def test_cpc_loss_is_invariant_to_the_order_of_candidates():
     torch.manual_seed(0)
-    preds, cands, targets = torch.randn(12, 8), torch.randn(30, 8), torch.randint(30, (12,))
+    preds, cands, targets = torch.randn(2, 12, 8), torch.randn(2, 30, 8), torch.randint(30, (2, 12))
     perm = torch.randperm(30)
     inverse = perm.argsort()
     base = cpc_loss(preds, cands, targets).item()
-    assert cpc_loss(preds, cands[perm], inverse[targets]).item() == pytest.approx(base, rel=1e-5)
+    assert cpc_loss(preds, cands[:, perm], inverse[targets]).item() == pytest.approx(base, rel=1e-5)
+    swapped = cpc_loss(preds.flip(0), cands.flip(0), targets.flip(0)).item()  # the order of the groups
+    assert swapped == pytest.approx(base, rel=1e-5)
+
+
+def test_cpc_groups_keep_other_images_out_of_the_negatives():
+    """Grouped by image, a candidate of another image cannot compete, however similar it is."""
+    torch.manual_seed(0)
+    preds, cands = torch.randn(2, 5, 8), torch.randn(2, 16, 8)
+    targets = torch.randint(16, (2, 5))
+    lookalike = cands.clone()
+    lookalike[1] = 10 * preds[0, :1]  # image 1's patches now match image 0's predictions very well
+    assert cpc_loss(preds[:1], lookalike[:1], targets[:1]).item() == cpc_loss(preds[:1], cands[:1], targets[:1]).item()
+    grouped = cpc_loss(preds, lookalike, targets).item()
+    offset = torch.tensor([[0] * 5 + [16] * 5])  # the candidates' rows once both images are one group
+    pooled = cpc_loss(preds.reshape(1, 10, 8), lookalike.reshape(1, 32, 8), targets.reshape(1, 10) + offset).item()
+    assert pooled > grouped + 1  # in one group (the papers' batch negatives) the lookalikes win
+
+
+def test_cpc_step_scores_every_patch_against_its_own_image_only():
+    from sslviz.augment import default_pipeline
+    from sslviz.methods import get_method
+    from sslviz.models import SmallCNN
+
+    for negatives, chance in (("image", 1 / 16), ("batch", 1 / (8 * 16))):
+        method = get_method("cpc")(SmallCNN(3), num_classes=8, pipeline=default_pipeline("shapes"), negatives=negatives)
+        method.generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for p in method.predictors.parameters():
+                p.zero_()  # every score 0: the loss is log(number of candidates)
+        x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+        loss, _ = method.step(x, torch.zeros(8, dtype=torch.long), torch.arange(8))
+        assert loss.item() == pytest.approx(-math.log(chance), rel=1e-5)
 
 
 # --- BYOL ------------------------------------------------------------------------------------

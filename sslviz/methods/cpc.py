@@ -19,27 +19,30 @@ def cpc_loss(predictions: torch.Tensor, candidates: torch.Tensor, target_index: 
         zhat_{i+k,j} = W_k c_{i,j},    L = -log( exp(zhat . z_{i+k,j}) / sum_l exp(zhat . z_l) )
 
     a softmax over log-bilinear scores: each prediction must score its true feature vector
-    above the others (other positions of the same image and of the other images in the batch).
-    predictions: M×D predicted vectors; candidates: C×D feature vectors z_l; target_index: M,
-    the row of `candidates` that is the true future of each prediction.
+    above the other candidates z_l of its group. predictions: G×M×D (M predicted vectors per
+    group); candidates: G×C×D; target_index: G×M, which of its group's C candidates is the true
+    future of each prediction. A group is one image (negatives: its other patches) or the whole
+    batch (G = 1: the patches of every image, the papers' choice).
     """
-    return F.cross_entropy(predictions @ candidates.T, target_index)
+    scores = predictions @ candidates.transpose(1, 2)  # G×M×C
+    return F.cross_entropy(scores.flatten(0, 1), target_index.flatten())
 
 
 class CPC(Method):
     name = "cpc"
     family = "contrastive"
     paper = "van den Oord et al., 2018. Representation Learning with Contrastive Predictive Coding (CPC; v2: Hénaff et al., 2020)"
-    target = "the features of the image rows further down, among those of other rows and images"
+    target = "the features of the image rows further down, among the other patches of the image"
     description = (
         "The image is read as a grid of patches, top to bottom. A small recurrent network sums up "
         "the rows seen so far and must pick the true features of a patch two or three rows "
-        "further down out of every other patch in the batch (InfoNCE). To predict what lies "
+        "further down out of the other patches of the same image (InfoNCE). To predict what lies "
         "below from what lies above, the features must capture the object's overall shape "
-        "rather than pixel detail, which differs from patch to patch. Negatives from other "
-        "images and positions prevent collapse; the known failure is a shortcut: predicting a "
-        "patch from pixels it shares with the context, which is why the row right below (half "
-        "of whose pixels the context has seen) is skipped."
+        "rather than pixel detail, which differs from patch to patch. The negatives prevent "
+        "collapse; the known failures are shortcuts: predicting a patch from pixels it shares "
+        "with the context, which is why the row right below (half of whose pixels the context "
+        "has seen) is skipped, and, when patches of other images are negatives too (as in the "
+        "papers), telling images apart by their colour instead of predicting anything."
     )
     default_lr = 2e-3
     # The grid is the backbone's own last feature map: 4×4 cells at 32 px for the small CNN (each
@@ -47,7 +50,11 @@ class CPC(Method):
     # patch codes, and the pooled backbone feature that evaluation uses is exactly the average
     # of the codes being trained. Offsets 2..3 rows: the next row would share half its pixels with
     # the context (a shortcut). Images under min_size px are upsampled so the grid has 4 rows.
-    defaults = {"context_dim": 256, "min_offset": 2, "max_offset": 3, "min_size": 32}
+    # negatives "image": the other cells of the same image; "batch": every cell of every image
+    # (the papers). On shapes every cell of an image shares its background colour, so with
+    # "batch" the task is solved by colour: after 150 steps of 64 images kNN fell from 19.7%
+    # (untrained) to 17.7%, while "image" lifted it to 29.1% (seed 1: 20.2% -> 26.2%).
+    defaults = {"context_dim": 256, "min_offset": 2, "max_offset": 3, "min_size": 32, "negatives": "image"}
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -79,21 +86,23 @@ class CPC(Method):
         mixed = self.row_mixer(z.permute(0, 3, 1, 2))  # N×C×h×w
         seq = mixed.permute(0, 3, 2, 1).reshape(n * w, h, -1)  # one sequence per column, top to bottom
         ctx = self.context(seq)[0].reshape(n, w, h, -1).transpose(1, 2)  # N×h×w×C, ctx[:, r] sees rows <= r
-        candidates = z.reshape(n * h * w, d)
-        cell = torch.arange(n * h * w, device=z.device).reshape(n, h, w)
+        local = torch.arange(h * w, device=z.device).reshape(h, w)  # a cell's index in its image
         preds, targets = [], []
         for k_str, predictor in self.predictors.items():
             k = int(k_str)
             if k >= h:
                 continue
-            preds.append(predictor(ctx[:, : h - k]).reshape(-1, d))
-            targets.append(cell[:, k:].reshape(-1))
+            preds.append(predictor(ctx[:, : h - k]).reshape(n, -1, d))
+            targets.append(local[k:].reshape(1, -1).expand(n, -1))
         if not preds:
             raise ValueError(f"cpc: a {h}-row grid is too small for offsets >= {self.hp['min_offset']}")
-        preds, targets = torch.cat(preds), torch.cat(targets)
+        preds, targets, candidates = torch.cat(preds, 1), torch.cat(targets, 1), z.reshape(n, h * w, d)
+        if self.hp["negatives"] == "batch":  # one group: the cells of every image
+            image = torch.arange(n, device=z.device)[:, None] * (h * w)
+            preds, targets, candidates = preds.reshape(1, -1, d), (targets + image).reshape(1, -1), candidates.reshape(1, -1, d)
         loss = cpc_loss(preds, candidates, targets)
         with torch.no_grad():
-            acc = ((preds @ candidates.T).argmax(1) == targets).float().mean()
+            acc = ((preds @ candidates.transpose(1, 2)).argmax(-1) == targets).float().mean()
         return loss, {"loss": loss.item(), "prediction_accuracy": acc.item()}
 
 
