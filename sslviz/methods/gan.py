@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +28,25 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss E[sp(-l_fake)] (see `discriminator_loss`)."""
     return F.softplus(-fake_logits).mean()
+
+
+@contextlib.contextmanager
+def real_statistics_only(module: nn.Module):
+    """Batch norm inside this block normalises with the batch's statistics as usual but leaves the
+    running statistics alone (momentum 0), so the ones used at evaluation come from real images.
+
+    DCGAN normalises real and generated images in separate batches; if the generated batches also
+    fed the running statistics, the features of real images at evaluation time would be normalised
+    by a mixture that is mostly fakes."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
 
 
 def _up(cin: int, cout: int) -> nn.Sequential:
@@ -89,12 +110,15 @@ class GAN(Method):
         real = images.float().div(255)
         fake = self.sample(len(images), images.shape[-1])
         # 1) generator step, against the current discriminator (gradients only into the generator)
-        g_loss = generator_loss(self.discriminate(fake))
+        with real_statistics_only(self.backbone):
+            g_loss = generator_loss(self.discriminate(fake))
         self.g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward(inputs=list(self.generator_net.parameters()))
         self.g_optimizer.step()
         # 2) discriminator loss on real images and the (detached) fakes: the trainer steps it
-        real_logits, fake_logits = self.discriminate(real), self.discriminate(fake.detach())
+        real_logits = self.discriminate(real)
+        with real_statistics_only(self.backbone):
+            fake_logits = self.discriminate(fake.detach())
         d_loss = discriminator_loss(real_logits, fake_logits)
         d_acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
         return d_loss, {"loss": d_loss.item(), "generator_loss": g_loss.item(), "discriminator_accuracy": d_acc.item()}
