@@ -9,7 +9,21 @@ from torch import nn
 
 from .. import distributed
 from ..evaluate import extract_features
+from ..pretext import LUMA
 from .base import Method
+
+
+def sobel(images: torch.Tensor) -> torch.Tensor:
+    """The edges of the grayscale image, which is what DeepCluster's network sees of a colour image.
+
+    The paper removes colour and raises local contrast with a fixed Sobel filter in front of the
+    network (its implementation details). Float N×3×H×W RGB in [0, 1] -> N×3×H×W: the gradient
+    magnitude and the two Sobel responses of the luma, shifted by 0.5 (flat regions read 0, 0.5, 0.5).
+    """
+    gray = sum(w * images[:, i] for i, w in enumerate(LUMA))[:, None]
+    k = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], device=images.device) / 4
+    d = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), torch.stack([k, k.T])[:, None])
+    return torch.cat([d.norm(dim=1, keepdim=True), d + 0.5], 1).contiguous(memory_format=torch.channels_last)
 
 
 def cluster_features(features: np.ndarray, k: int, pca_dim: int = 32, seed: int = 0) -> np.ndarray:
@@ -60,10 +74,15 @@ class DeepCluster(Method):
         "already groups images by colour and layout; training sharpens whatever the clusters "
         "capture, and the augmentations push the clusters towards what survives them. Collapse is "
         "one giant cluster: empty clusters are re-seeded by splitting a big one, and clusters are "
-        "weighted by 1 / size so that a huge cluster cannot dominate the loss."
+        "weighted by 1 / size so that a huge cluster cannot dominate the loss. As in the paper, the "
+        "network sees only the edges of a colour image (a fixed Sobel filter on its grayscale "
+        "version): with colour, k-means would group the images by colour, which the colour "
+        "augmentations then hide."
     )
     default_lr = 2e-3
-    defaults = {"clusters": 64, "pca_dim": 32}
+    # sobel: on shapes (150 steps of 32 images twice, re-clustered once) kNN went 25.2% (untrained,
+    # edges) -> 33.1% (seed 1: 26.7% -> 32.5%); on colour pixels 19.7% -> 25.4% (seed 1: 20.2% -> 20.3%).
+    defaults = {"clusters": 64, "pca_dim": 32, "sobel": True}
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -79,7 +98,7 @@ class DeepCluster(Method):
         labels = torch.zeros(len(images), dtype=torch.long)
         if distributed.is_main():  # k-means once, over the whole training set; other processes receive it
             self.eval()
-            feats = extract_features(self.backbone, images, device).numpy()
+            feats = extract_features(self.embed, images, device).numpy()
             self.train(was_training)
             labels = torch.from_numpy(cluster_features(feats, self.hp["clusters"], self.hp["pca_dim"], seed=epoch))
         labels = distributed.broadcast_tensor(labels.long().to(device))
@@ -88,9 +107,18 @@ class DeepCluster(Method):
         self.class_weights = torch.from_numpy(len(labels) / (len(counts) * np.maximum(counts, 1))).float().to(device)
         self.classifier.reset_parameters()  # same tensors, so the trainer's optimiser keeps them
 
+    def network_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Sobel edges of colour images; grayscale images have no colour to remove and stay as they
+        are (on digits the edges cost the untrained network 9 points of kNN: 91.9% -> 82.7%)."""
+        return sobel(x) if self.hp["sobel"] and x.shape[1] == 3 else x
+
+    @torch.no_grad()
+    def embed(self, x):
+        return self.backbone(self.network_input(x))
+
     def step(self, images, labels, index):
         targets = self.pseudo_labels[index.to(self.pseudo_labels.device)]
-        logits = self.classifier(self.backbone(self.views(images)))
+        logits = self.classifier(self.backbone(self.network_input(self.views(images))))
         loss = deepcluster_loss(logits, targets, self.class_weights)
         acc = (logits.argmax(1) == targets).float().mean().item()
         return loss, {"loss": loss.item(), "cluster_accuracy": acc}
