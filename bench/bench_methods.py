@@ -1,7 +1,10 @@
 """Every method × dataset after a fixed CPU budget: kNN accuracy, images/s, peak memory.
 
-    python -m sslviz bench methods [--json] [--budgets 60,180] [--datasets shapes,digits,mnist]
+    python -m sslviz bench methods [--json] [--markdown] [--budgets 60,180] [--datasets shapes,digits,mnist]
                                    [--methods all|simclr,byol,...] [--mnist-root DIR]
+
+With --markdown, the table for BENCHMARKS.md is printed after the per-run lines (one table per
+dataset and budget, the verdict column computed from the numbers, never typed by hand).
 
 Each cell is one training run in a fresh subprocess (so peak memory, read from the kernel's
 ru_maxrss of that process, is the method's own). The baselines (pixels, random-init, pca) are
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m sslviz bench methods")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md tables")
     ap.add_argument("--budgets", default="60")
     ap.add_argument("--datasets", default="shapes")
     ap.add_argument("--methods", default="all")
@@ -77,9 +81,48 @@ def main(argv: list[str] | None = None) -> int:
                          if knn is not None else f"error: {row['error']}"), flush=True)
     out = {"benchmark": "methods", "date": time.strftime("%Y-%m-%d"), "machine": platform.machine(),
            "cpus": os.cpu_count(), "results": rows}
+    if args.markdown:
+        print(markdown(rows, {m["name"]: m for m in list_methods()}))
     if args.json:
         print(json.dumps(out))
     return 0
+
+
+def verdict(row: dict) -> str:
+    """How a trained method stands against the two free baselines, in words."""
+    knn, pixels, untrained = row["knn_accuracy"], row["knn_pixels"], row["knn_random_init"]
+    if row["method"] in ("pixels", "pca", "random-init"):
+        return "baseline"
+    def against(other, name):
+        if abs(knn - other) < 0.0005:
+            return f"ties {name}"
+        return f"beats {name}" if knn > other else f"**loses to {name}**"
+
+    return f"{against(pixels, 'pixels')}, {against(untrained, 'untrained')}"
+
+
+def markdown(rows: list[dict], info: dict) -> str:
+    """One table per (dataset, budget): the rows as measured, best kNN first."""
+    out = []
+    for key in dict.fromkeys((r["dataset"], r["budget_s"]) for r in rows):
+        group = [r for r in rows if (r["dataset"], r["budget_s"]) == key]
+        ok = sorted((r for r in group if r["knn_accuracy"] is not None), key=lambda r: -r["knn_accuracy"])
+        trained = [r for r in ok if r["method"] not in ("pixels", "pca")]
+        first = trained[0] if trained else None
+        out.append(f"\n**{key[0]}, {key[1]:.0f} s of CPU training per method**"
+                   + (f" (raw pixels {first['knn_pixels']:.3f}, same backbone untrained "
+                      f"{first['knn_random_init']:.3f})" if first else "") + "\n")
+        out.append("| method | family | kNN | epochs | images/s | peak MB | collapse std | verdict |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for r in ok:
+            out.append(f"| {r['method']} | {info.get(r['method'], {}).get('family', '')} | {r['knn_accuracy']:.3f} "
+                       f"| {r['epochs'] or 0} | {r['images_per_second'] or 0:.0f} | {r['peak_memory_mb']:.0f} "
+                       f"| {r['collapse_std'] if r['collapse_std'] is None else format(r['collapse_std'], '.3f')} "
+                       f"| {verdict(r)} |")
+        for r in group:
+            if r["knn_accuracy"] is None:
+                out.append(f"| {r['method']} | | error: {r['error']} | | | | | |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from sslviz.config import RunConfig
 from sslviz.data import dataset_names
 from sslviz.errors import SslvizError
 from sslviz.methods import list_methods
-from sslviz.models import BACKBONES
+from sslviz.models import BACKBONES, backbone_note, default_backbone
 from sslviz.ui.common import page, session_owner, store
 from sslviz.ui.run_views import live_run_table, run_panel, select_run, selected_run_id
 from sslviz.ui.upload_views import check_dataset_choice, dataset_options, delete_run_panel, upload_panel
@@ -25,7 +25,8 @@ with st.sidebar.form("new-run"):
                            format_func=dataset_label)
     folder = st.text_input("folder path (for folder:…)", "", help="one subfolder per class, or train/ and test/")
     method = st.selectbox("method", list(methods), index=list(methods).index("simclr") if "simclr" in methods else 0)
-    backbone = st.selectbox("backbone", list(BACKBONES), help="; ".join(f"{k}: {v}" for k, v in BACKBONES.items()))
+    backbone = st.selectbox("backbone", ["dataset default", *BACKBONES],
+                            help="; ".join(f"{k}: {v}" for k, v in BACKBONES.items()))
     budget_kind = st.radio("budget", ["epochs", "seconds"], horizontal=True)
     epochs = st.number_input("epochs", 1, 1000, 10)
     seconds = st.number_input("time budget (s)", 5, 36000, 60)
@@ -41,6 +42,8 @@ with st.sidebar.form("new-run"):
 chosen = methods[method]
 st.sidebar.caption(f"**{method}** ({chosen['family']}): {chosen['description']}")
 ds_name = f"folder:{folder.strip()}" if dataset == "folder:…" else dataset
+if backbone == "dataset default":
+    st.sidebar.caption(f"Backbone for {ds_name}: {backbone_note(ds_name)}")
 if preset == "dataset default":
     st.sidebar.caption(f"Augmentations for {ds_name}: {default_pipeline_note(ds_name)}")
 elif preset in PRESET_NOTES:
@@ -59,7 +62,8 @@ if submitted:
             raise SslvizError("folder path: enter the folder that holds your class subfolders")
         check_dataset_choice(ds_name)  # folder: only inside the allowed data roots
         cfg = RunConfig.from_dict(dict(
-            method=method, dataset=ds_name, backbone=backbone,
+            method=method, dataset=ds_name,
+            backbone=default_backbone(ds_name) if backbone == "dataset default" else backbone,
             epochs=int(epochs) if budget_kind == "epochs" else 10_000,
             time_budget=float(seconds) if budget_kind == "seconds" else None,
             batch_size=int(batch_size), lr=float(lr) or None, seed=int(seed), pipeline=pipeline,

@@ -48,11 +48,13 @@ class Clustering:
 
 
 def prepare(features: np.ndarray, metric: str = "cosine", max_dims: int = 50, seed: int = 0) -> np.ndarray:
-    """The space k-means and agglomerative clustering work in (normalised, PCA-reduced)."""
+    """The space k-means and agglomerative clustering work in: normalised (cosine), the first
+    `max_dims` principal components. Computed from the very array the PCA view prepares (same
+    arguments, so `prepare_features` remembers it: the page does not run a second PCA)."""
     from .umap_fast import prepare_features
 
-    x, _ = prepare_features(features, metric=metric, pca_variance=0.95, max_dims=max_dims, seed=seed)
-    return x
+    x, _ = prepare_features(features, metric=metric, pca_variance=1.0, seed=seed)
+    return np.ascontiguousarray(x[:, :max_dims])
 
 
 def _check(x: np.ndarray, k: int | None) -> None:

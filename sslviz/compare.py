@@ -167,7 +167,7 @@ def projection_of(store, run_id: str, method: str = "umap", max_points: int = 20
     if method != "pca":  # UMAP / t-SNE on the projection thread every page and tab shares
         params = ProjectionParams(method=method, max_points=max_points)
         path = cache_path(run_dir, "run", emb.epoch, params, emb.features)
-        job = jobs().submit(str(path), project, emb.features, params, cache=path) if not wait else None
+        job = jobs().submit_to_child(str(path), project, emb.features, params, cache=path) if not wait else None
         if wait:
             proj = project(emb.features, params, cache=path)
         elif job.done() and job.exception() is None:

@@ -53,6 +53,15 @@ def checks(runs_dir: str | None = None) -> list[dict]:
                     else f"{log_path} (created by the first run or app start)"})
     except OSError as exc:
         out.append({"check": "log file", "ok": False, "required": False, "detail": str(exc)})
+    try:
+        from .settings import load_settings
+
+        cfg = load_settings()
+        out.append({"check": "settings", "ok": True, "required": True,
+                    "detail": f"max_running {cfg.max_running}, max_queued {cfg.max_queued}, max_per_owner "
+                              f"{cfg.max_per_owner}, teacher password {'set' if cfg.teacher_password else 'not set'}"})
+    except Exception as exc:  # noqa: BLE001 - a bad sslviz.toml is reported, in its own words
+        out.append({"check": "settings", "ok": False, "detail": str(exc), "required": True})
     numba_dir = os.environ.get("NUMBA_CACHE_DIR")
     out.append({"check": "numba cache", "ok": True, "required": False,
                 "detail": numba_dir or "NUMBA_CACHE_DIR not set: the app sets it under the run store"})

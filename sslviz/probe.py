@@ -249,3 +249,10 @@ def probe_source(store, run_id: str, source: str = "run", epoch: int | None = No
 def probe_run(store, run_id: str, epoch: int | None = None) -> dict[str, list[FactorScore]]:
     """The run's probe beside the untrained network's and the raw pixels' (same images, same folds)."""
     return {source: probe_source(store, run_id, source, epoch) for source in SOURCES}
+
+
+def probe_run_in(root: str, run_id: str, epoch: int | None = None) -> dict[str, list[FactorScore]]:
+    """probe_run on the run store at `root` (picklable arguments: for sslviz.compute_pool)."""
+    from .runs import RunStore
+
+    return probe_run(RunStore(root), run_id, epoch)

@@ -1,19 +1,21 @@
-"""Projections in a background thread of the server process, and the numba warm-up.
+"""Projections for the server, computed beside it, and the numba warm-up.
 
-Why a thread and not the worker queue: a projection takes a second or a few, and its inputs
-(an embedding snapshot) are already in the server's memory; a process would spend longer
-starting and importing umap-learn than the projection takes. numba's compiled loops and torch
-release the GIL, so the server stays responsive while a projection runs.
+Why not the worker queue: a projection takes a second or a few, and a fresh process would spend
+longer starting and loading umap-learn than the projection takes. Why not a plain thread:
+umap-learn's numba loops hold the GIL, which stalls every session's page script. So a thread of
+the server waits while the work runs in one long-lived child process (`sslviz.compute_pool`),
+which keeps the compiled code warm between jobs.
 
 - `jobs()` is one thread per process with a de-duplicating queue: many browser tabs asking for
   the same projection (same key, e.g. its cache path) share one computation. The thread is a
-  daemon, so it never keeps a process (a test run, the CLI) alive.
+  daemon, so it never keeps a process (a test run, the CLI) alive. `submit_to_child` runs a
+  module-level function in the child process; `submit` runs any callable in the thread.
 - A failed job keeps its exception (a one-line SslvizError for bad input): the page shows it,
   and the same request is not retried on every poll; `submit(..., retry=True)` tries again.
 - `warm_up_in_background()` is called by every page (sslviz.ui.common.page) and starts the
   warm-up once per process: tiny UMAP fits (2D, 3D, parallel), a PCA and a t-SNE, which loads (or,
-  the very first time, compiles and caches) every numba function a projection needs. A page
-  that asks for a projection meanwhile simply queues behind it.
+  the very first time, compiles and caches) every numba function a projection needs, in the
+  child process. A page that asks for a projection meanwhile simply queues behind it.
 """
 
 from __future__ import annotations
@@ -86,6 +88,13 @@ class Jobs:
             self._queue.put((job, fn, args, kwargs))
             return job
 
+    def submit_to_child(self, key: str, fn, *args, retry: bool = False, **kwargs) -> Future:
+        """Like submit, but fn (a module-level function, with picklable arguments) runs in the
+        compute child process (sslviz.compute_pool): its GIL is not the server's."""
+        from . import compute_pool
+
+        return self.submit(key, compute_pool.call, fn, *args, retry=retry, **kwargs)
+
     def get(self, key: str) -> Future | None:
         return self._jobs.get(key)
 
@@ -118,14 +127,34 @@ def warm_up_in_background() -> Future:
         return jobs().get("warm-up")
 
     def run():
+        from . import compute_pool
+
         try:
-            return warm_up()
+            seconds = compute_pool.call(warm_up)
+            _warm.update(done=True, seconds=seconds)
+            return seconds
         except Exception as exc:  # never fatal: the first projection then compiles itself
             _warm["error"] = f"{type(exc).__name__}: {exc}"
             return None
 
     _warm["started"] = True
     return jobs().submit("warm-up", run)
+
+
+def project_sequence_job(key: str, feats: list, params, caches: list):
+    """The aligned projections of a run's snapshots (for the compute child), reporting progress."""
+    from . import compute_pool
+    from .alignment import project_sequence
+
+    return project_sequence(feats, params, caches, progress=lambda d, t: compute_pool.report(key, d, t))
+
+
+def submit_sequence(key: str, feats: list, params, caches: list) -> Future:
+    """Queue `project_sequence_job` in the child; its progress shows in jobs().progress(key)."""
+    from . import compute_pool
+
+    compute_pool.on_progress(key, lambda d, t: jobs().set_progress(key, d, t))
+    return jobs().submit_to_child(key, project_sequence_job, key, feats, params, caches)
 
 
 def wait(future: Future | None, timeout: float) -> bool:

@@ -8,7 +8,7 @@ Read from `sslviz.toml` in the working directory (or the file named by $SSLVIZ_C
     max_analysis = 1         # evaluation / projection jobs at once (a separate lane)
     max_queued = 50          # queued jobs per server; a submit beyond this is refused
     max_per_owner = 2        # queued + running jobs one browser session may have
-    torch_threads = 0        # threads per trainer; 0 = all cores (trainers run at lower priority: the UI wins)
+    torch_threads = 0        # threads per background trainer; 0 = all cores but one, which the app's server keeps
     data_roots = []          # extra folders `folder:` datasets may read from (<store>/uploads and ./data always; sslviz/access.py)
     max_upload_mb = 200      # size limit of an uploaded zip
     max_upload_files = 100000
@@ -44,8 +44,13 @@ class Settings:
     journal: str = "wal"
 
     def threads(self) -> int:
-        """Torch threads for a trainer: the setting, else all cores (the worker runs niced)."""
-        return self.torch_threads or (os.cpu_count() or 1)
+        """Torch threads for a background trainer: the setting, else all cores but one.
+
+        The one is for the app's server. A trainer on every core, even niced, starved it: under the
+        classroom load test (2 cores) each of the trainer's parallel regions waited for its thread on
+        the server's core, so training fell to 93 images/s and page p95 rose. The foreground
+        `python -m sslviz train` keeps torch's default (all cores)."""
+        return self.torch_threads or max(1, (os.cpu_count() or 1) - 1)
 
 
 def _coerce(name: str, value, kind):

@@ -58,12 +58,40 @@ def test_bad_input_is_one_line_not_a_traceback(runs_dir, args, needle):
     assert needle in last and last.startswith("error:")
 
 
+def test_train_backbone_defaults_per_dataset_and_an_explicit_choice_wins():
+    from sslviz.cli import _parser, config_from_args
+
+    def backbone(*argv):
+        return config_from_args(_parser().parse_args(["train", *argv])).backbone
+
+    assert backbone("--dataset", "mnist") == "small-cnn-grid"  # centred digits: keep where strokes are
+    assert backbone("--dataset", "fashion-mnist") == "small-cnn-grid"
+    assert backbone("--dataset", "shapes") == "small-cnn" and backbone("--dataset", "cifar10") == "small-cnn"
+    assert backbone("--dataset", "mnist", "--backbone", "small-cnn") == "small-cnn"
+
+
 def test_doctor_reports_a_healthy_install(runs_dir):
     out = sslviz("doctor", "--json", runs_dir=runs_dir, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     checks = {c["check"]: c for c in json.loads(out.stdout)}
     assert checks["torch"]["ok"] and checks["run store"]["ok"] and "integrity ok" in checks["run store"]["detail"]
     assert str(runs_dir) in checks["log file"]["detail"] and checks["chromium (browser tests)"]["ok"]
+
+
+def test_doctor_shows_the_limits_in_force_and_fails_on_a_bad_settings_file(runs_dir, tmp_path, monkeypatch):
+    good = tmp_path / "good.toml"
+    good.write_text("[sslviz]\nmax_running = 3\nmax_per_owner = 4\nteacher_password = 'x'\n")
+    monkeypatch.setenv("SSLVIZ_CONFIG", str(good))
+    checks = {c["check"]: c for c in json.loads(sslviz("doctor", "--json", runs_dir=runs_dir, timeout=120).stdout)}
+    assert checks["settings"]["ok"]
+    assert "max_running 3" in checks["settings"]["detail"] and "max_per_owner 4" in checks["settings"]["detail"]
+    assert "teacher password set" in checks["settings"]["detail"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sslviz]\nmax_runing = 3\n")
+    monkeypatch.setenv("SSLVIZ_CONFIG", str(bad))
+    out = sslviz("doctor", runs_dir=runs_dir, timeout=120)
+    assert out.returncode == 1 and "[FAIL] settings" in out.stdout and "max_runing" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
 
 
 def test_doctor_fails_on_a_corrupt_store(runs_dir):

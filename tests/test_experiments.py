@@ -218,6 +218,8 @@ def test_projection_side_by_side_shows_pca_until_umap_is_ready(lab, monkeypatch)
         def submit(self, key, fn, *args, **kwargs):
             return self.futures.setdefault(key, Future())
 
+        submit_to_child = submit
+
         def get(self, key):
             return self.futures.get(key)
 

@@ -56,3 +56,15 @@ def test_a_queue_only_server_leaves_jobs_to_a_worker_loop(store, monkeypatch):
     while store.get(run_id)["status"] == "running" and time.time() < deadline:
         time.sleep(0.3)
     assert store.get(run_id)["status"] == "completed"
+
+
+def test_background_trainers_leave_one_core_to_the_server(monkeypatch):
+    from sslviz.settings import Settings
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert Settings().threads() == 1  # the other core is the app server's
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert Settings().threads() == 7
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert Settings().threads() == 1
+    assert Settings(torch_threads=3).threads() == 3  # an explicit setting wins

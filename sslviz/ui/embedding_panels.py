@@ -15,12 +15,12 @@ import streamlit as st
 
 from .. import embeddings as E
 from .. import projection as P
-from ..alignment import align_to, project_sequence
+from ..alignment import align_to
 from ..colouring import ColourBy, colour_points
 from ..errors import SslvizError
 from ..neighbours import embedding_neighbours, pixel_neighbours
 from ..plots.embeddings import customdata_for, evolution_figure, palette, thumbnails
-from ..projection_jobs import jobs
+from ..projection_jobs import jobs, submit_sequence
 from . import embedding_state as S
 from . import embedding_views as V
 from .common import refresh_every, store
@@ -166,11 +166,7 @@ def _sequence_job(run_id: str, run_dir, epochs: list[int], params: P.ProjectionP
         E.check_embedding(f, f"run {run_id} at epoch {e}")
         feats.append(f)
     caches = [P.cache_path(run_dir, "run", e, params, f) for e, f in zip(epochs, feats)]
-
-    def run():
-        return project_sequence(feats, params, caches, progress=lambda d, t: jobs().set_progress(key, d, t))
-
-    return key, jobs().submit(key, run)
+    return key, submit_sequence(key, feats, params, caches)  # one job per key, shared by every tab
 
 
 def evolution(choice: S.Choice, params: P.ProjectionParams) -> None:

@@ -66,7 +66,7 @@ def obtain(emb, params: P.ProjectionParams, run_dir) -> tuple[P.Projection | Non
     if params.method == "pca":
         return P.project(emb.features, params, cache=path), None, str(path)
     P.check_projectable(emb.features, params, P.subsample(len(emb), params.max_points, params.seed))  # say it now
-    job = jobs().submit(str(path), P.project, emb.features, params, cache=path)
+    job = jobs().submit_to_child(str(path), P.project, emb.features, params, cache=path)
     if job.done():
         exc = job.exception()
         if exc is not None:

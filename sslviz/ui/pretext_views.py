@@ -14,7 +14,7 @@ import streamlit as st
 
 from ..answers import ANGLES, TASK_TITLES, TASKS
 from ..errors import SslvizError
-from .common import presenting, store, style_figure, url_selectbox
+from .common import fast_png, presenting, store, style_figure, url_selectbox
 from .teaching_views import background, load, pick_images, render_card, wait_for
 
 METHOD_TO_TASK = {m: t for t, m in TASKS.items()}
@@ -30,7 +30,7 @@ def _row(images, factor: int, captions=None) -> None:
     """A row of enlarged images, all the same width (st.image would otherwise size them by their captions)."""
     from ..plots.teaching import enlarge
 
-    st.image([enlarge(im, factor) for im in images], caption=captions, width=factor * images.shape[1],
+    st.image([fast_png(enlarge(im, factor)) for im in images], caption=captions, width=factor * images.shape[1],
              output_format="PNG")
 
 

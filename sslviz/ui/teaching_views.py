@@ -18,7 +18,7 @@ import streamlit as st
 
 from ..augment import PRESET_NOTES, PRESETS, Pipeline, default_pipeline, default_pipeline_note
 from ..errors import SslvizError
-from .common import presenting, refresh_every, store, style_figure, url_selectbox
+from .common import fast_png, presenting, refresh_every, store, style_figure, url_selectbox
 
 # ---- background jobs (sub-second to a few seconds of numeric work) ------------------------------
 
@@ -33,12 +33,16 @@ def _jobs() -> dict:
     return {}
 
 
-def background(key: tuple, fn, *args) -> Future:
-    """Run fn(*args) once per key in a background thread (shared by all sessions); failed jobs are retried."""
+def background(key: tuple, fn, *args, child: bool = False) -> Future:
+    """Run fn(*args) once per key in a background thread (shared by all sessions); failed jobs are
+    retried. child=True: fn (module-level, picklable arguments) runs in the compute child process,
+    for work that would hold the server's GIL (scikit-learn fits; see sslviz.compute_pool)."""
+    from .. import compute_pool
+
     jobs = _jobs()
     fut = jobs.get(key)
     if fut is None or (fut.done() and fut.exception() is not None and not isinstance(fut.exception(), SslvizError)):
-        fut = jobs[key] = _executor().submit(fn, *args)
+        fut = jobs[key] = (_executor().submit(compute_pool.call, fn, *args) if child else _executor().submit(fn, *args))
     return fut
 
 
@@ -247,7 +251,7 @@ def views_grid(data, idx: np.ndarray, pipelines: tuple[Pipeline, Pipeline], view
     scale = max(2, (128 if presenting() else 96) // data.image_size)
     drawn, params = draw_views(images, pipelines, views, seed)
     grid = augmentation_grid(images, pipelines, views, seed, scale=scale, drawn=drawn)
-    st.image(grid, output_format="PNG", caption="Each column: one image (top) and its views. A pair is what one training step "
+    st.image(fast_png(grid), output_format="PNG", caption="Each column: one image (top) and its views. A pair is what one training step "
              "compares: the network must say the two views are the same image.", width="stretch")
     same = pipelines[0] == pipelines[1]
     st.caption(("Both views: " if same else "View 1: ") + pipelines[0].summary()
@@ -312,7 +316,7 @@ def _run_label(run: dict) -> str:
 def factor_probe_panel() -> None:
     """Pick a shapes run and a snapshot; bars of how well each factor can be read linearly from its
     embedding, beside the untrained network and raw pixels."""
-    from ..probe import FACTOR_NOTES, describe, probe_run, summary_sentence
+    from ..probe import FACTOR_NOTES, describe, probe_run_in, summary_sentence
     from ..plots.teaching import probe_figure
 
     runs = probe_runs()
@@ -330,7 +334,7 @@ def factor_probe_panel() -> None:
     config = by_id[run_id]["config"]
     pipe = Pipeline.from_dict(config["pipeline"]) if config.get("pipeline") else default_pipeline("shapes")
     st.caption(f"**{config['method']}**, trained with: {pipe.summary()}.")
-    fut = background(("probe", run_id, int(epoch)), probe_run, store(), run_id, int(epoch))
+    fut = background(("probe", run_id, int(epoch)), probe_run_in, str(store().root), run_id, int(epoch), child=True)
     if not wait_for(fut, "Fitting the linear probes (a few seconds)…"):
         return
     try:
