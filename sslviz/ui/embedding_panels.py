@@ -95,7 +95,7 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
     if proj is None:
         return
     try:
-        colouring = colour_points(spec, emb, proj, facts)
+        colouring = V.colouring_or_labels(spec, emb, proj, facts)
     except SslvizError as exc:
         st.error(str(exc))
         colouring = colour_points(ColourBy("label"), emb, proj, facts)
@@ -265,7 +265,7 @@ def side_by_side(choice: S.Choice, params: P.ProjectionParams) -> None:
             st.warning("The two embeddings show different images, so the left plot's clusters cannot colour the right; "
                        "colouring both by class.")
             return _pair_by_class(left_emb, lp, right_emb, rp, facts_l, panes)
-        lc = colour_points(ColourBy("cluster", "kmeans", None), left_emb, lp, facts_l)
+        lc = V.colouring_or_labels(ColourBy("cluster", "kmeans", None), left_emb, lp, facts_l)
         by_image = dict(zip(left_emb.index[lp.rows].tolist(), lc.categories.tolist()))
         right_names = np.array([by_image.get(int(i), "not in the left plot") for i in right_emb.index[rp.rows]], dtype=object)
         rc = replace(lc, categories=right_names, metrics={}, notes=[])

@@ -24,7 +24,7 @@ from .. import projection as P
 from ..colouring import KINDS, ColourBy, colour_points
 from ..errors import SslvizError
 from ..plots.embeddings import categorical_scatter, continuous_scatter, customdata_for, palette
-from ..projection_jobs import jobs, warm_state
+from ..projection_jobs import jobs, wait, warm_state
 from .common import refresh_every
 
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "sslviz-embedding"}}
@@ -116,6 +116,40 @@ def projection_or_pca(emb, params: P.ProjectionParams, run_dir, what: str = "") 
 
 
 # ---- colouring ------------------------------------------------------------------------------------
+
+
+SLOW_KINDS = ("cluster", "few-shot")  # computed in the compute child: agglomerative or HDBSCAN on 10,000 points takes seconds
+
+
+def colouring_or_labels(spec: ColourBy, emb, proj: P.Projection, facts: dict):
+    """The asked-for colouring; clusters and few-shot predictions are computed in the compute child
+    (sslviz.compute_pool) while the page shows the true labels with a note, so one student's
+    agglomerative clustering never holds up the other sessions. Errors come back as st.error."""
+    if spec.kind not in SLOW_KINDS:
+        return colour_points(spec, emb, proj, facts)
+    from dataclasses import astuple
+
+    coords = P.fingerprint(proj.coords) if spec.space == "projection" else ""
+    key = f"colour|{P.fingerprint(emb.features)}|{P.fingerprint(proj.rows)}|{coords}|{astuple(spec)}"
+    job = jobs().submit_to_child(key, colour_points, spec, emb, proj, facts)
+    live = refresh_every()
+    if not job.done() and live is None:  # live refresh off (tests, ?live=0): simply wait for it
+        wait(job, 600)
+    if not job.done():
+
+        @st.fragment(run_every=live)
+        def poll():
+            if job.done():
+                st.rerun(scope="app")
+            st.info(f"Colouring by {KINDS[spec.kind]} is computing in the background; true classes are shown "
+                    "meanwhile" + ("" if live else " — rerun the page to see it"))
+
+        poll()
+        return colour_points(ColourBy("label"), emb, proj, facts)
+    if job.exception() is not None:
+        st.error(str(job.exception()))
+        return colour_points(ColourBy("label"), emb, proj, facts)
+    return job.result()
 
 
 def colour_controls(emb, factor_names: list[str], key: str = "emb") -> ColourBy:
