@@ -34,7 +34,7 @@ from .errors import SslvizError
 NICE = 5
 _ctx = multiprocessing.get_context("spawn")  # the server has many threads: never fork it
 _lock = threading.Lock()
-_state: dict = {"pool": None, "queue": None}
+_state: dict = {"pool": None}
 _callbacks: dict[str, object] = {}
 _child_queue = None  # in the child: where report() writes
 
@@ -78,7 +78,6 @@ def _pool() -> ProcessPoolExecutor:
             progress_queue = _ctx.Queue()
             _state["pool"] = ProcessPoolExecutor(max_workers=1, mp_context=_ctx, initializer=_init_child,
                                                  initargs=(progress_queue, NICE))
-            _state["queue"] = progress_queue
             threading.Thread(target=_listen, args=(progress_queue,), name="sslviz-compute-progress",
                              daemon=True).start()
         return _state["pool"]
@@ -98,14 +97,7 @@ def call(fn, *args, **kwargs):
 
 
 def child_pid() -> int | None:
-    """The child's process id, once it has started (for tests and `doctor`)."""
+    """The child's process id, once it has started."""
     pool = _state["pool"]
     procs = getattr(pool, "_processes", None) or {}
     return next(iter(procs), None)
-
-
-def shutdown() -> None:
-    with _lock:
-        pool, _state["pool"] = _state["pool"], None
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)

@@ -185,14 +185,6 @@ class RunStore:
         if outer and db.in_transaction:
             db.execute("ROLLBACK")
 
-    def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        local = self.__dict__.get("_local")
-        db = getattr(local, "db", None) if local is not None else None
-        if db is not None:
-            local.db = None
-            db.close()
-
     # ---- runs -------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
         return self.root / run_id

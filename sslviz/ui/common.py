@@ -58,6 +58,27 @@ def fast_png(image) -> bytes:
     return buf.getvalue()
 
 
+def wait_for_job(fut, message: str) -> bool:
+    """True when the background job `fut` is done (the caller then reads its result or error).
+    While it runs: `message`, and a poller that reruns the page when it finishes. With live
+    refresh off (tests, ?live=0) it simply waits."""
+    if fut.done():
+        return True
+    every = refresh_every()
+    if every is None:
+        fut.exception()  # waits; the caller sees the error when it reads the result
+        return True
+
+    @st.fragment(run_every=every)
+    def poll():
+        if fut.done():
+            st.rerun(scope="app")
+        st.info(message)
+
+    poll()
+    return False
+
+
 LIVE_SECONDS = 1.5  # between redraws of something that is changing (a run training, a job computing)
 IDLE_SECONDS = 5.0  # between cheap looks for news (e.g. a run another session started)
 

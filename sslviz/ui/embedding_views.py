@@ -24,8 +24,8 @@ from .. import projection as P
 from ..colouring import KINDS, ColourBy, colour_points
 from ..errors import SslvizError
 from ..plots.embeddings import categorical_scatter, continuous_scatter, customdata_for, palette
-from ..projection_jobs import jobs, wait, warm_state
-from .common import refresh_every
+from ..projection_jobs import jobs, warm_state
+from .common import refresh_every, wait_for_job
 
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "sslviz-embedding"}}
 
@@ -132,19 +132,8 @@ def colouring_or_labels(spec: ColourBy, emb, proj: P.Projection, facts: dict):
     coords = P.fingerprint(proj.coords) if spec.space == "projection" else ""
     key = f"colour|{P.fingerprint(emb.features)}|{P.fingerprint(proj.rows)}|{coords}|{astuple(spec)}"
     job = jobs().submit_to_child(key, colour_points, spec, emb, proj, facts)
-    live = refresh_every()
-    if not job.done() and live is None:  # live refresh off (tests, ?live=0): simply wait for it
-        wait(job, 600)
-    if not job.done():
-
-        @st.fragment(run_every=live)
-        def poll():
-            if job.done():
-                st.rerun(scope="app")
-            st.info(f"Colouring by {KINDS[spec.kind]} is computing in the background; true classes are shown "
-                    "meanwhile" + ("" if live else " — rerun the page to see it"))
-
-        poll()
+    if not wait_for_job(job, f"Colouring by {KINDS[spec.kind]} is computing in the background; "
+                             "true classes are shown meanwhile"):
         return colour_points(ColourBy("label"), emb, proj, facts)
     if job.exception() is not None:
         st.error(str(job.exception()))

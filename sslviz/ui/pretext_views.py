@@ -14,8 +14,8 @@ import streamlit as st
 
 from ..answers import ANGLES, TASK_TITLES, TASKS
 from ..errors import SslvizError
-from .common import fast_png, presenting, store, style_figure, url_selectbox
-from .teaching_views import background, load, pick_images, render_card, wait_for
+from .common import fast_png, presenting, store, style_figure, url_selectbox, wait_for_job
+from .teaching_views import background, load, pick_images, render_card
 
 METHOD_TO_TASK = {m: t for t, m in TASKS.items()}
 COUNTS = {"rotation": 4, "jigsaw": 5, "relative-position": 5, "contrastive": 8}
@@ -112,7 +112,7 @@ def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> 
     if method is not None:
         key = ("task", run["id"], answers.load_trained(store(), run["id"]).epoch, task)
         fut = background(key, _score_on_a_copy, task, method, data.test.images[:512])
-        if wait_for(fut, "Scoring the run on 512 held-out images…"):
+        if wait_for_job(fut, "Scoring the run on 512 held-out images…"):
             try:
                 _score_metric(fut.result())
             except SslvizError as exc:

@@ -18,7 +18,7 @@ import streamlit as st
 
 from ..augment import PRESET_NOTES, PRESETS, Pipeline, default_pipeline, default_pipeline_note
 from ..errors import SslvizError
-from .common import fast_png, presenting, refresh_every, store, style_figure, url_selectbox
+from .common import fast_png, presenting, store, style_figure, url_selectbox, wait_for_job
 
 # ---- background jobs (sub-second to a few seconds of numeric work) ------------------------------
 
@@ -44,26 +44,6 @@ def background(key: tuple, fn, *args, child: bool = False) -> Future:
     if fut is None or (fut.done() and fut.exception() is not None and not isinstance(fut.exception(), SslvizError)):
         fut = jobs[key] = (_executor().submit(compute_pool.call, fn, *args) if child else _executor().submit(fn, *args))
     return fut
-
-
-def wait_for(fut: Future, message: str) -> bool:
-    """True when the job is done. While it runs: a message, and a poller that reruns the page when it
-    finishes. With live refresh off (tests) it simply waits."""
-    if fut.done():
-        return True
-    every = refresh_every()
-    if every is None:
-        fut.result()
-        return True
-
-    @st.fragment(run_every=every)
-    def poll():
-        if fut.done():
-            st.rerun(scope="app")
-        st.info(message)
-
-    poll()
-    return False
 
 
 # ---- datasets and images ------------------------------------------------------------------------
@@ -335,7 +315,7 @@ def factor_probe_panel() -> None:
     pipe = Pipeline.from_dict(config["pipeline"]) if config.get("pipeline") else default_pipeline("shapes")
     st.caption(f"**{config['method']}**, trained with: {pipe.summary()}.")
     fut = background(("probe", run_id, int(epoch)), probe_run_in, str(store().root), run_id, int(epoch), child=True)
-    if not wait_for(fut, "Fitting the linear probes (a few seconds)…"):
+    if not wait_for_job(fut, "Fitting the linear probes (a few seconds)…"):
         return
     try:
         results = fut.result()
