@@ -46,8 +46,8 @@ def store() -> RunStore:
 
 def fast_png(image) -> bytes:
     """PNG bytes of an H×W(×C) uint8 array at zlib level 1 (st.image's own encoding uses level 6,
-    which made PNG encoding 7% of the server's CPU under the classroom load test; level 1 is
-    several times faster for these enlarged, flat-coloured pictures and a little larger)."""
+    which made PNG encoding 7% of the server's CPU under the classroom load test; for a 32 px
+    image enlarged to 384 px, level 1 took 1.8 ms against 3.1 ms, for 30% more bytes)."""
     import io
 
     import numpy as np
