@@ -3,8 +3,10 @@
     project(features, ProjectionParams(...), cache=path) -> Projection(.coords, .rows, ...)
 
 - UMAP goes through the fast path of `sslviz.umap_fast` (exact kNN graph, PCA pre-reduction,
-  PCA initialisation, numba's disk cache); PCA is the first components of the same prepared
-  features, so the PCA view shown while UMAP computes and UMAP's starting layout agree.
+  PCA initialisation) and the graph and optimiser of `sslviz.umap_sgd` (engine="umap-learn"
+  hands the same graph and start to umap-learn instead); PCA is the first components of the
+  same prepared features, so the PCA view shown while UMAP computes and UMAP's starting layout
+  agree.
 - The metric (cosine by default, the one the kNN monitor uses) applies to all methods: for
   cosine, the features are L2-normalised first, so PCA and t-SNE see what UMAP sees.
 - Above `max_points` a seeded random subsample is projected and `Projection.note` says so.
@@ -37,6 +39,7 @@ METHODS = {
 }
 METHOD_NAMES = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
 METRICS = ("cosine", "euclidean")
+ENGINES = ("sslviz", "umap-learn")  # who optimises a UMAP layout (sslviz.umap_fast.umap_layout)
 DEFAULT_MAX_POINTS = 10_000
 PROJECTION_DIR = "projections"
 
@@ -55,7 +58,7 @@ class ProjectionParams:
     n_epochs: int = 200  # UMAP optimisation epochs
     perplexity: float = 30.0  # t-SNE
     pca_variance: float = 0.95  # PCA pre-reduction keeps this fraction of the variance (1.0: off)
-    parallel: bool = False  # UMAP: optimise the layout on all cores (faster; not bit-for-bit reproducible)
+    engine: str = "sslviz"  # UMAP: "sslviz" (sslviz.umap_sgd, the fast default) or "umap-learn" (its own code)
 
     def validate(self) -> "ProjectionParams":
         def whole(value) -> bool:
@@ -77,6 +80,8 @@ class ProjectionParams:
             raise ConfigError(f"n_epochs: must be a whole number from 10 to 2000, got {self.n_epochs!r}")
         if not 2.0 <= float(self.perplexity) <= 100.0:
             raise ConfigError(f"perplexity: must be between 2 and 100, got {self.perplexity!r}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"UMAP engine: unknown '{self.engine}'; choose one of {', '.join(ENGINES)}")
         if not 0.5 <= float(self.pca_variance) <= 1.0:
             raise ConfigError(f"pca_variance: must be between 0.5 and 1, got {self.pca_variance!r}")
         return self
@@ -85,12 +90,10 @@ class ProjectionParams:
         """The fields that change the result of this method (the cache key uses only these)."""
         keep = {"method", "dims", "metric", "max_points", "seed"}
         if self.method == "umap":
-            keep |= {"n_neighbors", "min_dist", "n_epochs", "pca_variance", "parallel"}
+            keep |= {"n_neighbors", "min_dist", "n_epochs", "pca_variance", "engine"}
         elif self.method == "tsne":
             keep |= {"perplexity", "pca_variance"}
         out = {k: v for k, v in asdict(self).items() if k in keep}
-        if not out.get("parallel", True):
-            out.pop("parallel")  # absent when off, so caches made before the option existed stay valid
         return {k: (float(v) if isinstance(v, float) else v) for k, v in out.items()}
 
     def key(self) -> str:
@@ -204,7 +207,7 @@ def project(features: np.ndarray, params: ProjectionParams | None = None, *, cac
     elif params.method == "umap":
         coords = umap_fast.umap_layout(x, dims=params.dims, n_neighbors=params.n_neighbors, min_dist=params.min_dist,
                                        metric=params.metric, n_epochs=params.n_epochs, seed=params.seed, init=init,
-                                       parallel=bool(params.parallel),
+                                       engine=params.engine,
                                        prepared_info=info, info=info)
     else:
         coords = tsne_layout(x, params)

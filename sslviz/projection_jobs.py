@@ -13,7 +13,7 @@ which keeps the compiled code warm between jobs.
 - A failed job keeps its exception (a one-line SslvizError for bad input): the page shows it,
   and the same request is not retried on every poll; `submit(..., retry=True)` tries again.
 - `warm_up_in_background()` is called by every page (sslviz.ui.common.page) and starts the
-  warm-up once per process: tiny UMAP fits (2D, 3D, parallel), a PCA and a t-SNE, which loads (or,
+  warm-up once per process: tiny UMAP fits (2D, 3D) and a PCA, which loads (or,
   the very first time, compiles and caches) every numba function a projection needs, in the
   child process. A page that asks for a projection meanwhile simply queues behind it.
 """
@@ -39,9 +39,9 @@ def warm_up() -> float:
     x = rng.normal(size=(300, 16)).astype(np.float32)
     for dims in (2, 3):
         project(x, ProjectionParams(method="umap", dims=dims, n_epochs=20, max_points=300))
-    project(x, ProjectionParams(method="umap", n_epochs=20, max_points=300, parallel=True))
     project(x, ProjectionParams(method="pca"))
-    project(x[:60], ProjectionParams(method="tsne", max_points=60, perplexity=5.0))
+    # not t-SNE: it would import scikit-learn (about 1 s) before a class's first UMAP, which
+    # queues behind the warm-up; a t-SNE takes seconds anyway and pays that itself
     seconds = round(time.perf_counter() - t0, 3)
     _warm.update(done=True, seconds=seconds)
     return seconds

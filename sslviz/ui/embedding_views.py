@@ -48,12 +48,12 @@ def projection_settings() -> P.ProjectionParams:
         max_points = st.number_input("sample size (max points)", 10, 100_000, P.DEFAULT_MAX_POINTS, step=1000,
                                      key="emb_max", help="above this a random sample is projected (seeded)")
         seed = st.number_input("seed", 0, 10_000, 0, key="emb_seed")
-        parallel = st.toggle("UMAP on all CPU cores", False, key="emb_parallel",
-                             help="faster on several cores; the picture then changes slightly from one computation to "
-                                  "the next (off: the same seed always gives the same picture)")
+        reference = st.toggle("UMAP by umap-learn itself", False, key="emb_umap_learn",
+                              help="off: sslviz's own UMAP optimiser (the same algorithm, about twice as fast); "
+                                   "on: umap-learn's code on the same neighbour graph, for comparison")
     return P.ProjectionParams(method=method, dims=int(dims), n_neighbors=int(n_neighbors), min_dist=float(min_dist),
                               metric=metric, max_points=int(max_points), seed=int(seed), perplexity=float(perplexity),
-                              parallel=bool(parallel))
+                              engine="umap-learn" if reference else "sslviz")
 
 
 def obtain(emb, params: P.ProjectionParams, run_dir) -> tuple[P.Projection | None, object, str]:
