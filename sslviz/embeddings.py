@@ -314,6 +314,13 @@ def _reference_snapshot(store, run_id: str, run: dict):
     return load_snapshot(store.run_dir(run_id), epochs[-1])
 
 
+def load_embedding_at(root: str, run_id: str, source: str = "run", epoch: int | None = None) -> Embedding:
+    """load_embedding for the compute child (a store given by its folder, which pickles)."""
+    from .runs import RunStore
+
+    return load_embedding(RunStore(root), run_id, source, epoch)
+
+
 def load_embedding(store, run_id: str, source: str = "run", epoch: int | None = None) -> Embedding:
     """One entry point: a run's embedding at an epoch, or one of its baselines."""
     if source == "run":

@@ -56,7 +56,8 @@ class Jobs:
     """One daemon thread running submitted callables in order, de-duplicated by key."""
 
     def __init__(self):
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()  # (priority, order, job): quick jobs first
+        self._order = 0
         self._jobs: dict[str, Future] = {}
         self._progress: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
@@ -65,7 +66,7 @@ class Jobs:
 
     def _run(self) -> None:
         while True:
-            future, fn, args, kwargs = self._queue.get()
+            _, _, (future, fn, args, kwargs) = self._queue.get()
             if not future.set_running_or_notify_cancel():
                 continue
             try:
@@ -73,8 +74,11 @@ class Jobs:
             except BaseException as exc:  # kept on the future; the page shows it
                 future.set_exception(exc)
 
-    def submit(self, key: str, fn, *args, retry: bool = False, **kwargs) -> Future:
-        """Queue fn(*args, **kwargs) under `key`, or return the job already known by that key."""
+    def submit(self, key: str, fn, *args, retry: bool = False, priority: int = 1, **kwargs) -> Future:
+        """Queue fn(*args, **kwargs) under `key`, or return the job already known by that key.
+
+        priority 0 goes before every queued priority-1 job (a PCA or a baseline embedding a page
+        is waiting for should not queue behind a class's UMAPs); equal priorities run in order."""
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and not (retry and job.done() and job.exception() is not None):
@@ -85,15 +89,16 @@ class Jobs:
                     self._progress.pop(k, None)
             job = Future()
             self._jobs[key] = job
-            self._queue.put((job, fn, args, kwargs))
+            self._order += 1
+            self._queue.put((priority, self._order, (job, fn, args, kwargs)))
             return job
 
-    def submit_to_child(self, key: str, fn, *args, retry: bool = False, **kwargs) -> Future:
+    def submit_to_child(self, key: str, fn, *args, retry: bool = False, priority: int = 1, **kwargs) -> Future:
         """Like submit, but fn (a module-level function, with picklable arguments) runs in the
         compute child process (sslviz.compute_pool): its GIL is not the server's."""
         from . import compute_pool
 
-        return self.submit(key, compute_pool.call, fn, *args, retry=retry, **kwargs)
+        return self.submit(key, compute_pool.call, fn, *args, retry=retry, priority=priority, **kwargs)
 
     def get(self, key: str) -> Future | None:
         return self._jobs.get(key)

@@ -42,6 +42,33 @@ def test_train_page_lists_runs_and_shows_curves(store):
     assert any(m.label == "kNN accuracy" for m in at.metric)
 
 
+def test_the_curves_figure_is_shared_between_sessions_and_follows_new_metrics(store):
+    """Sessions showing the same run's curves share one figure object; a new metric row makes a new one."""
+    import json
+
+    from sslviz.ui import common
+
+    run_id = store.create(tiny_config().to_dict())
+    store.add_metrics(run_id, [(0, 0, 0.0, "loss", 2.0), (1, 0, 1.0, "loss", 1.5)])
+
+    def curves():
+        at = AppTest.from_file(str(ROOT / "pages/3_Train.py"), default_timeout=60)
+        at.query_params["run"] = run_id
+        at.run()
+        assert not at.exception
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        return next(c for c in charts if any(t.get("name") == "loss" for t in c["data"]))
+
+    first = curves()
+    shared = [f for k, f in common._figures.items() if k[0] == "curves" and k[2] == run_id]
+    assert len(shared) == 1
+    assert curves() == first  # a second session: the same figure ...
+    assert [f for k, f in common._figures.items() if k[0] == "curves" and k[2] == run_id] == shared  # ... not rebuilt
+    store.add_metrics(run_id, [(2, 1, 2.0, "loss", 1.2)])
+    loss = next(t for t in curves()["data"] if t.get("name") == "loss")
+    assert loss["y"] == [2.0, 1.5, 1.2]  # the new row is drawn, not a stale shared figure
+
+
 def test_train_page_form_starts_a_run_and_bad_input_is_shown(store):
     at = AppTest.from_file(str(ROOT / "pages/3_Train.py"), default_timeout=60).run()
     assert not at.exception

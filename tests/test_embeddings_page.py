@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import tiny_config
+from sslviz import projection as P
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages/4_Embeddings.py")
@@ -207,3 +208,39 @@ def test_shapes_factors_colour_the_points(store):
     trace = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert trace["marker"]["colorbar"]["title"]["text"] == "rotation" and not at.exception
     assert "rotation" in trace["hovertext"][0]
+
+
+def test_a_baseline_is_computed_beside_the_page_which_says_so_and_polls(store, add_finished_run, monkeypatch):
+    """Live refresh on (a real browser): the first raw-pixel baseline is computed in the compute
+    child; the page does not wait for it but says so, and shows it on a later run."""
+    from sslviz.ui import embedding_state
+
+    monkeypatch.delenv("SSLVIZ_NO_LIVE")
+    monkeypatch.setattr(embedding_state, "BASELINE_WAIT", 0.0)
+    run_id = add_finished_run(store)
+    at = open_page(run=run_id, source="pixels")
+    assert not at.exception
+    assert "Computing the raw pixels (baseline) embedding" in texts(at, "info")
+    assert not titles(at)  # nothing half-drawn meanwhile
+    settle()
+    at.run()
+    assert not at.exception and "raw pixels" in titles(at)[0]
+
+
+def test_pca_of_wide_features_runs_in_the_child_and_of_narrow_ones_here(store, add_finished_run, monkeypatch):
+    from sslviz.embeddings import load_embedding
+    from sslviz.ui import embedding_views as V
+
+    run_id = add_finished_run(store)
+    emb = load_embedding(store, run_id, source="pixels")
+    params = P.ProjectionParams(method="pca")
+    monkeypatch.setattr(V, "WIDE", emb.features.shape[1])  # as narrow as allowed: computed here
+    proj, job, _ = V.obtain(emb, params, store.run_dir(run_id))
+    assert proj is not None and job is None and not proj.cached
+    monkeypatch.setattr(V, "WIDE", emb.features.shape[1] - 1)  # one dimension too wide: the child
+    other = P.ProjectionParams(method="pca", dims=3)
+    proj3, job, _ = V.obtain(emb, other, store.run_dir(run_id))
+    assert proj3 is not None and job is not None and proj3.coords.shape[1] == 3  # the test waits for it
+    np.testing.assert_allclose(np.abs(proj3.coords[:, :2]), np.abs(proj.coords), atol=1e-4)
+    again, job, _ = V.obtain(emb, other, store.run_dir(run_id))
+    assert again.cached and job is None and np.array_equal(again.coords, proj3.coords)

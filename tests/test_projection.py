@@ -187,6 +187,32 @@ def test_jobs_share_a_key_and_keep_failures():
     assert warm_up_in_background() is warm_up_in_background()
 
 
+def test_a_quick_job_goes_before_queued_ones():
+    import threading
+
+    from sslviz.projection_jobs import Jobs, wait
+
+    j = Jobs()  # a queue of its own, so other tests' jobs do not interleave
+    gate, order = threading.Event(), []
+    blocker = j.submit("block", gate.wait, 30)  # keeps the thread busy while the rest queue up
+    slow = [j.submit(f"umap-{i}", order.append, f"umap-{i}") for i in range(3)]
+    quick = j.submit("pca", order.append, "pca", priority=0)
+    gate.set()
+    assert all(wait(f, 30) for f in [blocker, *slow, quick])
+    assert order == ["pca", "umap-0", "umap-1", "umap-2"]  # equal priorities keep their order
+
+
+def test_fingerprints_are_remembered_per_array_and_forgotten_with_it():
+    x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    fp = P.fingerprint(x)
+    assert P.fingerprint(x) == fp == P.fingerprint(x.copy())  # the same content, the same hash
+    assert id(x) in P._fingerprints
+    assert P.fingerprint(x[:10]) != fp  # a view is another array
+    key = id(x)
+    del x
+    assert key not in P._fingerprints
+
+
 def test_prepared_features_are_remembered_by_content_and_never_shared():
     from sslviz import umap_fast
 

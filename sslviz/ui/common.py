@@ -15,6 +15,8 @@ Classroom affordances, shared by every page:
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 
 import streamlit as st
 
@@ -42,6 +44,32 @@ def _store(root: str | None) -> RunStore:
 def store() -> RunStore:
     """The run store every session shares ($SSLVIZ_HOME or ./runs)."""
     return _store(os.environ.get("SSLVIZ_HOME"))
+
+
+_figures: "OrderedDict[tuple, object]" = OrderedDict()
+_figures_lock = threading.Lock()
+SHARED_FIGURES = 64
+
+
+def shared_figure(key: tuple, build):
+    """The figure `build()` makes, built once for every session that shows the same data.
+
+    `key` must name everything the figure shows (e.g. the run, the axis, how many metric rows).
+    Building a plotly figure with subplots costs 20-50 ms of the server's one GIL (plotly
+    validates every property); a class watching one run's curves rebuilt the same figure 30
+    times per refresh (17% of the server's CPU under the load test). Callers only hand the
+    figure to st.plotly_chart, which copies it, never change it."""
+    with _figures_lock:
+        fig = _figures.get(key)
+        if fig is not None:
+            _figures.move_to_end(key)
+            return fig
+    fig = build()
+    with _figures_lock:
+        _figures[key] = fig
+        while len(_figures) > SHARED_FIGURES:
+            _figures.popitem(last=False)
+    return fig
 
 
 def fast_png(image) -> bytes:

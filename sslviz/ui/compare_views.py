@@ -13,7 +13,7 @@ from ..experiments import submit
 from ..methods import method_names
 from ..plots.compare import embedding_scatter, overlay_training
 from ..plots.label_efficiency import label_efficiency_figure
-from .common import refresh_every, session_owner, store
+from .common import refresh_every, session_owner, shared_figure, store
 from .query import query_value, set_query
 
 MAX_SIDE_BY_SIDE = 4
@@ -47,7 +47,8 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
         axis = st.radio("x axis", ["wall-clock seconds", "epoch"], horizontal=True, key="cmp-axis")
         series = _versioned("series", version, lambda: compare.training_series(s, run_ids))
         x = "elapsed" if axis.startswith("wall") else "epoch"
-        st.plotly_chart(overlay_training(series, x), key="cmp-training", width="stretch")
+        fig = shared_figure(("overlay", str(s.root), version, x), lambda: overlay_training(series, x))
+        st.plotly_chart(fig, key="cmp-training", width="stretch")
 
         st.subheader("Label efficiency")
         rows = _versioned("le", version, lambda: compare.label_rows(s, run_ids))

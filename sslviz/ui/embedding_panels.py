@@ -23,7 +23,7 @@ from ..plots.embeddings import customdata_for, evolution_figure, palette, thumbn
 from ..projection_jobs import jobs, submit_sequence
 from . import embedding_state as S
 from . import embedding_views as V
-from .common import refresh_every, store
+from .common import refresh_every, store, wait_for_job
 
 GRID_MAX = 60
 NEIGHBOURS = 8
@@ -74,6 +74,8 @@ def load_or_explain(choice: S.Choice, source: str | None = None, epoch: int | No
     """The embedding, or None after showing the one-line reason (no snapshot yet, failed run, NaN...)."""
     try:
         return S.embedding_for(choice, source, epoch, run_id)
+    except S.Computing as pending:
+        wait_for_job(pending.job, pending.message)
     except E.NoEmbeddings as exc:
         st.info(str(exc))
     except SslvizError as exc:

@@ -43,9 +43,32 @@ def _stamp(run_dir: Path, epoch: int | None) -> float:
         return 0.0
 
 
+class Computing(Exception):
+    """A baseline embedding is being computed in the background: show `message`, poll `job`."""
+
+    def __init__(self, job, message: str):
+        super().__init__(message)
+        self.job, self.message = job, message
+
+
+BASELINE_WAIT = 1.0  # seconds a page waits for a baseline before it says "computing" and polls
+
+
 @st.cache_resource(max_entries=12, show_spinner=False)
 def _cached_embedding(root: str, run_id: str, source: str, epoch: int | None, stamp: float):
-    return E.load_embedding(store(), run_id, source, epoch)
+    """A run's snapshot is read here; a baseline (raw pixels: the dataset's images; untrained
+    network: a forward pass) is computed the first time in the compute child, never in a page
+    thread: under a class's load that took up to 38 s and held the server's GIL meanwhile."""
+    if source == "run":
+        return E.load_embedding(store(), run_id, source, epoch)
+    from ..projection_jobs import jobs, wait
+
+    job = jobs().submit_to_child(f"embedding|{root}|{run_id}|{source}|{stamp}", E.load_embedding_at, root, run_id,
+                                 source, epoch, retry=True, priority=0)
+    if not wait(job, BASELINE_WAIT) and refresh_every() is not None:
+        raise Computing(job, f"Computing the {SOURCE_LABELS[source]} embedding of {run_id} in the background "
+                             "(once per server; a few seconds)…")
+    return job.result()  # a failure raises its one-line SslvizError here
 
 
 def embedding_for(choice: Choice, source: str | None = None, epoch: int | None = None, run_id: str | None = None):

@@ -24,7 +24,7 @@ from .. import projection as P
 from ..colouring import KINDS, ColourBy, colour_points
 from ..errors import SslvizError
 from ..plots.embeddings import categorical_scatter, continuous_scatter, customdata_for, palette
-from ..projection_jobs import jobs, warm_state
+from ..projection_jobs import jobs, wait, warm_state
 from .common import refresh_every, wait_for_job
 
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "sslviz-embedding"}}
@@ -56,17 +56,28 @@ def projection_settings() -> P.ProjectionParams:
                               engine="umap-learn" if reference else "sslviz")
 
 
-def obtain(emb, params: P.ProjectionParams, run_dir) -> tuple[P.Projection | None, object, str]:
-    """(projection or None while it computes, the background job or None, the job's key)."""
+WIDE = 512  # PCA of wider features (raw pixels: a randomised SVD) runs in the compute child
+PCA_WAIT = 2.0  # seconds a page waits for such a PCA before it polls
+
+
+def obtain(emb, params: P.ProjectionParams, run_dir, submit: bool = True) -> tuple[P.Projection | None, object, str]:
+    """(projection or None while it computes, the background job or None, the job's key).
+
+    A PCA of a network's embedding (milliseconds) is computed here; everything else in the
+    compute child (sslviz.compute_pool), a wide PCA ahead of queued UMAPs. submit=False only
+    looks in the cache."""
     params = params.validate()
     path = P.cache_path(run_dir, emb.source, emb.epoch, params, emb.features)
     hit = P.load_cached(path, params, len(emb))
-    if hit is not None:
+    if hit is not None or not submit:
         return hit, None, str(path)
-    if params.method == "pca":
+    quick = params.method == "pca"
+    if quick and emb.features.shape[1] <= WIDE:
         return P.project(emb.features, params, cache=path), None, str(path)
     P.check_projectable(emb.features, params, P.subsample(len(emb), params.max_points, params.seed))  # say it now
-    job = jobs().submit_to_child(str(path), P.project, emb.features, params, cache=path)
+    job = jobs().submit_to_child(str(path), P.project, emb.features, params, cache=path, priority=0 if quick else 1)
+    if quick:
+        wait(job, PCA_WAIT if refresh_every() is not None else None)
     if job.done():
         exc = job.exception()
         if exc is not None:
@@ -75,43 +86,47 @@ def obtain(emb, params: P.ProjectionParams, run_dir) -> tuple[P.Projection | Non
     return None, job, str(path)
 
 
-def wait_for(job, what: str) -> None:
-    """A note while `job` runs; reruns the page once when it is done (polls with a fragment)."""
+def wait_for(job, what: str, also=None, meanwhile: bool = True) -> None:
+    """A note while `job` runs; reruns the page once when it (or the job `also`, the PCA shown
+    meanwhile) is done (polls with a fragment)."""
     live = refresh_every()
 
     @st.fragment(run_every=live)
     def poll():
-        if job.done():
+        if job.done() or (also is not None and also.done()):
             st.rerun(scope="app")
         warm = warm_state()
         extra = "" if warm["done"] else " (the first one after a server start also loads the compiled UMAP code)"
-        st.info(f"{what} is computing in the background{extra}; PCA is shown meanwhile"
-                + ("" if live else " — rerun the page to see it"))
+        shown = "" if not meanwhile else "; PCA is shown meanwhile" if also is None else "; PCA first, in a moment"
+        st.info(f"{what} is computing in the background{extra}{shown}" + ("" if live else " — rerun the page to see it"))
 
     poll()
 
 
 def projection_or_pca(emb, params: P.ProjectionParams, run_dir, what: str = "") -> P.Projection | None:
     """The asked-for projection, or PCA while it computes (with a polling note); errors as st.error."""
+    pca = pca_job = None
     try:
-        proj, job, _ = obtain(emb, params, run_dir)
+        proj, job, _ = obtain(emb, params, run_dir, submit=False)
+        if proj is None and params.method != "pca":  # the PCA first: it is what shows meanwhile
+            pca, pca_job, _ = obtain(emb, replace(params, method="pca"), run_dir)
+        if proj is None:
+            proj, job, _ = obtain(emb, params, run_dir)
     except SslvizError as exc:
         st.error(str(exc))
         if params.method == "pca":
             return None
         try:
             proj, _, _ = obtain(emb, replace(params, method="pca"), run_dir)
-            st.caption("PCA shown instead.")
+            if proj is not None:
+                st.caption("PCA shown instead.")
             return proj
         except SslvizError:
             return None
     if proj is None:
-        wait_for(job, what or P.METHOD_NAMES[params.method])
-        try:
-            proj, _, _ = obtain(emb, replace(params, method="pca"), run_dir)
-        except SslvizError as exc:
-            st.error(str(exc))
-            return None
+        wait_for(job, what or P.METHOD_NAMES[params.method], also=pca_job if pca is None else None,
+                 meanwhile=params.method != "pca")
+        return pca
     return proj
 
 

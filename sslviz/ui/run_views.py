@@ -11,7 +11,7 @@ from ..config import RunConfig
 from ..errors import SslvizError
 from ..evaluate import COLLAPSE_WARNING
 from ..plots import training_curves
-from .common import refresh_every, session_owner, store
+from .common import refresh_every, session_owner, shared_figure, store
 
 STATUS_ICON = {"queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!"}
 
@@ -168,7 +168,10 @@ def run_panel(run_id: str) -> None:
             st.caption("No measurements yet: the first kNN score arrives after the untrained network is scored.")
             return
         axis = st.session_state.get(f"axis-{run_id}", "epoch")
-        st.plotly_chart(training_curves(rows, x=axis), key=f"curves-{run_id}", width="stretch")
+        last = rows[-1]
+        fig = shared_figure(("curves", str(s.root), run_id, axis, len(rows), last["step"], last["name"], last["value"]),
+                            lambda: training_curves(rows, x=axis))
+        st.plotly_chart(fig, key=f"curves-{run_id}", width="stretch")
         _collapse_warning(rows)
         summary = run["summary"]
         if summary.get("knn_accuracy") is not None:
