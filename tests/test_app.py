@@ -60,10 +60,10 @@ def test_the_curves_figure_is_shared_between_sessions_and_follows_new_metrics(st
         return next(c for c in charts if any(t.get("name") == "loss" for t in c["data"]))
 
     first = curves()
-    shared = [f for k, f in common._figures.items() if k[0] == "curves" and k[2] == run_id]
+    shared = [f for k, f in common._shared.items() if k[0] == "curves" and k[2] == run_id]
     assert len(shared) == 1
     assert curves() == first  # a second session: the same figure ...
-    assert [f for k, f in common._figures.items() if k[0] == "curves" and k[2] == run_id] == shared  # ... not rebuilt
+    assert [f for k, f in common._shared.items() if k[0] == "curves" and k[2] == run_id] == shared  # ... not rebuilt
     store.add_metrics(run_id, [(2, 1, 2.0, "loss", 1.2)])
     loss = next(t for t in curves()["data"] if t.get("name") == "loss")
     assert loss["y"] == [2.0, 1.5, 1.2]  # the new row is drawn, not a stale shared figure
@@ -91,3 +91,24 @@ def test_train_page_form_starts_a_run_and_bad_input_is_shown(store):
     deadline = time.time() + 60
     while store.get(runs[0]["id"])["status"] in ("queued", "running") and time.time() < deadline:
         time.sleep(0.3)
+
+
+def test_shared_builds_once_per_key_and_keeps_only_what_it_is_told_to():
+    from sslviz.ui import common
+
+    calls = []
+
+    def build(v):
+        calls.append(v)
+        return {"value": v, "ready": v != "waiting"}
+
+    a = common.shared(("test-shared", 1), lambda: build(1))
+    assert common.shared(("test-shared", 1), lambda: build(99)) is a and calls == [1]
+    assert common.shared(("test-shared", 2), lambda: build(2))["value"] == 2  # another key, another value
+    ready = lambda v: v["ready"]  # noqa: E731
+    common.shared(("test-shared", 3), lambda: build("waiting"), keep=ready)
+    common.shared(("test-shared", 3), lambda: build("waiting"), keep=ready)
+    assert calls.count("waiting") == 2  # not remembered: built again until it is ready
+    for i in range(common.SHARED_ENTRIES + 5):
+        common.shared(("test-shared-fill", i), lambda: build("x"))
+    assert ("test-shared", 1) not in common._shared and len(common._shared) <= common.SHARED_ENTRIES  # bounded

@@ -46,30 +46,34 @@ def store() -> RunStore:
     return _store(os.environ.get("SSLVIZ_HOME"))
 
 
-_figures: "OrderedDict[tuple, object]" = OrderedDict()
-_figures_lock = threading.Lock()
-SHARED_FIGURES = 64
+_shared: "OrderedDict[tuple, object]" = OrderedDict()
+_shared_lock = threading.Lock()
+SHARED_ENTRIES = 64
 
 
-def shared_figure(key: tuple, build):
-    """The figure `build()` makes, built once for every session that shows the same data.
+def shared(key: tuple, build, keep=None):
+    """What `build()` returns, built once for every session that shows the same thing.
 
-    `key` must name everything the figure shows (e.g. the run, the axis, how many metric rows).
-    Building a plotly figure with subplots costs 20-50 ms of the server's one GIL (plotly
-    validates every property); a class watching one run's curves rebuilt the same figure 30
-    times per refresh (17% of the server's CPU under the load test). Callers only hand the
-    figure to st.plotly_chart, which copies it, never change it."""
-    with _figures_lock:
-        fig = _figures.get(key)
-        if fig is not None:
-            _figures.move_to_end(key)
-            return fig
-    fig = build()
-    with _figures_lock:
-        _figures[key] = fig
-        while len(_figures) > SHARED_FIGURES:
-            _figures.popitem(last=False)
-    return fig
+    `key` must name everything the result depends on (the run, the axis, how many metric rows;
+    the images, pipelines and seed of an augmentation grid). Under the classroom load test the
+    server has one GIL for 30 sessions, and they mostly look at the same things: the same run's
+    training curves (a plotly figure with subplots: 20-50 ms, as plotly validates every
+    property), the same default augmentation grid, the same pretext examples. Callers never
+    change what they get (st.plotly_chart copies a figure; bytes and arrays are only read).
+    keep(value) False: return it without remembering it (e.g. a view still waiting for its UMAP).
+    """
+    with _shared_lock:
+        if key in _shared:
+            _shared.move_to_end(key)
+            return _shared[key]
+    value = build()
+    if keep is not None and not keep(value):
+        return value
+    with _shared_lock:
+        _shared[key] = value
+        while len(_shared) > SHARED_ENTRIES:
+            _shared.popitem(last=False)
+    return value
 
 
 def fast_png(image) -> bytes:

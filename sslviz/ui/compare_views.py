@@ -13,7 +13,8 @@ from ..experiments import submit
 from ..methods import method_names
 from ..plots.compare import embedding_scatter, overlay_training
 from ..plots.label_efficiency import label_efficiency_figure
-from .common import refresh_every, session_owner, shared_figure, store
+from .common import refresh_every, session_owner, shared, store
+from .embedding_state import snapshot_stamp
 from .query import query_value, set_query
 
 MAX_SIDE_BY_SIDE = 4
@@ -47,7 +48,7 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
         axis = st.radio("x axis", ["wall-clock seconds", "epoch"], horizontal=True, key="cmp-axis")
         series = _versioned("series", version, lambda: compare.training_series(s, run_ids))
         x = "elapsed" if axis.startswith("wall") else "epoch"
-        fig = shared_figure(("overlay", str(s.root), version, x), lambda: overlay_training(series, x))
+        fig = shared(("overlay", str(s.root), version, x), lambda: overlay_training(series, x))
         st.plotly_chart(fig, key="cmp-training", width="stretch")
 
         st.subheader("Label efficiency")
@@ -109,14 +110,17 @@ def embeddings_side_by_side(run_ids: list[str]) -> None:
     cols = st.columns(len(shown))
     for col, run_id in zip(cols, shown):
         with col:
-            try:
-                view = compare.projection_of(s, run_id, method)
+            snapshot = (str(s.root), run_id, snapshot_stamp(s.run_dir(run_id)))  # a new snapshot: a new view
+            try:  # a finished view is the same for every session: computed and drawn once
+                view = shared(("cmp-view", *snapshot, method), lambda: compare.projection_of(s, run_id, method),
+                              keep=lambda v: v["ready"])
             except SslvizError as exc:
                 st.warning(f"{run_id}: {exc}")
                 continue
             title = f"{s.get(run_id)['method']} · {run_id} · epoch {view['epoch']} · {view['method'].upper()}"
-            st.plotly_chart(embedding_scatter(view["coords"], view["labels"], view["class_names"], title=title),
-                            key=f"cmp-emb-{run_id}-{view['method']}", width="stretch")
+            fig = shared(("cmp-figure", *snapshot, view["method"], title),
+                         lambda: embedding_scatter(view["coords"], view["labels"], view["class_names"], title=title))
+            st.plotly_chart(fig, key=f"cmp-emb-{run_id}-{view['method']}", width="stretch")
             if view["note"]:
                 st.caption(view["note"])
             if not view["ready"]:

@@ -35,7 +35,8 @@ class Choice:
     epochs: list[int]
 
 
-def _stamp(run_dir: Path, epoch: int | None) -> float:
+def snapshot_stamp(run_dir: Path, epoch: int | None = None) -> float:
+    """The modification time of a run's snapshot at `epoch` (None: its newest), 0 when there is none."""
     try:
         files = [E.snapshot_path(run_dir, epoch)] if epoch is not None else sorted(run_dir.glob("embeddings_*.npz"))[-1:]
         return max(p.stat().st_mtime for p in files) if files else 0.0
@@ -78,7 +79,7 @@ def embedding_for(choice: Choice, source: str | None = None, epoch: int | None =
     epoch = choice.epoch if epoch is None and run_id == choice.run["id"] and source == choice.source else epoch
     run_dir = store().run_dir(run_id)
     return _cached_embedding(str(store().root), run_id, source, epoch if source == "run" else None,
-                             _stamp(run_dir, epoch if source == "run" else None))
+                             snapshot_stamp(run_dir, epoch if source == "run" else None))
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)

@@ -14,7 +14,7 @@ import streamlit as st
 
 from ..answers import ANGLES, TASK_TITLES, TASKS
 from ..errors import SslvizError
-from .common import fast_png, presenting, store, style_figure, url_selectbox, wait_for_job
+from .common import fast_png, presenting, shared, store, style_figure, url_selectbox, wait_for_job
 from .teaching_views import background, load, pick_images, render_card
 
 METHOD_TO_TASK = {m: t for t, m in TASKS.items()}
@@ -99,11 +99,15 @@ def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> 
         st.info("On `shapes` the colours are random, so from gray alone the best guess is a dull average.")
     idx = pick_images(data.test, COUNTS.get(task, 6), seed, one_per_class=False)
     images = data.test.images[idx]
-    try:
+
+    def build():
         if task == "contrastive":
-            example = answers.contrastive(images, method=method, seed=seed, dataset=data.name)
-        else:
-            example = answers.EXAMPLES[task](images, method, **({} if task in ("rotation", "colorization") else {"seed": seed}))
+            return answers.contrastive(images, method=method, seed=seed, dataset=data.name)
+        return answers.EXAMPLES[task](images, method, **({} if task in ("rotation", "colorization") else {"seed": seed}))
+
+    try:  # the same puzzle for every session that asks for it (a class follows one screen)
+        example = shared(("pretext", task, data.name, data.image_size, tuple(int(i) for i in idx), int(seed),
+                          None if run is None else (run["id"], trained.epoch)), build)
     except SslvizError as exc:
         st.error(str(exc))
         return

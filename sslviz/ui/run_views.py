@@ -11,7 +11,7 @@ from ..config import RunConfig
 from ..errors import SslvizError
 from ..evaluate import COLLAPSE_WARNING
 from ..plots import training_curves
-from .common import refresh_every, session_owner, shared_figure, store
+from .common import refresh_every, session_owner, shared, store
 
 STATUS_ICON = {"queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!"}
 
@@ -169,7 +169,7 @@ def run_panel(run_id: str) -> None:
             return
         axis = st.session_state.get(f"axis-{run_id}", "epoch")
         last = rows[-1]
-        fig = shared_figure(("curves", str(s.root), run_id, axis, len(rows), last["step"], last["name"], last["value"]),
+        fig = shared(("curves", str(s.root), run_id, axis, len(rows), last["step"], last["name"], last["value"]),
                             lambda: training_curves(rows, x=axis))
         st.plotly_chart(fig, key=f"curves-{run_id}", width="stretch")
         _collapse_warning(rows)

@@ -18,7 +18,7 @@ import streamlit as st
 
 from ..augment import PRESET_NOTES, PRESETS, Pipeline, default_pipeline, default_pipeline_note
 from ..errors import SslvizError
-from .common import fast_png, presenting, store, style_figure, url_selectbox, wait_for_job
+from .common import fast_png, presenting, shared, store, style_figure, url_selectbox, wait_for_job
 
 # ---- background jobs (sub-second to a few seconds of numeric work) ------------------------------
 
@@ -227,11 +227,16 @@ def views_grid(data, idx: np.ndarray, pipelines: tuple[Pipeline, Pipeline], view
     """The grid (one picture): each image on top, its views below in pairs; and what was drawn."""
     from ..plots.teaching import augmentation_grid, describe_params, draw_views
 
-    images = data.train.images[idx]
     scale = max(2, (128 if presenting() else 96) // data.image_size)
-    drawn, params = draw_views(images, pipelines, views, seed)
-    grid = augmentation_grid(images, pipelines, views, seed, scale=scale, drawn=drawn)
-    st.image(fast_png(grid), output_format="PNG", caption="Each column: one image (top) and its views. A pair is what one training step "
+
+    def build():
+        images = data.train.images[idx]
+        drawn, params = draw_views(images, pipelines, views, seed)
+        return fast_png(augmentation_grid(images, pipelines, views, seed, scale=scale, drawn=drawn)), params
+
+    png, params = shared(("aug-grid", data.name, data.image_size, len(data.train.images), tuple(int(i) for i in idx),
+                          repr(pipelines[0]), repr(pipelines[1]), int(views), int(seed), scale), build)
+    st.image(png, output_format="PNG", caption="Each column: one image (top) and its views. A pair is what one training step "
              "compares: the network must say the two views are the same image.", width="stretch")
     same = pipelines[0] == pipelines[1]
     st.caption(("Both views: " if same else "View 1: ") + pipelines[0].summary()
