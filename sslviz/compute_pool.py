@@ -57,8 +57,14 @@ def report(key: str, done: int, total: int) -> None:
 
 
 def on_progress(key: str, callback) -> None:
-    """In the server: callback(done, total) for each report(key, ...) the child sends."""
+    """In the server: callback(done, total) for each report(key, ...) the child sends, until the
+    last one (done == total) or `forget_progress(key)`."""
     _callbacks[key] = callback
+
+
+def forget_progress(key: str) -> None:
+    """Stop calling back for `key` (its job failed before its last report)."""
+    _callbacks.pop(key, None)
 
 
 def _listen(progress_queue) -> None:
@@ -67,7 +73,7 @@ def _listen(progress_queue) -> None:
             key, done, total = progress_queue.get()
         except (EOFError, OSError, ValueError):
             return
-        callback = _callbacks.get(key)
+        callback = _callbacks.pop(key, None) if done >= total else _callbacks.get(key)  # the last report: forget
         if callback is not None:
             callback(done, total)
 

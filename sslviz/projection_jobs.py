@@ -103,6 +103,15 @@ class Jobs:
     def get(self, key: str) -> Future | None:
         return self._jobs.get(key)
 
+    def forget(self, key: str) -> None:
+        """Drop a finished job (its result is kept elsewhere, e.g. a large embedding in the page
+        cache); a running or queued one stays."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and job.done():
+                self._jobs.pop(key, None)
+                self._progress.pop(key, None)
+
     def set_progress(self, key: str, done: int, total: int) -> None:
         self._progress[key] = (done, total)
 
@@ -159,7 +168,9 @@ def submit_sequence(key: str, feats: list, params, caches: list) -> Future:
     from . import compute_pool
 
     compute_pool.on_progress(key, lambda d, t: jobs().set_progress(key, d, t))
-    return jobs().submit_to_child(key, project_sequence_job, key, feats, params, caches)
+    job = jobs().submit_to_child(key, project_sequence_job, key, feats, params, caches)
+    job.add_done_callback(lambda f: f.exception() is not None and compute_pool.forget_progress(key))
+    return job
 
 
 def wait(future: Future | None, timeout: float) -> bool:

@@ -78,3 +78,36 @@ def test_a_projection_job_runs_in_the_child(tmp_path):
     assert wait(job, 60) and job.exception() is None
     assert (tmp_path / "p.npz").exists()  # written by the child
     np.testing.assert_allclose(job.result().coords, project(x, params).coords, atol=1e-5)
+
+
+def test_an_evolution_sequence_reports_progress_then_forgets_its_callback(tmp_path):
+    from sslviz.projection import ProjectionParams
+    from sslviz.projection_jobs import jobs, submit_sequence, wait
+
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(120, 8)).astype(np.float32) for _ in range(3)]
+    key = f"test-sequence-{tmp_path}"
+    job = submit_sequence(key, feats, ProjectionParams(n_neighbors=8, n_epochs=20),
+                          [tmp_path / f"s{i}.npz" for i in range(3)])
+    assert wait(job, 120) and job.exception() is None and len(job.result()) == 3
+    deadline = time.time() + 10
+    while jobs().progress(key) != (3, 3) and time.time() < deadline:  # the last report crosses a queue
+        time.sleep(0.05)
+    assert jobs().progress(key) == (3, 3)
+    assert key not in compute_pool._callbacks  # forgotten with the last report: nothing kept for the server's life
+
+
+def test_forget_drops_a_finished_job_but_never_a_running_one():
+    import threading
+
+    from sslviz.projection_jobs import Jobs, wait
+
+    j = Jobs()
+    gate = threading.Event()
+    running = j.submit("running", gate.wait, 30)
+    j.forget("running")
+    assert j.get("running") is running
+    gate.set()
+    assert wait(running, 30)
+    j.forget("running")
+    assert j.get("running") is None and j.submit("running", lambda: 1) is not running

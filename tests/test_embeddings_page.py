@@ -225,6 +225,9 @@ def test_a_baseline_is_computed_beside_the_page_which_says_so_and_polls(store, a
     settle()
     at.run()
     assert not at.exception and "raw pixels" in titles(at)[0]
+    from sslviz.projection_jobs import jobs
+
+    assert not [k for k in jobs()._jobs if k.startswith("embedding|") and run_id in k]  # held once, by the page cache
 
 
 def test_pca_of_wide_features_runs_in_the_child_and_of_narrow_ones_here(store, add_finished_run, monkeypatch):

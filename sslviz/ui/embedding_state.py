@@ -64,12 +64,14 @@ def _cached_embedding(root: str, run_id: str, source: str, epoch: int | None, st
         return E.load_embedding(store(), run_id, source, epoch)
     from ..projection_jobs import jobs, wait
 
-    job = jobs().submit_to_child(f"embedding|{root}|{run_id}|{source}|{stamp}", E.load_embedding_at, root, run_id,
-                                 source, epoch, retry=True, priority=0)
+    job_key = f"embedding|{root}|{run_id}|{source}|{stamp}"
+    job = jobs().submit_to_child(job_key, E.load_embedding_at, root, run_id, source, epoch, retry=True, priority=0)
     if not wait(job, BASELINE_WAIT) and refresh_every() is not None:
         raise Computing(job, f"Computing the {SOURCE_LABELS[source]} embedding of {run_id} in the background "
                              "(once per server; a few seconds)…")
-    return job.result()  # a failure raises its one-line SslvizError here
+    emb = job.result()  # a failure raises its one-line SslvizError here
+    jobs().forget(job_key)  # held by this cache from now on, not also by the job queue (24 MB for pixels)
+    return emb
 
 
 def embedding_for(choice: Choice, source: str | None = None, epoch: int | None = None, run_id: str | None = None):
