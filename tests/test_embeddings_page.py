@@ -247,3 +247,23 @@ def test_pca_of_wide_features_runs_in_the_child_and_of_narrow_ones_here(store, a
     np.testing.assert_allclose(np.abs(proj3.coords[:, :2]), np.abs(proj.coords), atol=1e-4)
     again, job, _ = V.obtain(emb, other, store.run_dir(run_id))
     assert again.cached and job is None and np.array_equal(again.coords, proj3.coords)
+
+
+def test_umap_epochs_and_engine_are_parameters_with_their_own_cache(store, add_finished_run):
+    run_id = add_finished_run(store)
+    at = open_page(run=run_id)
+    settle()
+    at.run()
+    folder = store.run_dir(run_id) / "projections"
+    before = set(folder.glob("run-e0002-*.npz"))
+    at.select_slider(key="emb_epochs").set_value(50).run()
+    settle()
+    at.run()
+    assert not at.exception and "UMAP 2D" in titles(at)[0]
+    fewer = set(folder.glob("run-e0002-*.npz")) - before
+    assert len(fewer) == 1  # 50 epochs: another projection, cached beside the 200-epoch one
+    at.toggle(key="emb_umap_learn").set_value(True).run()
+    settle()
+    at.run()
+    assert not at.exception and "UMAP 2D" in titles(at)[0]
+    assert len(set(folder.glob("run-e0002-*.npz")) - before - fewer) == 1  # umap-learn's layout: its own file
