@@ -129,24 +129,25 @@ print(json.dumps({{"start_seconds": t1 - t0, "projection_seconds": t2 - t1, "inf
 """
 
 
+def _in_fresh_python(script: str, path: str, cache_dir: str) -> tuple[dict, float]:
+    """(the script's last-line JSON, wall seconds) of a new Python process with that numba cache."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", script.format(root=str(ROOT), path=path)], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1]), time.perf_counter() - t0
+
+
 def server_start(path: str, cache_dir: str) -> dict:
     """The first projection after a server start, asked for at once: the server's compute child
     starts, its warm-up runs, and the request queues behind it (the page's own path)."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    out = subprocess.run([sys.executable, "-c", SERVER_START.format(root=str(ROOT), path=path)], env=env,
-                         capture_output=True, text=True, check=True)
-    inner = json.loads(out.stdout.strip().splitlines()[-1])
+    inner, _ = _in_fresh_python(SERVER_START, path, cache_dir)
     return {"request_to_result_seconds": round(inner["projection_seconds"], 2),
             "process_start_seconds": round(inner["start_seconds"], 2)}
 
 
 def fresh_process(path: str, cache_dir: str) -> dict:
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", FRESH.format(root=str(ROOT), path=path)], env=env,
-                         capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - t0
-    inner = json.loads(out.stdout.strip().splitlines()[-1])
+    inner, wall = _in_fresh_python(FRESH, path, cache_dir)
     return {"wall_seconds": round(wall, 2), "import_seconds": round(inner["import_seconds"], 2),
             "projection_seconds": round(inner["projection_seconds"], 2)}
 

@@ -1,13 +1,16 @@
-"""One long-lived child process for the server's own numeric work: projections and factor probes.
+"""One long-lived child process for the server's own numeric work: projections, factor probes,
+clusterings and few-shot colourings, and the first computation of a baseline embedding.
 
-Why a child process and not a thread: umap-learn's numba loops and scikit-learn's solvers hold
-Python's GIL for most of their run, so in a thread of the Streamlit server they stall every
-browser session's script. Profiled under the classroom load test (30 sessions, py-spy on the
-server): the projection and probe threads took 31% of the server's samples, and page runs
-queued behind them. In a child, they run beside the server instead of inside it.
+Why a child process and not a thread: numba loops and scikit-learn's solvers hold Python's GIL
+for much of their run, and a randomised PCA of raw pixels runs many small torch steps; in a
+thread of the Streamlit server they compete with every browser session's script. Profiled
+under the classroom load test (30 sessions, py-spy on the server): the projection and probe
+threads took 31% of the server's samples, and page runs queued behind them. In a child, they run
+beside the server instead of inside it.
 
-Why one child that lives as long as the server: importing umap-learn and loading numba's compiled
-functions costs seconds, paid once (the warm-up runs there) and then kept between jobs.
+Why one child that lives as long as the server: importing torch and scikit-learn and loading
+numba's compiled functions costs seconds, paid once (the warm-up runs there) and then kept
+between jobs.
 
 - `call(fn, *args, **kwargs)` runs a module-level function in the child and returns its result
   (or raises its exception, e.g. a one-line SslvizError). It blocks: call it from a background

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .umap_fast import ENGINES  # who optimises a UMAP layout (umap_fast.umap_layout)
 
 METHODS = {
     "umap": "UMAP (umap-learn): keeps local neighbourhoods, clusters stand out; the usual choice",
@@ -40,7 +41,6 @@ METHODS = {
 }
 METHOD_NAMES = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
 METRICS = ("cosine", "euclidean")
-ENGINES = ("sslviz", "umap-learn")  # who optimises a UMAP layout (sslviz.umap_fast.umap_layout)
 DEFAULT_MAX_POINTS = 10_000
 PROJECTION_DIR = "projections"
 

@@ -1,8 +1,9 @@
 """Projections for the server, computed beside it, and the numba warm-up.
 
 Why not the worker queue: a projection takes a second or a few, and a fresh process would spend
-longer starting and loading umap-learn than the projection takes. Why not a plain thread:
-umap-learn's numba loops hold the GIL, which stalls every session's page script. So a thread of
+longer starting and loading its libraries than the projection takes. Why not a plain thread:
+umap-learn's numba loops and scikit-learn's t-SNE hold the GIL, which stalls every session's
+page script. So a thread of
 the server waits while the work runs in one long-lived child process (`sslviz.compute_pool`),
 which keeps the compiled code warm between jobs.
 
@@ -85,8 +86,7 @@ class Jobs:
                 return job
             if len(self._jobs) > 256:  # forget finished jobs (their results live in the cache files)
                 for k in [k for k, f in self._jobs.items() if f.done()][:128]:
-                    self._jobs.pop(k, None)
-                    self._progress.pop(k, None)
+                    self._drop(k)
             job = Future()
             self._jobs[key] = job
             self._order += 1
@@ -109,8 +109,11 @@ class Jobs:
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and job.done():
-                self._jobs.pop(key, None)
-                self._progress.pop(key, None)
+                self._drop(key)
+
+    def _drop(self, key: str) -> None:  # with self._lock held
+        self._jobs.pop(key, None)
+        self._progress.pop(key, None)
 
     def set_progress(self, key: str, done: int, total: int) -> None:
         self._progress[key] = (done, total)

@@ -35,7 +35,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-_lock = threading.Lock()  # one umap-learn fit at a time per process (numba's threads are shared)
+_lock = threading.Lock()  # one UMAP layout at a time per process (umap-learn's numba threads are shared)
+ENGINES = ("sslviz", "umap-learn")  # who optimises a UMAP layout: sslviz.umap_sgd, or umap-learn itself
 
 
 # ---- numba: on-disk cache ------------------------------------------------------------------------
@@ -235,9 +236,6 @@ def scaled_init(coords: np.ndarray, seed: int) -> np.ndarray:
 
 
 # ---- the layout ----------------------------------------------------------------------------------
-
-
-ENGINES = ("sslviz", "umap-learn")
 
 
 def umap_layout(x: np.ndarray, *, dims: int = 2, n_neighbors: int = 15, min_dist: float = 0.1,

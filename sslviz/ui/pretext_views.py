@@ -114,7 +114,7 @@ def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> 
     factor = _scale(data.image_size)
     RENDER[task](example, factor, reveal, method is not None)
     if method is not None:
-        key = ("task", run["id"], answers.load_trained(store(), run["id"]).epoch, task)
+        key = ("task", run["id"], trained.epoch, task)
         fut = background(key, _score_on_a_copy, task, method, data.test.images[:512])
         if wait_for_job(fut, "Scoring the run on 512 held-out images…"):
             try:

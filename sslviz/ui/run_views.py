@@ -170,7 +170,7 @@ def run_panel(run_id: str) -> None:
         axis = st.session_state.get(f"axis-{run_id}", "epoch")
         last = rows[-1]
         fig = shared(("curves", str(s.root), run_id, axis, len(rows), last["step"], last["name"], last["value"]),
-                            lambda: training_curves(rows, x=axis))
+                     lambda: training_curves(rows, x=axis))
         st.plotly_chart(fig, key=f"curves-{run_id}", width="stretch")
         _collapse_warning(rows)
         summary = run["summary"]
