@@ -1,14 +1,20 @@
-"""Every method × dataset after a fixed CPU budget: kNN accuracy, images/s, peak memory.
+"""Every method × dataset after a fixed CPU budget: kNN accuracy, images/s, peak memory, collapse gauge.
 
-    python -m sslviz bench methods [--json] [--markdown] [--budgets 60,180] [--datasets shapes,digits,mnist]
+    python -m sslviz bench methods [--json] [--markdown] [--budgets 120] [--datasets shapes,mnist-10k]
                                    [--methods all|simclr,byol,...] [--mnist-root DIR]
 
 With --markdown, the table for BENCHMARKS.md is printed after the per-run lines (one table per
-dataset and budget, the verdict column computed from the numbers, never typed by hand).
+dataset and budget, the verdict column and the quality bars computed from the numbers, never typed
+by hand). Every run uses the defaults: the recipe for its kind of data (sslviz/recipes.py).
+Columns: the linear probe at 10 labels per class (mean of 5 paired draws: the same images for the
+method, its own untrained network and raw pixels), the trainer's kNN with all labels, and the
+seconds the run took to come within 0.005 of its final kNN.
 
 Each cell is one training run in a fresh subprocess (so peak memory, read from the kernel's
 ru_maxrss of that process, is the method's own). The baselines (pixels, random-init, pca) are
-rows of the same table. A method that loses to pixels says so in the table.
+rows of the same table. A method that loses to pixels says so in the table. The collapse gauge
+columns are the trainer's (sslviz.evaluate.collapse_metrics): spread (1 = all over the sphere,
+0 = one point) and effective rank (directions used), with a warning sign past their lines.
 """
 
 from __future__ import annotations
@@ -28,12 +34,37 @@ ROOT = Path(__file__).resolve().parent.parent
 _CHILD = r"""
 import json, resource, sys, tempfile
 from pathlib import Path
+import torch
 from sslviz import train
 from sslviz.config import RunConfig
+from sslviz.data import load_dataset
+from sslviz.evaluate import extract_features, few_label_accuracy, few_label_draws
 cfg = RunConfig.from_dict(json.loads(sys.argv[1]))
+rep = train.Reporter()
 with tempfile.TemporaryDirectory() as tmp:
-    s = train.run(cfg, Path(tmp))
-s["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    s = train.run(cfg, Path(tmp), rep)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # the linear probe at 10 labels per class, mean of 5 paired draws (the same images for the
+    # method, its untrained network and raw pixels), on the monitor's 5,000-image bank and test set
+    ckpt = train.load_checkpoint(Path(tmp) / "checkpoint.pt")
+    data = load_dataset(cfg.dataset, image_size=cfg.image_size, data_root=cfg.data_root, seed=cfg.seed)
+    resolved = RunConfig.from_dict(ckpt["config"])
+    g = torch.Generator().manual_seed(cfg.seed)
+    bank = torch.randperm(len(data.train), generator=g)[: cfg.eval_train_max].sort().values
+    test = torch.randperm(len(data.test), generator=g)[: cfg.eval_test_max].sort().values
+    bx, by, tx, ty = data.train.images[bank], data.train.labels[bank], data.test.images[test], data.test.labels[test]
+    draws = few_label_draws(by, draws=5, seed=cfg.seed)
+    torch.manual_seed(cfg.seed)
+    method = train.build_method(resolved, data, torch.device("cpu")).eval()
+    probe = lambda m: few_label_accuracy(extract_features(m.embed, bx), by, extract_features(m.embed, tx), ty, draws)
+    s["linear10_random_init"] = probe(method)
+    method.load_state_dict(ckpt["model"])
+    s["linear10"] = probe(method.eval())
+    s["linear10_pixels"] = few_label_accuracy(bx.flatten(1).float(), by, tx.flatten(1).float(), ty, draws)
+knn = [(r[2], r[4]) for r in rep.rows if r[3] == "knn_accuracy"]
+final = s.get("knn_accuracy")
+s["seconds_to_final_knn"] = next((t for t, v in knn if final is not None and v >= final - 0.005), None)
+s["peak_memory_mb"] = peak
 print(json.dumps(s))
 """
 
@@ -54,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sslviz bench methods")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md tables")
-    ap.add_argument("--budgets", default="60")
-    ap.add_argument("--datasets", default="shapes")
+    ap.add_argument("--budgets", default="120")
+    ap.add_argument("--datasets", default="shapes,mnist-10k")
     ap.add_argument("--methods", default="all")
     ap.add_argument("--mnist-root", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     args = ap.parse_args(argv)
@@ -72,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                 r = one(cfg)
                 row = {"method": method, "dataset": dataset, "budget_s": budget,
                        **{k: r.get(k) for k in ("knn_accuracy", "knn_pixels", "knn_random_init", "images_per_second",
-                                                "epochs", "collapse_std", "peak_memory_mb", "error")}}
+                                                "epochs", "spread", "effective_rank", "peak_memory_mb", "error",
+                                                "linear10", "linear10_pixels", "linear10_random_init",
+                                                "seconds_to_final_knn", "recipe")}}
                 rows.append(row)
                 knn = row["knn_accuracy"]
                 print(f"{dataset:<8} {budget:>5.0f}s {method:<18} "
@@ -88,40 +121,97 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def verdict(row: dict) -> str:
-    """How a trained method stands against the two free baselines, in words."""
-    knn, pixels, untrained = row["knn_accuracy"], row["knn_pixels"], row["knn_random_init"]
-    if row["method"] in ("pixels", "pca", "random-init"):
-        return "baseline"
-    def against(other, name):
-        if abs(knn - other) < 0.0005:
-            return f"ties {name}"
-        return f"beats {name}" if knn > other else f"**loses to {name}**"
+BASELINES = ("pixels", "pca", "random-init", "supervised")
+JOINT_AND_CLUSTERING = ("simclr", "moco", "byol", "simsiam", "barlow-twins", "vicreg", "dino", "swav", "deepcluster")
 
-    return f"{against(pixels, 'pixels')}, {against(untrained, 'untrained')}"
+
+def _against(value, other, name: str) -> str:
+    if value is None or other is None:
+        return f"{name}: n/a"
+    if abs(value - other) < 0.0005:
+        return f"ties {name}"
+    return f"beats {name}" if value > other else f"**loses to {name}**"
+
+
+def verdict(row: dict) -> str:
+    """How a trained method stands against the two free baselines, in words (linear probe at 10
+    labels per class, and kNN with all labels)."""
+    if row["method"] in BASELINES:
+        return "baseline"
+    return (f"10/class: {_against(row.get('linear10'), row.get('linear10_pixels'), 'pixels')}, "
+            f"{_against(row.get('linear10'), row.get('linear10_random_init'), 'untrained')}; "
+            f"kNN: {_against(row['knn_accuracy'], row['knn_pixels'], 'pixels')}")
+
+
+def bars(group: list[dict], dataset: str) -> list[str]:
+    """The issue's quality bars for one (dataset, budget) table, each stated as met or not."""
+    ok = {r["method"]: r for r in group if r["knn_accuracy"] is not None}
+    ssl = [r for m, r in ok.items() if m not in BASELINES]
+    out = []
+    lose = [r["method"] for r in ssl if not (r.get("linear10") is not None and r["linear10"] > r["linear10_pixels"]
+                                              and r["linear10"] > r["linear10_random_init"])]
+    out.append(f"- every self-supervised method beats raw pixels and the untrained network on the linear probe at "
+               f"10 labels per class: {'**met**' if not lose else 'not met (' + ', '.join(lose) + ')'}")
+    if dataset == "shapes":
+        lose = [m for m in JOINT_AND_CLUSTERING if m in ok and not ok[m]["knn_accuracy"] > ok[m]["knn_pixels"]]
+        out.append(f"- every joint-embedding and clustering method beats raw pixels on kNN with all labels: "
+                   f"{'**met**' if not lose else 'not met (' + ', '.join(lose) + ')'}")
+        if "simclr" in ok and "supervised" in ok:
+            pix, sup, simclr = ok["simclr"]["knn_pixels"], ok["supervised"]["knn_accuracy"], ok["simclr"]["knn_accuracy"]
+            closed = (simclr - pix) / (sup - pix) if sup > pix else float("nan")
+            out.append(f"- SimCLR closes {closed:.0%} of the gap between raw pixels ({pix:.3f}) and supervised "
+                       f"training ({sup:.3f}) on kNN: {'**met**' if closed >= 0.5 else 'not met'} (bar: 50%)")
+    families: dict[str, list[float]] = {}
+    for r in ssl:
+        if r.get("linear10") is not None:
+            families.setdefault(r.get("family", "?"), []).append(r["linear10"])
+    ranking = sorted(families.items(), key=lambda kv: -sum(kv[1]) / len(kv[1]))
+    out.append("- families by mean linear probe at 10 labels per class: "
+               + ", ".join(f"{f} {sum(v) / len(v):.3f}" for f, v in ranking))
+    return out
+
+
+def _gauge(row: dict, key: str, fmt: str) -> str:
+    """One collapse-gauge cell: the value, marked ⚠️ past its warning line (sslviz.evaluate)."""
+    from sslviz.evaluate import EFFECTIVE_RANK_WARNING, SPREAD_WARNING
+
+    value = row.get(key)
+    if value is None:
+        return ""
+    line = SPREAD_WARNING if key == "spread" else EFFECTIVE_RANK_WARNING
+    return ("⚠️ " if value < line else "") + format(value, fmt)
+
+
+def _f(value, fmt=".3f") -> str:
+    return "" if value is None else format(value, fmt)
 
 
 def markdown(rows: list[dict], info: dict) -> str:
-    """One table per (dataset, budget): the rows as measured, best kNN first."""
+    """One table per (dataset, budget): the rows as measured, best linear probe first, then the bars."""
     out = []
     for key in dict.fromkeys((r["dataset"], r["budget_s"]) for r in rows):
-        group = [r for r in rows if (r["dataset"], r["budget_s"]) == key]
-        ok = sorted((r for r in group if r["knn_accuracy"] is not None), key=lambda r: -r["knn_accuracy"])
-        trained = [r for r in ok if r["method"] not in ("pixels", "pca")]
-        first = trained[0] if trained else None
+        group = [dict(r, family=info.get(r["method"], {}).get("family", "")) for r in rows
+                 if (r["dataset"], r["budget_s"]) == key]
+        ok = sorted((r for r in group if r["knn_accuracy"] is not None),
+                    key=lambda r: -(r.get("linear10") if r.get("linear10") is not None else r["knn_accuracy"]))
+        first = next((r for r in ok if r.get("linear10_pixels") is not None), None)
         out.append(f"\n**{key[0]}, {key[1]:.0f} s of CPU training per method**"
-                   + (f" (raw pixels {first['knn_pixels']:.3f}, same backbone untrained "
-                      f"{first['knn_random_init']:.3f})" if first else "") + "\n")
-        out.append("| method | family | kNN | epochs | images/s | peak MB | collapse std | verdict |")
-        out.append("|---|---|---|---|---|---|---|---|")
+                   + (f" (raw pixels: kNN {first['knn_pixels']:.3f}, linear 10/class {first['linear10_pixels']:.3f}; "
+                      f"untrained: kNN {first['knn_random_init']:.3f}, linear 10/class "
+                      f"{first['linear10_random_init']:.3f})" if first else "") + "\n")
+        out.append("| method | family | linear 10/class | kNN all labels | s to final kNN | epochs | images/s "
+                   "| peak MB | spread | effective rank | verdict |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in ok:
-            out.append(f"| {r['method']} | {info.get(r['method'], {}).get('family', '')} | {r['knn_accuracy']:.3f} "
-                       f"| {r['epochs'] or 0} | {r['images_per_second'] or 0:.0f} | {r['peak_memory_mb']:.0f} "
-                       f"| {r['collapse_std'] if r['collapse_std'] is None else format(r['collapse_std'], '.3f')} "
-                       f"| {verdict(r)} |")
+            out.append(f"| {r['method']} | {r['family']} | {_f(r.get('linear10'))} | {r['knn_accuracy']:.3f} "
+                       f"| {_f(r.get('seconds_to_final_knn'), '.0f')} | {r['epochs'] or 0} "
+                       f"| {r['images_per_second'] or 0:.0f} | {r['peak_memory_mb']:.0f} "
+                       f"| {_gauge(r, 'spread', '.3f')} | {_gauge(r, 'effective_rank', '.1f')} | {verdict(r)} |")
         for r in group:
             if r["knn_accuracy"] is None:
-                out.append(f"| {r['method']} | | error: {r['error']} | | | | | |")
+                out.append(f"| {r['method']} | | | error: {r['error']} | | | | | | | |")
+        out.append("")
+        out += bars(group, key[0])
     return "\n".join(out)
 
 

@@ -3,12 +3,13 @@
 import streamlit as st
 
 from sslviz import worker
-from sslviz.augment import PRESET_NOTES, PRESETS, default_pipeline_note
+from sslviz.augment import PRESET_NOTES, PRESETS
 from sslviz.config import RunConfig
 from sslviz.data import dataset_names
 from sslviz.errors import SslvizError
 from sslviz.methods import list_methods
-from sslviz.models import BACKBONES, backbone_note, default_backbone
+from sslviz.models import BACKBONES
+from sslviz.recipes import note as recipe_note
 from sslviz.ui.common import page, session_owner, store
 from sslviz.ui.run_views import live_run_table, run_panel, select_run, selected_run_id
 from sslviz.ui.upload_views import check_dataset_choice, dataset_options, delete_run_panel, upload_panel
@@ -25,7 +26,7 @@ with st.sidebar.form("new-run"):
                            format_func=dataset_label)
     folder = st.text_input("folder path (for folder:…)", "", help="one subfolder per class, or train/ and test/")
     method = st.selectbox("method", list(methods), index=list(methods).index("simclr") if "simclr" in methods else 0)
-    backbone = st.selectbox("backbone", ["dataset default", *BACKBONES],
+    backbone = st.selectbox("backbone", ["recipe (follows the data)", *BACKBONES],
                             help="; ".join(f"{k}: {v}" for k, v in BACKBONES.items()))
     budget_kind = st.radio("budget", ["epochs", "seconds"], horizontal=True)
     epochs = st.number_input("epochs", 1, 1000, 10)
@@ -34,7 +35,7 @@ with st.sidebar.form("new-run"):
     lr = st.number_input("learning rate (0 = method default)", 0.0, 1.0, 0.0, format="%.4f")
     seed = st.number_input("seed", 0, 2**31 - 1, 0)
     handed = st.session_state.get("pipeline_from_augmentations")
-    choices = ["dataset default"] + (["from the Augmentations page"] if handed else []) + list(PRESETS)
+    choices = ["recipe (follows the data)"] + (["from the Augmentations page"] if handed else []) + list(PRESETS)
     preset = st.selectbox("augmentations", choices, index=1 if handed else 0,
                           help="a pipeline handed over from the Augmentations page is chosen for you")
     submitted = st.form_submit_button("Start run", type="primary")
@@ -42,11 +43,9 @@ with st.sidebar.form("new-run"):
 chosen = methods[method]
 st.sidebar.caption(f"**{method}** ({chosen['family']}): {chosen['description']}")
 ds_name = f"folder:{folder.strip()}" if dataset == "folder:…" else dataset
-if backbone == "dataset default":
-    st.sidebar.caption(f"Backbone for {ds_name}: {backbone_note(ds_name)}")
-if preset == "dataset default":
-    st.sidebar.caption(f"Augmentations for {ds_name}: {default_pipeline_note(ds_name)}")
-elif preset in PRESET_NOTES:
+if backbone.startswith("recipe") or preset.startswith("recipe"):
+    st.sidebar.caption(f"Recipe for {method} on {ds_name}: {recipe_note(method, ds_name)}")
+if preset in PRESET_NOTES:
     st.sidebar.caption(f"{preset}: {PRESET_NOTES[preset]}")
 with st.sidebar:
     upload_panel()
@@ -55,7 +54,7 @@ if submitted:
     pipeline = None
     if preset == "from the Augmentations page":
         pipeline = handed
-    elif preset != "dataset default":
+    elif not preset.startswith("recipe"):
         pipeline = PRESETS[preset].to_dict()
     try:
         if dataset == "folder:…" and not folder.strip():
@@ -63,7 +62,7 @@ if submitted:
         check_dataset_choice(ds_name)  # folder: only inside the allowed data roots
         cfg = RunConfig.from_dict(dict(
             method=method, dataset=ds_name,
-            backbone=default_backbone(ds_name) if backbone == "dataset default" else backbone,
+            backbone="auto" if backbone.startswith("recipe") else backbone,
             epochs=int(epochs) if budget_kind == "epochs" else 10_000,
             time_budget=float(seconds) if budget_kind == "seconds" else None,
             batch_size=int(batch_size), lr=float(lr) or None, seed=int(seed), pipeline=pipeline,

@@ -100,7 +100,7 @@ def load_trained(store, run_id: str) -> Trained:
     try:
         config = RunConfig.from_dict(run["config"])
         data = dataset_for(run["config"])
-        method = build_method(config, data.channels, data.num_classes, torch.device("cpu"))
+        method = build_method(config, data, torch.device("cpu"))
         state = load_checkpoint(path, "cpu")
         method.load_state_dict(state["model"])
     except SslvizError:

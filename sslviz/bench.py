@@ -39,7 +39,7 @@ def bench_step(seconds: float = 8.0, batch_size: int = 256, rounds: int = 3) -> 
     data = load_dataset("shapes", image_size=32, seed=0)
     images = data.train.images
     cfg = RunConfig(method="simclr", dataset="shapes", pipeline=PRESETS["simclr"].to_dict(), device="cpu")
-    method = build_method(cfg, data.channels, data.num_classes, torch.device("cpu"))
+    method = build_method(cfg, data, torch.device("cpu"))
     method.generator = torch.Generator().manual_seed(0)
     opt = torch.optim.AdamW(method.parameters(), lr=1e-3)
     p = PRESETS["simclr"]

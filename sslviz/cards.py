@@ -122,7 +122,8 @@ _CARDS: dict[str, tuple[str, str, str, str, str, str]] = {
         r"\mathcal{L} = \Big\| \frac{p_\theta}{\|p_\theta\|} - \frac{z'_\xi}{\|z'_\xi\|} \Big\|^2 = 2 - 2\cos(p_\theta, z'_\xi)",
         "What the augmentations change.",
         "No negatives, so mapping everything to one point would solve the loss; the predictor and the slow "
-        "target prevent it in practice. Collapse: loss near 0, spread near 0, kNN falling.",
+        "target prevent it in practice. Collapse: loss near 0, the gauge's spread near 0, kNN falling; a "
+        "partial collapse shows as the effective rank falling to a few directions.",
         "byol_loss",
     ),
     "simsiam": (
@@ -131,7 +132,7 @@ _CARDS: dict[str, tuple[str, str, str, str, str, str]] = {
         r"\mathcal{L} = \tfrac{1}{2} D\big(p_1, \mathrm{sg}(z_2)\big) + \tfrac{1}{2} D\big(p_2, \mathrm{sg}(z_1)\big), \quad D(p, z) = -\frac{p}{\|p\|} \cdot \frac{z}{\|z\|}",
         "What the augmentations change.",
         "Collapse is a real risk: without the stop-gradient the loss reaches -1 at once and every output is "
-        "the same. Watch the output spread: heading to 0 means collapse.",
+        "the same. Watch the output spread (z_std) and the gauge's spread: heading to 0 means collapse.",
         "simsiam_loss",
     ),
     "barlow-twins": (
@@ -140,7 +141,8 @@ _CARDS: dict[str, tuple[str, str, str, str, str, str]] = {
         r"\mathcal{L} = \sum_i (1 - \mathcal{C}_{ii})^2 + \lambda \sum_i \sum_{j \neq i} \mathcal{C}_{ij}^2",
         "What the augmentations change (the diagonal), with no two dimensions saying the same thing.",
         "A collapsed embedding has no variance, so its correlations cannot reach 1: collapse is penalised "
-        "directly. Watch the diagonal (towards 1) and the off-diagonal (towards 0).",
+        "directly; the off-diagonal term stops dimensional collapse (all dimensions saying the same thing, "
+        "a low effective rank on the gauge). Watch the diagonal (towards 1) and the off-diagonal (towards 0).",
         "barlow_twins_loss",
     ),
     "vicreg": (
@@ -150,7 +152,8 @@ _CARDS: dict[str, tuple[str, str, str, str, str, str]] = {
         r"\mathcal{L} = \lambda\, s(Z, Z') + \mu\,[v(Z) + v(Z')] + \nu\,[c(Z) + c(Z')]",
         "What the augmentations change (the invariance term s).",
         "The variance term v forbids collapse outright: a collapsed embedding pays its full price (μ). "
-        "Collapse would show as v jumping towards 1.",
+        "Collapse would show as v jumping towards 1; the covariance term c stops dimensional collapse "
+        "(a low effective rank on the gauge).",
         "vicreg_loss",
     ),
     "dino": (
@@ -211,7 +214,10 @@ _CARDS: dict[str, tuple[str, str, str, str, str, str]] = {
         "Nothing is predicted: the backbone keeps its random initial weights.",
         r"f(x) = \mathrm{pool}\big(\mathrm{ReLU}(W_L * \cdots \mathrm{ReLU}(W_1 * x))\big), \quad W \sim \text{random}",
         "Small shifts (pooling); random filters still respond to edges, blobs and colours.",
-        "Nothing to collapse. It is a surprisingly strong line: a method has learnt something only where it beats it.",
+        "Nothing to collapse, though its ReLU features share one large mean direction, so the gauge's spread "
+        "reads well below 1 (a narrow cone, not a point). With the kNN monitor it scores below raw pixels "
+        "(MNIST 0.798 vs 0.951, shapes 0.216 vs 0.370); a 2×2 grid pooling narrows the gap on MNIST (0.902). "
+        "A method has learnt something only where it beats this line.",
         "",
     ),
     "pixels": (
@@ -219,7 +225,8 @@ _CARDS: dict[str, tuple[str, str, str, str, str, str]] = {
         "Nothing is predicted: the flattened pixels are the embedding.",
         r"f(x) = \mathrm{vec}(x) \in \mathbb{R}^{C \cdot H \cdot W}",
         "None: a one-pixel shift or a new colour moves the image far away.",
-        "Nothing to collapse. The floor every representation must beat.",
+        "Nothing to collapse. The line every representation is compared with, and a hard one for the kNN "
+        "monitor: no self-supervised method beats it on MNIST (0.951) within 60 s with global pooling.",
         "",
     ),
     "pca": (

@@ -112,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--only", action="append", default=[], metavar="NAME", help="one checkpoint (repeatable)")
     pt.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="build: override each budget")
     pt.add_argument("--out", default=None, metavar="DIR", help="build: where to write (default sslviz/pretrained/)")
+    pt.add_argument("--force", action="store_true", help="build: rebuild entries already built with their recipe")
     pt.add_argument("--json", action="store_true")
     _add_store(pt)
 
@@ -145,7 +146,6 @@ def _pipeline_arg(text: str | None) -> dict | None:
 def config_from_args(args) -> "RunConfig":
     from .config import RunConfig
     from .errors import ConfigError
-    from .models import default_backbone
 
     params = {}
     for item in args.param:
@@ -155,7 +155,7 @@ def config_from_args(args) -> "RunConfig":
         params[key] = _parse_value(value)
     epochs = args.epochs if args.epochs is not None else (10_000 if args.time_budget else 10)
     return RunConfig.from_dict(dict(
-        method=args.method, dataset=args.dataset, backbone=args.backbone or default_backbone(args.dataset), epochs=epochs,
+        method=args.method, dataset=args.dataset, backbone=args.backbone or "auto", epochs=epochs,
         time_budget=args.time_budget, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
         image_size=args.image_size, data_root=args.data_root,
@@ -198,14 +198,18 @@ def cmd_train(args) -> int:
     print(f"run {run_id}: {config.method} on {config.dataset}", file=sys.stderr)
     result = worker.execute(store, run_id, chain=False)
     distributed.teardown()
-    for row in store.metrics(run_id, ["knn_accuracy"]):
+    curve = store.metrics(run_id, ["knn_accuracy"])
+    for row in curve:
         print(f"  epoch {row['epoch']:.0f}: kNN accuracy {row['value']:.3f}", file=sys.stderr)
     out = {
         "run_id": run_id, "status": result["status"], "method": config.method, "dataset": config.dataset,
         "epochs": result.get("epochs"), "seconds": result.get("seconds"),
         "images_per_second": result.get("images_per_second"), "knn_accuracy": result.get("knn_accuracy"),
         "knn_pixels": result.get("knn_pixels"), "knn_random_init": result.get("knn_random_init"),
-        "collapse_std": result.get("collapse_std"), "stopped_by": result.get("stopped_by"),
+        "spread": result.get("spread"), "effective_rank": result.get("effective_rank"),
+        "stopped_by": result.get("stopped_by"), "few_label_linear": result.get("few_label_linear"),
+        "few_label_pixels": result.get("few_label_pixels"), "few_label_random_init": result.get("few_label_random_init"),
+        "recipe": result.get("recipe"), "curve": [(round(r["elapsed"], 2), r["value"]) for r in curve],
     }
     if result["status"] == "failed":
         out["error"] = store.get(run_id)["message"]
@@ -213,6 +217,13 @@ def cmd_train(args) -> int:
         print(json.dumps(out))
     else:
         print(f"{run_id} {out['status']}: kNN {out['knn_accuracy']} after {out['epochs']} epochs, {out['seconds']} s")
+        if out["spread"] is not None:
+            print(f"  collapse gauge: spread {out['spread']:.3f} (1 = all over the sphere, 0 = one point), "
+                  f"effective rank {out['effective_rank']:.1f} (directions used)")
+    from .evaluate import collapse_warnings
+
+    for w in collapse_warnings(out):
+        print(f"warning: {w}", file=sys.stderr)
     if result["status"] == "failed":
         print(f"error: {out['error']}", file=sys.stderr)
         return 1

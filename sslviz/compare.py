@@ -2,7 +2,8 @@
 
     leaderboard        one row per run: kNN (the trainer's monitor), linear probe at 1/10/100
                        labels per class (from the newest experiment that measured it), images/s,
-                       training seconds and the collapse gauge with a warning
+                       training seconds and the collapse gauge (spread, effective rank) with
+                       a warning; runs recorded before that gauge show the old one, marked "old"
     training_series    each run's metric rows, for loss and kNN curves overlaid against wall-clock
                        time or epochs
     label_rows         label-efficiency rows of the chosen runs (newest experiment per run wins)
@@ -36,7 +37,7 @@ def _last_metric(store, run_id: str, name: str):
 
 def leaderboard(store, run_ids: list[str]) -> list[dict]:
     """One row per run (see the module docstring); None where a number was never measured."""
-    from .evaluate import COLLAPSE_WARNING
+    from .evaluate import collapse_warnings
 
     stored = [load_results(store, e["id"]) for e in experiments(store, run_ids)]  # newest first
     rows = []
@@ -53,14 +54,23 @@ def leaderboard(store, run_ids: list[str]) -> list[dict]:
         if seconds is None:
             m = store.metrics(rid, ["loss"])
             seconds = m[-1]["elapsed"] if m else None
-        gauge = s.get("collapse_std")
-        gauge = _last_metric(store, rid, "collapse_std") if gauge is None else gauge
-        if gauge is None:
+        gauge = {k: s.get(k) if s.get(k) is not None else _last_metric(store, rid, k)
+                 for k in ("spread", "effective_rank")}
+        if gauge["spread"] is None:  # recorded before the new gauge: the old one, a lower bound of the spread
+            gauge["collapse_std"] = s.get("collapse_std")
+            if gauge["collapse_std"] is None:
+                gauge["collapse_std"] = _last_metric(store, rid, "collapse_std")
+        gauge = {k: v for k, v in gauge.items() if v is not None and not math.isnan(v)}
+        found = collapse_warnings(gauge)
+        if not gauge:
             collapse = ""
-        elif gauge < COLLAPSE_WARNING:
-            collapse = f"⚠️ collapsed ({gauge:.3f})"
+        elif found:
+            collapse = "⚠️ " + "; ".join(found)
+        elif "spread" in gauge:
+            rank = gauge.get("effective_rank")
+            collapse = f"ok (spread {gauge['spread']:.2f}" + (f", rank {rank:.0f})" if rank is not None else ")")
         else:
-            collapse = f"ok ({gauge:.2f})"
+            collapse = f"ok (old gauge {gauge['collapse_std']:.2f})"
         knn = s.get("knn_accuracy")
         ips = s.get("images_per_second")
         rows.append({"run": rid, "method": run["method"], "name": run["name"], "status": run["status"],

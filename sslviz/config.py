@@ -20,7 +20,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 class RunConfig:
     method: str = "simclr"
     dataset: str = "shapes"
-    backbone: str = "small-cnn"
+    backbone: str = "auto"  # auto: the recipe for this kind of data (sslviz/recipes.py)
     epochs: int = 10
     time_budget: float | None = None  # seconds of wall clock; training stops at whichever comes first
     batch_size: int = 256
@@ -89,7 +89,7 @@ class RunConfig:
             raise ConfigError(f"method: unknown '{self.method}'; choose one of {', '.join(method_names())}")
         from .models import BACKBONES
 
-        if self.backbone not in BACKBONES:
+        if self.backbone != "auto" and self.backbone not in BACKBONES:
             raise ConfigError(f"backbone: unknown '{self.backbone}'; choose one of {', '.join(BACKBONES)}")
         if self.device != "auto" and self.device not in ("cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device: unknown '{self.device}'; use auto, cpu, cuda or mps")

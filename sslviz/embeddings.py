@@ -52,8 +52,10 @@ class TooFewPoints(EmbeddingError):
 
 SOURCES = {
     "run": "the run's network at the chosen checkpoint",
-    "pixels": "raw pixels of the same images (flattened): the baseline every method must beat",
-    "random-init": "the same network before training (random weights): a surprisingly strong baseline",
+    "pixels": "raw pixels of the same images (flattened): the baseline every method is compared with, "
+              "hard to beat with a kNN",
+    "random-init": "the same network before training (random weights): what training added is the "
+                   "difference (with the kNN monitor it scores below raw pixels)",
 }
 _SNAPSHOT = re.compile(r"embeddings_(\d+)\.npz$")
 
@@ -290,7 +292,7 @@ def random_init_embedding(store, run_id: str) -> Embedding:
     cfg = RunConfig.from_dict(config)
     data = dataset_for(config)
     torch.manual_seed(cfg.seed)
-    method = build_method(cfg, data.channels, data.num_classes, torch.device("cpu"))
+    method = build_method(cfg, data, torch.device("cpu"))
     method.eval()
     emb = Embedding(np.empty((0, 0), np.float32), labels, index, "random-init", run_id, 0, config, names)
     emb.features = extract_features(method.embed, images_for(emb), "cpu").numpy().astype(np.float32)

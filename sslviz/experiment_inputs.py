@@ -198,7 +198,7 @@ class Inputs:
         from .train import build_method, load_checkpoint
 
         if subject.run_id is not None:
-            method = build_method(subject.run_config, self.data.channels, self.num_classes, self.device)
+            method = build_method(subject.run_config, self.data, self.device)
             try:
                 method.load_state_dict(load_checkpoint(subject.checkpoint, self.device)["model"])
             except Exception as exc:  # a truncated, foreign or mismatched checkpoint
@@ -209,7 +209,7 @@ class Inputs:
                        dataset=self.cfg.dataset, backbone=self.cfg.backbone, image_size=self.cfg.image_size,
                        seed=self.cfg.data_seed, device="cpu")
         torch.manual_seed(self.cfg.data_seed)  # the untrained network is the same in every experiment
-        method = build_method(rc, self.data.channels, self.num_classes, self.device)
+        method = build_method(rc, self.data, self.device)
         if subject.method == "pca":
             method.hp["components"] = PCA_COMPONENTS
             method.prepare(self.images(self.cfg.image_size)[0].to(self.device))

@@ -33,16 +33,25 @@ def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    """A 4-layer conv net: fast on a laptop CPU, strong enough for 32×32 images."""
+    """A 4-layer conv net: fast on a laptop CPU, strong enough for 32×32 images.
 
-    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (32, 64, 128, 256), grid: int = 1):
+    downsample="stride": layers 2-4 are stride-2 convolutions; "max": every layer is a stride-1
+    convolution followed by a 2×2 max-pool (the same multiply-adds, since each convolution runs at
+    the same output size, plus a little local shift invariance)."""
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (32, 64, 128, 256), grid: int = 1,
+                 downsample: str = "stride"):
         super().__init__()
         layers, cin = [], in_channels
         for i, w in enumerate(widths):
-            layers.append(_conv_bn_relu(cin, w, stride=1 if i == 0 else 2))
+            if downsample == "max":
+                layers += [_conv_bn_relu(cin, w, stride=1), nn.MaxPool2d(2, ceil_mode=True)]
+            else:
+                layers.append(_conv_bn_relu(cin, w, stride=1 if i == 0 else 2))
             cin = w
         self.features = nn.Sequential(_Standardize(), *layers)
         self.pool = nn.AdaptiveAvgPool2d(grid)  # grid 1: global average; 2: keeps coarse position
+        self.map_channels = cin  # channels of feature_map (what decoders and local heads read)
         self.out_dim = cin * grid * grid
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,6 +76,7 @@ class ResNet18(nn.Module):
             _Standardize(), net.conv1, net.bn1, net.relu, net.layer1, net.layer2, net.layer3, net.layer4
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.map_channels = 512
         self.out_dim = 512
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,6 +89,8 @@ class ResNet18(nn.Module):
 BACKBONES = {
     "small-cnn": "4 conv layers, 256-d features, ~30 MFLOP/image: the laptop default",
     "small-cnn-grid": "the same 4 conv layers, average-pooled to 2×2 (1024-d): keeps where strokes are (digits)",
+    "small-cnn-max": "the same 4 conv layers, each followed by 2×2 max-pooling, 256-d: a little shift invariance",
+    "small-cnn-max-grid": "small-cnn-max average-pooled to 2×2 (1024-d)",
     "resnet18": "ResNet-18 with a small-image stem, 512-d features: for a GPU",
 }
 
@@ -110,6 +122,10 @@ def build_backbone(name: str, in_channels: int) -> nn.Module:
         return SmallCNN(in_channels)
     if name == "small-cnn-grid":
         return SmallCNN(in_channels, grid=2)
+    if name == "small-cnn-max":
+        return SmallCNN(in_channels, downsample="max")
+    if name == "small-cnn-max-grid":
+        return SmallCNN(in_channels, grid=2, downsample="max")
     if name == "resnet18":
         return ResNet18(in_channels)
     raise ConfigError(f"backbone: unknown '{name}'; choose one of {', '.join(BACKBONES)}")

@@ -177,6 +177,8 @@ PRESETS: dict[str, Pipeline] = {
         rotate_degrees=12.0,
     ),
     "natural": Pipeline(),
+    "grey-objects": Pipeline(saturation=0.0, hue=0.0, gray_p=0.0),
+    "colour-centred": Pipeline(flip_p=0.0),
     "shapes": Pipeline(
         crop_scale=(0.4, 1.0),
         jitter_p=0.9,
@@ -187,6 +189,19 @@ PRESETS: dict[str, Pipeline] = {
         gray_p=0.3,
         rotate_p=0.7,
         rotate_degrees=45.0,
+    ),
+    "graphics-centred": Pipeline(
+        crop_scale=(0.6, 1.0),
+        crop_ratio=(0.8, 1.25),
+        flip_p=0.0,
+        jitter_p=0.9,
+        brightness=0.4,
+        contrast=0.4,
+        saturation=0.8,
+        hue=0.5,
+        gray_p=0.3,
+        rotate_p=0.5,
+        rotate_degrees=12.0,
     ),
     "none": Pipeline(crop_p=0.0, flip_p=0.0, jitter_p=0.0, gray_p=0.0),
 }
@@ -207,29 +222,41 @@ PRESET_NOTES: dict[str, str] = {
     "stroke), small rotations, brightness/contrast only.",
     "natural": "For natural photos (CIFAR-10, STL-10, your folders): SimCLR CIFAR-style crops 20-100%, flip, "
     "jitter 0.4/0.4/0.4/0.1 (p=0.8), grayscale 0.2, no blur at 32 px.",
-    "shapes": "For the synthetic shapes: the label is the shape, so colour (strong hue jitter, grayscale), "
-    "position (crops), mirror and rotation are all nuisances the embedding should forget.",
+    "grey-objects": "For greyscale photos of objects anywhere in the frame: SimCLR-style crops 20-100% and "
+    "flips, brightness/contrast jitter (there is no colour to change).",
+    "colour-centred": "For colour images whose content is centred and has a handedness (house numbers): the "
+    "natural-photo recipe without flips.",
+    "shapes": "For drawn colour images (the synthetic shapes, icons): the colours are the drawer's choice, so "
+    "strong hue jitter and grayscale; position (crops), mirror and rotation are nuisances too.",
+    "graphics-centred": "For drawn images whose content sits in the middle (icons, coloured digits): the "
+    "digits' mild crops, small rotations and no flips, with the shapes' strong colour changes (a drawer's "
+    "colour choice is a nuisance).",
     "none": "No augmentation: the views are the images themselves (contrastive learning collapses to "
     "telling images apart by pixels).",
 }
 
-_DATASET_PRESET = {
-    "digits": "digits",
-    "mnist": "digits",
-    "fashion-mnist": "digits",
-    "shapes": "shapes",
-    "cifar10": "natural",
-    "stl10": "natural",
-    "svhn": "natural",
+# The kind of data each registry dataset is (what sslviz.recipes.traits reads off its images; a test
+# checks it for the embedded sets). A folder's kind is only known once its images are loaded.
+DATASET_KIND = {
+    "digits": "grey-centred",
+    "mnist": "grey-centred",
+    "mnist-10k": "grey-centred",
+    "fashion-mnist": "grey-centred",
+    "shapes": "graphics",
+    "cifar10": "colour",
+    "stl10": "colour",
+    "svhn": "colour-centred",
 }
 
 _DATASET_NOTES = {
     "digits": "No flips: a flipped 2 is not a 2; mild crops (60-100%): a 20% crop of a digit is a stroke; "
     "small rotations and brightness/contrast for handwriting variety.",
+    "mnist-10k": "No flips: a flipped 2 is not a 2; mild crops (60-100%): a 20% crop of a digit is a stroke; "
+    "small rotations and brightness/contrast for handwriting variety.",
     "mnist": "No flips: a flipped 2 is not a 2; mild crops (60-100%): a 20% crop of a digit is a stroke; "
     "small rotations and brightness/contrast for handwriting variety.",
-    "fashion-mnist": "Mild crops (60-100%) and small rotations keep a garment recognisable; flips are fine "
-    "(a mirrored shoe is still a shoe); brightness/contrast only (grayscale images).",
+    "fashion-mnist": "Centred greyscale images, so the digits' recipe: mild crops (60-100%) and small rotations "
+    "keep a garment recognisable; no flips; brightness/contrast only.",
     "shapes": "The label is the shape: crops, flips, rotations and strong colour changes teach the network "
     "to ignore position, orientation and colour.",
     "cifar10": "Natural photos: SimCLR's CIFAR recipe, crops 20-100%, flips, strong colour jitter and "
@@ -238,8 +265,9 @@ _DATASET_NOTES = {
     "colour histograms cannot solve the task.",
     "svhn": "House numbers are digits: no flips (a mirrored 3 is not a 3); otherwise natural-photo crops "
     "and colour jitter, since colours and backgrounds vary.",
-    "folder": "Your own photos: the natural-image default (SimCLR-style crops, flips, colour jitter, "
-    "grayscale); switch flips off if mirrored images mean something else.",
+    "folder": "Your own images: when the run starts, the trainer reads their kind off the images (colour or "
+    "greyscale, drawn or photographed, centred or not) and picks that kind's recipe; shown here: the "
+    "natural-photo one (crops, flips, colour jitter, grayscale).",
 }
 
 
@@ -251,16 +279,22 @@ def _dataset_key(dataset: str) -> str:
 
 
 def default_pipeline(dataset: str) -> Pipeline:
-    """The default augmentation pipeline for a dataset name (a fresh copy; unknown names: natural)."""
-    key = _dataset_key(dataset)
-    if key == "fashion-mnist":
-        return dataclasses.replace(PRESETS["digits"], flip_p=0.5)
-    if key == "svhn":
-        return dataclasses.replace(PRESETS["natural"], flip_p=0.0)
-    return dataclasses.replace(PRESETS[_DATASET_PRESET.get(key, "natural")])
+    """The default augmentation pipeline for a dataset: its kind's, as the recipes choose it (a
+    fresh copy; folders and unknown names: the natural-photo one until their images are read)."""
+    from .recipes import KIND_DEFAULTS
+
+    kind = DATASET_KIND.get(_dataset_key(dataset), "colour")
+    return dataclasses.replace(PRESETS[KIND_DEFAULTS[kind]["pipeline"]])
 
 
 def default_pipeline_note(dataset: str) -> str:
     """One line: why these augmentations are the default for this dataset."""
     key = _dataset_key(dataset)
     return _DATASET_NOTES.get(key, _DATASET_NOTES["folder"])
+
+
+def pipeline_for_kind(preset: str, traits=None) -> Pipeline:
+    """A fresh copy of the preset a recipe names for a kind of data (sslviz.recipes)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"recipe: unknown augmentation preset {preset!r}")
+    return dataclasses.replace(PRESETS[preset])

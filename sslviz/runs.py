@@ -220,6 +220,11 @@ class RunStore:
             )
         return run_id
 
+    def set_config(self, run_id: str, config: dict) -> None:
+        """Replace a run's config (the trainer writes the config as resolved by the recipe)."""
+        atomic_write_text(self.run_dir(run_id) / "config.json", json.dumps(config, indent=2))
+        self.update(run_id, config=config)
+
     def get(self, run_id: str) -> dict:
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -241,7 +246,7 @@ class RunStore:
     def update(self, run_id: str, **fields) -> None:
         if not fields:
             return
-        for key in ("summary",):
+        for key in ("summary", "config"):
             if key in fields and not isinstance(fields[key], str):
                 fields[key] = json.dumps(fields[key])
         cols = ", ".join(f"{k} = ?" for k in fields)

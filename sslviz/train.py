@@ -20,13 +20,14 @@ import numpy as np
 import torch
 
 from . import distributed
-from .augment import Pipeline, default_pipeline
+from .augment import Pipeline
 from .config import RunConfig
 from .data import load_dataset
 from .errors import SslvizError
-from .evaluate import collapse_std, extract_features, knn_accuracy
+from .evaluate import few_label_accuracy, few_label_draws, collapse_metrics, extract_features, knn_accuracy, recalibrate_bn
 from .methods import get_method
 from .models import build_backbone, mixed_precision, pick_device
+from .recipes import resolve, traits
 from .runs import atomic_write_bytes
 
 
@@ -79,11 +80,14 @@ def stratified_subset(labels: torch.Tensor, per_class: int, seed: int) -> torch.
     return torch.cat(picks).sort().values
 
 
-def build_method(config: RunConfig, channels: int, num_classes: int, device: torch.device):
-    """Backbone + method, as the config says, on the device."""
-    pipeline = Pipeline.from_dict(config.pipeline) if config.pipeline else default_pipeline(config.dataset)
-    backbone = build_backbone(config.backbone, channels)
-    method = get_method(config.method)(backbone, num_classes=num_classes, pipeline=pipeline, **config.method_params)
+def build_method(config: RunConfig, data, device: torch.device):
+    """Backbone + method for the ImageSet `data`, as the config says (completed by the recipe
+    for this kind of data where it leaves things open), on the device."""
+    config = resolve(config, data)
+    pipeline = Pipeline.from_dict(config.pipeline)
+    backbone = build_backbone(config.backbone, data.channels)
+    method = get_method(config.method)(backbone, num_classes=data.num_classes, pipeline=pipeline,
+                                       **config.method_params)
     return method.to(device, memory_format=torch.channels_last)
 
 
@@ -95,12 +99,22 @@ def prepare_model(method, config: RunConfig, device: torch.device):
     return distributed.wrap(method, device)
 
 
+def start_epoch(method, optimizer, epoch: int, train_x: torch.Tensor) -> None:
+    """The method's epoch hook; parameters it re-initialised lose their optimiser state (Adam's
+    moments of the old weights would steer the new ones: DeepCluster's classifier)."""
+    method.on_epoch_start(epoch, train_x)
+    if optimizer is not None:
+        for p in method.reinitialised_parameters():
+            optimizer.state.pop(p, None)
+
+
 def save_checkpoint(path: Path, method, optimizer, config: RunConfig, state: dict) -> None:
     """Weights, optimiser and the loop's counters and random states, written atomically."""
     buf = io.BytesIO()
     torch.save({
         "model": method.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else {},
+        "method_extra": method.extra_state(),  # e.g. the GAN generator's own optimiser
         "config": config.to_dict(),
         **state,
     }, buf)
@@ -157,20 +171,24 @@ class Monitor:
         self.test_x, self.test_y = data.test.images[self.test_idx], data.test.labels[self.test_idx]
         self.labelled = bool((self.bank_y >= 0).any())
         self.num_classes, self.device, self.run_dir, self.config = data.num_classes, device, run_dir, config
-        self.knn_pixels = None
+        self.knn_pixels = self.few_label_pixels = None
         if self.labelled:
-            self.knn_pixels = knn_accuracy(self.bank_x.flatten(1).float(), self.bank_y,
-                                           self.test_x.flatten(1).float(), self.test_y, self.num_classes)
+            pixels_bank, pixels_test = self.bank_x.flatten(1).float(), self.test_x.flatten(1).float()
+            self.knn_pixels = knn_accuracy(pixels_bank, self.bank_y, pixels_test, self.test_y, self.num_classes)
+            self.draws = few_label_draws(self.bank_y, seed=config.seed)
+            self.few_label_pixels = few_label_accuracy(pixels_bank, self.bank_y, pixels_test, self.test_y, self.draws)
 
     def __call__(self, method, epoch: int) -> dict:
         method.eval()
         bank_f = extract_features(method.embed, self.bank_x, self.device)
         test_f = extract_features(method.embed, self.test_x, self.device)
         method.train()
-        values = {"collapse_std": collapse_std(test_f)}
+        values = collapse_metrics(test_f)  # {"spread", "effective_rank"}: the collapse gauge
         if self.labelled:
             values["knn_accuracy"] = knn_accuracy(bank_f, self.bank_y, test_f, self.test_y, self.num_classes)
             values["knn_pixels"] = self.knn_pixels
+            values["few_label_linear"] = few_label_accuracy(bank_f, self.bank_y, test_f, self.test_y, self.draws)
+            values["few_label_pixels"] = self.few_label_pixels
         if epoch % self.config.snapshot_every == 0 or epoch == self.config.epochs:
             buf = io.BytesIO()
             np.savez(buf, features=compact(test_f.numpy()), labels=self.test_y.numpy(), index=self.test_idx.numpy())
@@ -193,6 +211,9 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
 
     report.progress(0.0, None, f"loading {config.dataset}")
     data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)
+    config = resolve(config, data)  # the recipe for this kind of data fills what the config leaves open
+    if hasattr(report, "resolved"):  # optional in a reporter
+        report.resolved(config.to_dict())
     train_x, train_y = data.train.images, data.train.labels
     if config.labels_per_class:
         keep = stratified_subset(train_y, config.labels_per_class, config.seed)
@@ -201,7 +222,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
     steps_per_epoch = max(1, len(train_x) // (batch_size * world))
     total_steps = steps_per_epoch * config.epochs
 
-    method = build_method(config, data.channels, data.num_classes, device)
+    method = build_method(config, data, device)
     model = prepare_model(method, config, device)  # the method itself in a single process
     amp = mixed_precision(config.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
@@ -214,17 +235,22 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
 
     summary: dict = {"device": str(device), "precision": str(amp).replace("torch.", "") if amp else "fp32",
                      "compiled": config.compile, "processes": world, "train_images": len(train_x),
-                     "test_images_scored": len(monitor.test_x), "knn_pixels": monitor.knn_pixels}
+                     "test_images_scored": len(monitor.test_x), "knn_pixels": monitor.knn_pixels,
+                     "recipe": {"data": traits(data).describe(), "kind": traits(data).kind,
+                                "backbone": config.backbone, "lr": base_lr, "method_params": config.method_params,
+                                "augmentations": Pipeline.from_dict(config.pipeline).summary()}}
     if hasattr(report, "info"):  # optional in a reporter
         report.info({k: summary[k] for k in ("device", "precision", "compiled", "processes")})
     # the loop's state: everything a checkpoint needs to continue where it stopped
-    st = {"epoch": 0, "step": 0, "elapsed": 0.0, "train_seconds": 0.0, "images_seen": 0, "knn_random_init": None}
+    st = {"epoch": 0, "step": 0, "elapsed": 0.0, "train_seconds": 0.0, "images_seen": 0, "knn_random_init": None,
+          "few_label_random_init": None}
     ckpt_path = run_dir / "checkpoint.pt"
     if resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path, device)
         method.load_state_dict(ckpt["model"])
         if optimizer is not None and ckpt["optimizer"]:
             optimizer.load_state_dict(ckpt["optimizer"])
+        method.load_extra_state(ckpt.get("method_extra", {}))
         st.update({k: ckpt[k] for k in st if k in ckpt})
         g.set_state(ckpt["batch_rng"])
         method.generator.set_state(ckpt["augment_rng"].to(method.generator.get_state().device))
@@ -236,6 +262,8 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
                             {**st, "batch_rng": g.get_state(), "augment_rng": method.generator.get_state().cpu()})
 
     def evaluate(epoch: int) -> dict:
+        if main and epoch > 0 and method.recalibrate_bn:  # trained on altered inputs: re-estimate the
+            recalibrate_bn(method.embed, method.backbone, train_x, device)  # BN statistics on clean images
         values = monitor(method, epoch) if main else {}
         distributed.barrier()
         return values
@@ -247,6 +275,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         report.metrics(0, 0, time.perf_counter() - start, last_eval)
         report.flush()
         st["knn_random_init"] = last_eval.get("knn_accuracy")
+        st["few_label_random_init"] = last_eval.get("few_label_linear")
     else:
         last_eval = {}
     stopped_by = "epochs"
@@ -257,7 +286,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
     method.train()
     while st["epoch"] < config.epochs and stopped_by == "epochs":
         epoch = st["epoch"]
-        method.on_epoch_start(epoch, train_x)
+        start_epoch(method, optimizer, epoch, train_x)
         perm = torch.randperm(len(train_x), generator=g)
         for i in range(steps_per_epoch):
             t0 = time.perf_counter()
@@ -315,7 +344,11 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         images_per_second=round(st["images_seen"] / max(st["train_seconds"], 1e-9), 1),
         knn_accuracy=last_eval.get("knn_accuracy"),
         knn_random_init=st["knn_random_init"],
-        collapse_std=last_eval.get("collapse_std"),
+        few_label_linear=last_eval.get("few_label_linear"),
+        few_label_pixels=monitor.few_label_pixels,
+        few_label_random_init=st.get("few_label_random_init"),
+        spread=last_eval.get("spread"),
+        effective_rank=last_eval.get("effective_rank"),
         stopped_by=stopped_by,
     )
     return summary

@@ -77,6 +77,10 @@ class StoreReporter:
         """Device, precision, ... as soon as the run starts: the app shows them while it trains."""
         self.store.update(self.run_id, summary={**self.store.get(self.run_id)["summary"], **values})
 
+    def resolved(self, config: dict):
+        """The config as the recipe completed it: what the run really trains with."""
+        self.store.set_config(self.run_id, config)
+
     def should_stop(self) -> bool:
         self.stop = self.stop or self.store.stop_requested(self.run_id)
         return self.stop

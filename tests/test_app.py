@@ -78,8 +78,9 @@ def test_train_page_form_starts_a_run_and_bad_input_is_shown(store):
     assert not at.exception
     runs = store.list()
     assert len(runs) == 1 and runs[0]["dataset"] == "digits" and runs[0]["config"]["epochs"] == 1
-    assert runs[0]["config"]["backbone"] == "small-cnn"  # the dataset default, explained beside the form
-    assert any("Backbone for digits: small-cnn" in c.value for c in at.sidebar.caption)
+    assert runs[0]["config"]["backbone"] == "auto"  # the recipe completes it from the images, explained beside the form
+    assert any("Recipe for simclr on digits: greyscale" in c.value and "small-cnn-grid" in c.value
+               for c in at.sidebar.caption)
     from sslviz import worker
 
     worker.cancel(store, runs[0]["id"])

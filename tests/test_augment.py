@@ -379,8 +379,9 @@ def test_required_presets_and_notes():
     [
         ("digits", False),
         ("mnist", False),
-        ("fashion-mnist", True),
-        ("fashion_mnist", True),
+        ("fashion-mnist", False),
+        ("fashion_mnist", False),
+        ("mnist-10k", False),
         ("svhn", False),
         ("cifar10", True),
         ("stl10", True),

@@ -31,7 +31,7 @@ def _rotation_run(runs_dir) -> str:
     data = load_dataset("digits", image_size=cfg.image_size)
     torch.manual_seed(0)
     save_checkpoint(store.run_dir(run_id) / "checkpoint.pt",
-                    build_method(cfg, data.channels, data.num_classes, torch.device("cpu")), None, cfg, {"epoch": 1})
+                    build_method(cfg, data, torch.device("cpu")), None, cfg, {"epoch": 1})
     return run_id
 
 

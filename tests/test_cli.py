@@ -58,16 +58,18 @@ def test_bad_input_is_one_line_not_a_traceback(runs_dir, args, needle):
     assert needle in last and last.startswith("error:")
 
 
-def test_train_backbone_defaults_per_dataset_and_an_explicit_choice_wins():
+def test_train_backbone_follows_the_data_and_an_explicit_choice_wins():
     from sslviz.cli import _parser, config_from_args
+    from sslviz.data import load_dataset
+    from sslviz.recipes import resolve
 
     def backbone(*argv):
-        return config_from_args(_parser().parse_args(["train", *argv])).backbone
+        cfg = config_from_args(_parser().parse_args(["train", *argv]))
+        return cfg.backbone, resolve(cfg, load_dataset(cfg.dataset, image_size=cfg.image_size)).backbone
 
-    assert backbone("--dataset", "mnist") == "small-cnn-grid"  # centred digits: keep where strokes are
-    assert backbone("--dataset", "fashion-mnist") == "small-cnn-grid"
-    assert backbone("--dataset", "shapes") == "small-cnn" and backbone("--dataset", "cifar10") == "small-cnn"
-    assert backbone("--dataset", "mnist", "--backbone", "small-cnn") == "small-cnn"
+    assert backbone("--dataset", "mnist-10k") == ("auto", "small-cnn-grid")  # centred digits: keep where strokes are
+    assert backbone("--dataset", "shapes") == ("auto", "small-cnn")  # objects anywhere
+    assert backbone("--dataset", "mnist-10k", "--backbone", "small-cnn") == ("small-cnn", "small-cnn")
 
 
 def test_doctor_reports_a_healthy_install(runs_dir):
@@ -118,7 +120,7 @@ def test_same_config_and_seed_give_the_same_metrics_in_separate_processes(runs_d
     store = RunStore(runs_dir)
 
     def evals(run_id):
-        return [(m["step"], m["name"], m["value"]) for m in store.metrics(run_id, ["knn_accuracy", "collapse_std"])]
+        return [(m["step"], m["name"], m["value"]) for m in store.metrics(run_id, ["knn_accuracy", "spread"])]
 
     def weights(run_id):
         return torch.load(store.run_dir(run_id) / "checkpoint.pt", weights_only=True)["model"]

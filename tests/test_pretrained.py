@@ -48,7 +48,7 @@ def test_shipped_checkpoints_are_small_load_safely_and_fit_the_current_models():
         assert all(v.dtype in (torch.float16, torch.int64) for v in payload["model"].values()), name
         cfg = RunConfig.from_dict(payload["config"])
         data = load_dataset(cfg.dataset, image_size=cfg.image_size)
-        model = build_method(cfg, data.channels, data.num_classes, torch.device("cpu"))
+        model = build_method(cfg, data, torch.device("cpu"))
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["model"].items()})
         info = json.loads(pretrained.info_path(name).read_text())
         assert any(r[3] == "knn_accuracy" for r in info["metrics"]) and info["summary"]["epochs"] >= 1

@@ -105,8 +105,12 @@ def _method(name, dataset="shapes", channels=3, size=16, **params):
     from sslviz.train import build_method
 
     torch.manual_seed(0)
+    from sslviz.data import load_dataset
+
     cfg = RunConfig(method=name, dataset=dataset, image_size=size, device="cpu", method_params=params)
-    m = build_method(cfg, channels, 8, torch.device("cpu")).eval()
+    data = load_dataset(dataset, image_size=size)
+    assert data.channels == channels
+    m = build_method(cfg, data, torch.device("cpu")).eval()
     m.generator = torch.Generator().manual_seed(0)
     return m
 

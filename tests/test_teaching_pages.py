@@ -35,7 +35,7 @@ def _checkpointed_run(store, method: str, dataset: str = "digits") -> str:
     run_id = store.create(cfg.to_dict(), status="completed")
     data = load_dataset(dataset, image_size=cfg.image_size)
     torch.manual_seed(0)
-    method_ = build_method(cfg, data.channels, data.num_classes, torch.device("cpu"))
+    method_ = build_method(cfg, data, torch.device("cpu"))
     save_checkpoint(store.run_dir(run_id) / "checkpoint.pt", method_, None, cfg, {"epoch": 1})
     return run_id
 

@@ -28,7 +28,7 @@ def test_a_submitted_run_trains_in_its_own_process(store):
     assert run["pid"] != os.getpid()
     assert run["summary"]["epochs"] == 2 and run["summary"]["knn_accuracy"] > 0.1
     names = {m["name"] for m in store.metrics(run_id)}
-    assert {"loss", "knn_accuracy", "collapse_std", "images_per_second", "lr"} <= names
+    assert {"loss", "knn_accuracy", "spread", "effective_rank", "images_per_second", "lr"} <= names
     assert (store.run_dir(run_id) / "checkpoint.pt").exists()
     log = (store.root / "logs" / "sslviz.log").read_text()  # the rotating log in the store
     assert f"queued train {run_id}" in log and f"{run_id}: completed" in log

@@ -30,6 +30,8 @@ _REGISTRY = {
     "shapes": ("synthetic shapes with known colour, size, position, rotation and background (generated, 10,000)",
                3, 8, False, True),
     "digits": ("scikit-learn's handwritten digits, 8×8 grey upsampled (bundled, 1,797)", 1, 10, False, False),
+    "mnist-10k": ("MNIST's 10,000 test digits, 28×28 grey (bundled, CC BY-SA 3.0; split 8,000 / 2,000)",
+                  1, 10, False, False),
     "mnist": ("handwritten digits, 28×28 grey (torchvision; 60,000 + 10,000)", 1, 10, True, False),
     "fashion-mnist": ("Zalando clothing photos, 28×28 grey (torchvision; 60,000 + 10,000)", 1, 10, True, False),
     "cifar10": ("small colour photos of 10 object classes, 32×32 (torchvision; 50,000 + 10,000)", 3, 10, True, False),
@@ -37,7 +39,7 @@ _REGISTRY = {
     "stl10": ("colour photos, 96×96, labelled part only (torchvision; 5,000 + 8,000)", 3, 10, True, False),
 }
 
-_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
+_ALIASES = {"mnist10k": "mnist-10k", "mnist_10k": "mnist-10k", "fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
             "cifar_10": "cifar10", "stl-10": "stl10", "stl_10": "stl10"}
 
 _cache: OrderedDict = OrderedDict()
@@ -124,6 +126,10 @@ def _load_uncached(name: str, image_size: int, data_root, seed: int, download: b
         from .digits import load_digits_set
 
         return load_digits_set(image_size=image_size, seed=seed)
+    if name == "mnist-10k":
+        from .mnist_bundled import load_mnist_10k
+
+        return load_mnist_10k(image_size=image_size, seed=seed)
     from .torchvision_sets import load_torchvision_set
 
     return load_torchvision_set(name, image_size=image_size, data_root=data_root, seed=seed, download=download)

@@ -51,7 +51,8 @@ class BarlowTwins(Method):
         "view 2 (invariance) and uncorrelated with every other dimension (redundancy reduction): "
         "the cross-correlation matrix is pushed towards the identity. No negatives are needed: "
         "a collapsed embedding has no variance, so its correlations cannot reach 1, and "
-        "decorrelation forbids all dimensions from saying the same thing. Watch the on-diagonal "
+        "decorrelation forbids all dimensions from saying the same thing (dimensional collapse, "
+        "a low effective rank on the collapse gauge). Watch the on-diagonal "
         "mean (towards 1) and the off-diagonal size (towards 0)."
     )
     default_lr = 2e-3

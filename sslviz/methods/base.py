@@ -10,9 +10,12 @@ it draws its own augmented views with the same engine the teaching page shows. E
 This base class holds only what every method needs; a method file overrides `step` and, when it
 needs them, the hooks `prepare` (fit something on the training images before the first
 evaluation, e.g. PCA), `after_step` (e.g. momentum encoders), `on_epoch_start` (e.g. k-means
-pseudo-labels) and `optimizer_parameters` (e.g. a GAN's generator has its own optimiser).
+pseudo-labels), `reinitialised_parameters` (a head re-initialised there gets fresh optimiser state),
+`optimizer_parameters` (e.g. a GAN's generator has its own optimiser) and `extra_state` /
+`load_extra_state` (what the checkpoint needs beyond the weights, e.g. that optimiser's state).
 A method with `trainable = False` (the random-init, pixels and PCA baselines) is only prepared,
-evaluated and saved.
+evaluated and saved. `recalibrate_bn = True` asks the trainer to re-estimate the backbone's
+batch-norm statistics on clean images before scoring (for methods trained on altered inputs).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Method(nn.Module):
     default_lr: float = 1e-3
     needs_labels: bool = False
     trainable: bool = True
+    recalibrate_bn: bool = False  # trained on altered inputs (noisy, masked, tiles, patches)
     defaults: dict = {}  # hyper-parameters with their defaults; overridable by RunConfig.method_params
 
     def __init__(self, backbone: nn.Module, *, num_classes: int, pipeline: Pipeline, **params):
@@ -77,3 +81,14 @@ class Method(nn.Module):
 
     def on_epoch_start(self, epoch: int, images: torch.Tensor) -> None:
         """Called before each epoch with the training images (uint8)."""
+
+    def reinitialised_parameters(self) -> list[nn.Parameter]:
+        """Parameters that `on_epoch_start` re-initialises: the trainer drops their optimiser state."""
+        return []
+
+    def extra_state(self) -> dict:
+        """Training state outside the weights (tensors and plain data), saved in the checkpoint."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what `extra_state` returned (an empty dict from an older checkpoint)."""

@@ -54,7 +54,7 @@ class DeepInfoMax(Method):
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
-        d, h, dim = backbone.out_dim, self.hp["hidden"], self.hp["dim"]
+        d, h, dim = backbone.map_channels, self.hp["hidden"], self.hp["dim"]
         self.global_head = mlp_head(d, h, dim)
         self.local_head = nn.Sequential(nn.Conv2d(d, h, 1), nn.ReLU(inplace=True), nn.Conv2d(h, dim, 1))
 

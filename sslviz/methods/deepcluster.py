@@ -105,7 +105,12 @@ class DeepCluster(Method):
         counts = np.bincount(labels.cpu().numpy(), minlength=self.hp["clusters"])
         self.pseudo_labels = labels
         self.class_weights = torch.from_numpy(len(labels) / (len(counts) * np.maximum(counts, 1))).float().to(device)
-        self.classifier.reset_parameters()  # same tensors, so the trainer's optimiser keeps them
+        self.classifier.reset_parameters()  # same tensors; the trainer drops their optimiser state
+
+    def reinitialised_parameters(self):
+        """The classifier starts over every epoch, and so do its Adam moments (the old ones belong
+        to the previous k-means' cluster numbers)."""
+        return list(self.classifier.parameters())
 
     def network_input(self, x: torch.Tensor) -> torch.Tensor:
         """Sobel edges of colour images; grayscale images have no colour to remove and stay as they

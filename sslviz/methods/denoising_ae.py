@@ -1,4 +1,11 @@
-"""Denoising autoencoder: corrupt the image, reconstruct the clean one."""
+"""Denoising autoencoder: corrupt the image, reconstruct the clean one.
+
+Trained on noisy images, the backbone's batch-norm running statistics are those of noisy inputs,
+while it is scored on clean ones: before each evaluation the trainer re-estimates them on clean
+training images (`recalibrate_bn`, as for inpainting, jigsaw and relative-position). On shapes
+(small-cnn, 3 epochs, default sizes) kNN after epochs 1-3 was 25.7/26.1/25.9% without, 24.3/25.7/26.2% with
+(seed 1: 28.5/26.8/27.6% -> 28.5/29.2/29.2%): about +1 point at the end, within the noise early.
+"""
 
 from __future__ import annotations
 
@@ -36,11 +43,12 @@ class DenoisingAE(Method):
     )
     default_lr = 2e-3
     defaults = {"sigma": 0.2, "drop": 0.25}
+    recalibrate_bn = True  # trained on noisy images, scored on clean ones: BN statistics re-estimated on clean images
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
         channels = input_channels(backbone)
-        self.decoder = ConvDecoder(backbone.out_dim, channels)
+        self.decoder = ConvDecoder(backbone.map_channels, channels)
 
     def reconstruct(self, noisy: torch.Tensor) -> torch.Tensor:
         """The network's clean-up of noisy float images (also for the teaching page)."""

@@ -102,6 +102,14 @@ class GAN(Method):
         """Only the discriminator: the generator has its own optimiser."""
         return list(self.backbone.parameters()) + list(self.real_fake.parameters())
 
+    def extra_state(self) -> dict:
+        """The generator's Adam moments, so that a resumed run continues them instead of starting over."""
+        return {"g_optimizer": self.g_optimizer.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        if "g_optimizer" in state:
+            self.g_optimizer.load_state_dict(state["g_optimizer"])
+
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
         return self.real_fake(self.backbone(x.contiguous(memory_format=torch.channels_last))).flatten()
 

@@ -56,11 +56,12 @@ class Inpainting(Method):
     # -> 26.4% (seed 1: 20.2% -> 22.9%); with 4-px patches -> 23.6% (seed 1: 21.6%), with 75%
     # hidden -> 24.5% (21.5%); MAE's normalised targets lowered it (8-px patches: 16.7%).
     defaults = {"patch": 2, "mask_ratio": 0.5, "norm_pix": False}
+    recalibrate_bn = True  # trained on masked images, scored on whole ones: BN statistics re-estimated on clean images
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
         channels = input_channels(backbone)
-        self.decoder = ConvDecoder(backbone.out_dim, channels)
+        self.decoder = ConvDecoder(backbone.map_channels, channels)
 
     def reconstruct(self, masked: torch.Tensor) -> torch.Tensor:
         """The network's painting of whole images from masked float images (also for the teaching page)."""

@@ -38,6 +38,7 @@ class Jigsaw(Method):
     # grid: tiles per side. 2 (16 px tiles, all 24 orders) suits 32 px images; use 3 (64 orders of
     # maximal Hamming distance) from about 64 px. The head's size depends on it, so it is fixed here.
     defaults = {"grid": 2, "permutations": 0, "gap": 2, "hidden": 512, "seed": 0}
+    recalibrate_bn = True  # trained on tiles, scored on whole images: BN statistics re-estimated on clean images
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)

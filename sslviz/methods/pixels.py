@@ -10,13 +10,17 @@ from .base import Method
 class Pixels(Method):
     name = "pixels"
     family = "baseline"
-    paper = "Raw pixels (no network): the floor every representation must beat"
+    paper = "Raw pixels (no network): the baseline every representation is compared with"
     target = "nothing: the image is its own embedding"
     description = (
         "Each image is represented by its flattened pixels (C×H×W numbers), with no network at all. "
         "Two images are neighbours when they are close pixel by pixel, so the same shape shifted a "
         "few pixels or painted another colour is far away while two different shapes on the same "
-        "background are close. Whatever a method learns should beat this floor by a wide margin."
+        "background are close. With this project's kNN monitor it is a hard line to beat: in "
+        "BENCHMARKS.md no self-supervised method beats it on MNIST (0.951) or digits (0.975) "
+        "within 30 to 60 s with the globally pooled small-cnn, and only SimCLR, VICReg and "
+        "DeepCluster beat it on shapes (0.370); SimCLR on the 2×2-pooled small-cnn-grid does "
+        "on MNIST (0.970 in 90 s)."
     )
     trainable = False
     defaults = {}

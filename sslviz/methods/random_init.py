@@ -12,10 +12,16 @@ class RandomInit(Method):
     target = "nothing: no training"
     description = (
         "The same backbone, evaluated with the random weights it starts from. Random convolutions "
-        "followed by ReLU and pooling already compute useful local features (edges, blobs, colour "
-        "patches), so this baseline is often surprisingly strong: kNN on an untrained small CNN "
-        "beats raw pixels by a wide margin. A self-supervised method has learnt something only where "
-        "it beats this line."
+        "followed by ReLU and pooling already compute local features (edges, blobs, colour "
+        "patches), but with this project's kNN monitor (cosine kNN on globally pooled features) "
+        "the untrained small CNN scores below raw pixels on every dataset in BENCHMARKS.md: MNIST "
+        "0.798 vs 0.951, shapes 0.216 vs 0.370, digits 0.919 vs 0.975. Pooling to a 2×2 grid "
+        "(small-cnn-grid) keeps where the strokes are and narrows the gap on MNIST (0.902 vs "
+        "0.952); with a linear probe on standardised features and 1 to 10 labels per class it "
+        "roughly ties raw pixels on MNIST (73.3% vs 74.2% at 10 labels per class). Its ReLU "
+        "features share one large mean direction, so its points sit in a narrow cone on the "
+        "sphere: the collapse gauge's spread reads well below 1 although nothing collapsed. A "
+        "self-supervised method has learnt something only where it beats this line."
     )
     trainable = False
     defaults = {}

@@ -41,6 +41,7 @@ class RelativePosition(Method):
     # with one: after 50 steps of 64 images kNN on shapes was 18.5% untrained, 18.5% with 1 pair,
     # 21.7% with 4). patch_size: patches (8 px at 32 px) are enlarged to this before the backbone.
     defaults = {"gap": 2, "jitter": 1, "patch_size": 16, "hidden": 512, "pairs": 4}
+    recalibrate_bn = True  # trained on patches, scored on whole images: BN statistics re-estimated on clean images
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)

@@ -63,23 +63,34 @@ class SwAV(Method):
         "other view's code. It becomes invariant to the augmentations like contrastive learning, but "
         "compares images with prototypes rather than with each other. The equal-use rule is what "
         "prevents collapse (everything in one cluster); watch for codes that stay uniform (loss "
-        "stuck at log K) when ε is too large."
+        "stuck at log K) when ε is too large. As in the paper the prototypes are frozen at first "
+        "(here for the first 5% of training, the lr warm-up), while the projections settle."
     )
     default_lr = 2e-3
+    # freeze_prototypes: the fraction of the budget during which the prototypes get no gradient
+    # (the paper: the first epoch of 100-800; here the trainer's 5% warm-up).
     defaults = {"prototypes": 64, "temperature": 0.1, "epsilon": 0.05, "sinkhorn_iterations": 3,
-                "proj_hidden": 512, "proj_dim": 128}
+                "proj_hidden": 512, "proj_dim": 128, "freeze_prototypes": 0.05}
+    ddp_find_unused_parameters = True  # the frozen prototypes take no part in the backward pass
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
         self.projector = mlp_head(backbone.out_dim, self.hp["proj_hidden"], self.hp["proj_dim"])
         self.prototypes = nn.Linear(self.hp["proj_dim"], self.hp["prototypes"], bias=False)
+        self.progress = 0.0
+
+    def after_step(self, progress: float) -> None:
+        self.progress = progress
 
     def step(self, images, labels, index):
         with torch.no_grad():  # prototypes stay on the unit sphere (renormalised every step)
             self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
         x = self.views(torch.cat([images, images]))
         z = F.normalize(self.projector(self.backbone(x)), dim=1)
-        s1, s2 = self.prototypes(z).chunk(2)
+        c = self.prototypes.weight
+        if self.progress < self.hp["freeze_prototypes"]:  # frozen: no gradient, so no optimiser update
+            c = c.detach()
+        s1, s2 = (z @ c.T).chunk(2)
         hp = self.hp
         loss = swav_loss(s1, s2, hp["temperature"], hp["epsilon"], hp["sinkhorn_iterations"])
         used = torch.cat([s1, s2]).argmax(1).unique().numel()

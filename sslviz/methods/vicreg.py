@@ -59,7 +59,9 @@ class VICReg(Method):
         "forbids collapse to one point; covariance decorrelates the dimensions so they do not "
         "all carry the same information. The network becomes invariant to what the "
         "augmentations change. Collapse would show as the variance term jumping towards 1 "
-        "(every dimension constant); a healthy run keeps it near 0 while invariance falls."
+        "(every dimension constant); a healthy run keeps it near 0 while invariance falls. "
+        "Without the covariance term the embedding can keep its spread along only a few "
+        "directions (dimensional collapse), which the collapse gauge shows as a low effective rank."
     )
     default_lr = 2e-3
     # The paper's coefficients (25, 25, 1); its 3-layer 8,192-wide expander scaled to 512 on a CPU.

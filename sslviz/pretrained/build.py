@@ -70,7 +70,7 @@ def build_one(name: str, out: Path | None = None, time_budget: float | None = No
     payload = {
         "format": FORMAT,
         "name": name,
-        "config": config.to_dict(),
+        "config": ckpt["config"],  # as the recipe resolved it: what the weights were trained with
         "model": slim_state(ckpt["model"]),
         "epoch": int(ckpt.get("epoch", summary.get("epochs", 0))),
         "step": int(ckpt.get("step", summary.get("steps", 0))),
@@ -93,16 +93,48 @@ def build_one(name: str, out: Path | None = None, time_budget: float | None = No
     return {"name": name, "bytes": len(buf.getvalue()), **summary}
 
 
-def build(names: list[str] | None = None, out: Path | None = None, time_budget: float | None = None) -> list[dict]:
-    """Build the named entries (default: all), one after the other."""
+def resolved_config(name: str, time_budget: float | None = None) -> dict:
+    """The config an entry trains with: its catalogue fields completed by the recipe for its data."""
+    from ..config import RunConfig
+    from ..data import load_dataset
+    from ..recipes import resolve
+
+    cfg = config_for(name)
+    if time_budget:
+        cfg["time_budget"] = float(time_budget)
+    config = RunConfig.from_dict(cfg)
+    data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)
+    return resolve(config, data).to_dict()
+
+
+def up_to_date(name: str, out: Path | None = None, time_budget: float | None = None) -> bool:
+    """Were this entry's files built with the config the recipe gives it now?"""
+    import json as _json
+
+    try:
+        payload = torch.load(weights_path(name, out or FOLDER), map_location="cpu", weights_only=True)
+        _json.loads(info_path(name, out or FOLDER).read_text())
+    except (OSError, ValueError, RuntimeError):
+        return False
+    return payload.get("config") == resolved_config(name, time_budget)
+
+
+def build(names: list[str] | None = None, out: Path | None = None, time_budget: float | None = None,
+          force: bool = False) -> list[dict]:
+    """Build the named entries (default: all), one after the other; an entry already built with its
+    current recipe is skipped (force=True rebuilds it), so a long build can run in parts."""
     results = []
     for name in names or list(CATALOG):
         config_for(name)  # unknown name: fail before anything trains
     for name in names or list(CATALOG):
+        if not force and up_to_date(name, out, time_budget):
+            print(f"{name}: already built with its current recipe; skipped (--force rebuilds it)", file=sys.stderr)
+            continue
         print(f"building {name} ...", file=sys.stderr)
         results.append(build_one(name, out, time_budget))
         r = results[-1]
         print(f"  {name}: kNN {r.get('knn_accuracy')} (raw pixels {r.get('knn_pixels')}, untrained "
-              f"{r.get('knn_random_init')}) after {r.get('epochs')} epochs, {r.get('seconds')} s, "
-              f"{r['bytes'] / 1e6:.2f} MB", file=sys.stderr)
+              f"{r.get('knn_random_init')}); 10 labels per class {r.get('few_label_linear')} (raw pixels "
+              f"{r.get('few_label_pixels')}, untrained {r.get('few_label_random_init')}) after {r.get('epochs')} "
+              f"epochs, {r.get('seconds')} s, {r['bytes'] / 1e6:.2f} MB", file=sys.stderr)
     return results

@@ -89,8 +89,8 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
     data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)
     device = torch.device("cpu")
     torch.manual_seed(config.seed)  # the trainer's seeding: this is the network the run started from
-    untrained = build_method(config, data.channels, data.num_classes, device)
-    trained = build_method(config, data.channels, data.num_classes, device)
+    untrained = build_method(config, data, device)
+    trained = build_method(config, data, device)
     try:
         trained.load_state_dict(payload["model"])
     except RuntimeError as exc:
@@ -115,8 +115,16 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
         untrained.prepare(data.train.images)  # as the trainer does before its first evaluation
         before = monitor(untrained, 0)
         after = monitor(trained, epoch)
-        store.add_metrics(run_id, [tuple(r) for r in info.get("metrics", [])])
+        rows = [tuple(r) for r in info.get("metrics", [])]
+        if not any(r[3] == "spread" for r in rows):  # built before the gauge changed: measure it here
+            gauge = ("spread", "effective_rank")
+            rows += [(0, 0.0, 0.0, k, before.get(k)) for k in gauge]
+            rows += [(int(payload.get("step", 0)), float(epoch), float(payload.get("elapsed", 0.0)), k, after.get(k))
+                     for k in gauge]
+        store.add_metrics(run_id, rows)
         summary = dict(info.get("summary", {}))
+        summary.setdefault("spread", after.get("spread"))
+        summary.setdefault("effective_rank", after.get("effective_rank"))
         summary.update(pretrained=name, knn_at_install=after.get("knn_accuracy"),
                        knn_random_init=summary.get("knn_random_init", before.get("knn_accuracy")))
         store.update(run_id, status="completed", progress=1.0, eta=0.0, ended=time.time(), pid=None,

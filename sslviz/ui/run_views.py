@@ -9,7 +9,7 @@ import streamlit as st
 from .. import worker
 from ..config import RunConfig
 from ..errors import SslvizError
-from ..evaluate import COLLAPSE_WARNING
+from ..evaluate import EFFECTIVE_RANK_WARNING, SPREAD_WARNING, collapse_warnings
 from ..plots import training_curves
 from .common import refresh_every, session_owner, shared, store
 
@@ -175,19 +175,48 @@ def run_panel(run_id: str) -> None:
         _collapse_warning(rows)
         summary = run["summary"]
         if summary.get("knn_accuracy") is not None:
-            cols = st.columns(4)
+            cols = st.columns(5)
             cols[0].metric("kNN accuracy", f"{summary['knn_accuracy']:.1%}",
-                           delta=f"{summary['knn_accuracy'] - summary.get('knn_pixels', 0):+.1%} vs raw pixels")
-            cols[1].metric("untrained network", f"{summary.get('knn_random_init') or 0:.1%}")
-            cols[2].metric("images / s", f"{summary.get('images_per_second', 0):,.0f}")
-            cols[3].metric("training time", _fmt_seconds(summary.get("seconds")))
+                           delta=f"{summary['knn_accuracy'] - summary.get('knn_pixels', 0):+.1%} vs raw pixels",
+                           help=f"untrained network: {summary.get('knn_random_init') or 0:.1%}")
+            few = summary.get("few_label_linear")
+            if few is not None:
+                cols[1].metric("10 labels per class", f"{few:.1%}",
+                               delta=f"{few - (summary.get('few_label_pixels') or 0):+.1%} vs raw pixels",
+                               help="a linear probe trained on 10 labelled images per class (the same images "
+                                    f"every epoch); untrained network: {summary.get('few_label_random_init') or 0:.1%}")
+            cols[2].metric("untrained network (kNN)", f"{summary.get('knn_random_init') or 0:.1%}")
+            cols[3].metric("images / s", f"{summary.get('images_per_second', 0):,.0f}")
+            cols[4].metric("training time", _fmt_seconds(summary.get("seconds")))
 
     live()
     st.radio("x axis", ["epoch", "elapsed", "step"], horizontal=True, key=f"axis-{run_id}")
 
 
 def _collapse_warning(rows: list[dict]) -> None:
-    gauge = [r["value"] for r in rows if r["name"] == "collapse_std" and r["value"] is not None]
-    if gauge and gauge[-1] < COLLAPSE_WARNING:
-        st.warning(f"Collapse warning: the embedding spread is {gauge[-1]:.3f} (below {COLLAPSE_WARNING}): "
-                   "the network maps different images to nearly the same point.")
+    """The gauge's last readings in words: a warning when they cross a line (sslviz.evaluate)."""
+    last = {}
+    for r in rows:  # the latest value of each gauge metric
+        if r["name"] in ("spread", "effective_rank", "collapse_std") and r["value"] is not None:
+            last[r["name"]] = r["value"]
+    if not last:
+        return
+    found = collapse_warnings(last)
+    if any(w.startswith("collapsed to a point") for w in found):
+        st.warning(f"Collapse warning: {found[0]}. The network maps different images to nearly the same "
+                   "point on the sphere, so the kNN monitor can hardly tell them apart.")
+    if any(w.startswith("dimensional collapse") for w in found):
+        st.warning(f"Collapse warning: {found[-1]}. The images vary along fewer than "
+                   f"{EFFECTIVE_RANK_WARNING:g} directions: most of the embedding's dimensions carry nothing.")
+    if "spread" in last:
+        rank = last.get("effective_rank")
+        st.caption(f"Collapse gauge: spread {last['spread']:.2f} (how far the images lie from their centre on "
+                   f"the unit sphere: 1 = all over it, 0 = one point; warns below {SPREAD_WARNING}; an untrained "
+                   "CNN's ReLU features share one large mean direction, a narrow cone: well below 1, far above "
+                   "the line)"
+                   + (f" · effective rank {rank:.0f} (how many directions the images use; warns below "
+                      f"{EFFECTIVE_RANK_WARNING:g})." if rank is not None else "."))
+    else:
+        st.caption("This run was recorded with the old collapse gauge (mean per-dimension std of the normalised "
+                   f"features), which reads at most the new spread; only a reading under {SPREAD_WARNING} "
+                   "counts as a collapse.")

@@ -1,0 +1,75 @@
+"""Time to accuracy against the yardstick, side by side: sslviz with no flags vs the plain SimCLR loop.
+
+    python -m sslviz bench yardstick --folder PATH [--seconds 90] [--rounds 1] [--json]
+
+Each round runs, in fresh processes one after the other on the same images, (1) the plain loop of
+bench/plain_simclr.py for SECONDS (its per-epoch kNN counted in the budget on greyscale, as the
+issue defines it; training only on colour) and (2) `python -m sslviz train --dataset folder:PATH
+--time-budget SECONDS --json`, nothing else. It prints both kNN accuracies (the same monitor: weighted
+cosine kNN, k=20, a 5,000-image bank, 2,000 test images) and, from sslviz's own curve, the seconds
+it took to reach the plain loop's final accuracy (the goal: half the budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(cmd: list[str], env: dict) -> dict:
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=7200)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])}...: failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sslviz bench yardstick")
+    ap.add_argument("--folder", required=True)
+    ap.add_argument("--seconds", type=float, default=90)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    folder = str(Path(args.folder).expanduser().resolve())
+    rows = []
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), SSLVIZ_HOME=home, SSLVIZ_DATA_ROOTS=folder)
+        for r in range(args.rounds):
+            from sslviz.data import load_dataset
+
+            grey = load_dataset(f"folder:{folder}", cache_dir=os.path.join(home, "cache")).channels == 1
+            plain = _run([sys.executable, "bench/plain_simclr.py", "--dataset", f"folder:{folder}",
+                          "--seconds", str(args.seconds), "--budget-counts", "all" if grey else "train", "--json"], env)
+            ours = _run([sys.executable, "-m", "sslviz", "train", "--dataset", f"folder:{folder}",
+                         "--time-budget", str(args.seconds), "--json"], env)
+            curve = ours.get("curve") or []
+            reach = next((t for t, acc in curve if acc >= plain["knn_accuracy"]), None)
+            rows.append({"round": r, "plain_knn": plain["knn_accuracy"], "plain_epochs": plain["epochs"],
+                         "plain_images_per_second": plain["images_per_second"],
+                         "sslviz_knn": ours.get("knn_accuracy"), "sslviz_epochs": ours.get("epochs"),
+                         "sslviz_images_per_second": ours.get("images_per_second"),
+                         "sslviz_seconds_to_plain_knn": reach, "recipe": ours.get("recipe")})
+            r_ = rows[-1]
+            print(f"round {r}: plain loop kNN {r_['plain_knn']:.4f} ({r_['plain_epochs']} epochs, "
+                  f"{r_['plain_images_per_second']:.0f} img/s); sslviz kNN {r_['sslviz_knn']:.4f} "
+                  f"({r_['sslviz_epochs']} epochs, {r_['sslviz_images_per_second']:.0f} img/s); sslviz reached the "
+                  f"plain loop's kNN after {reach if reach is None else round(reach, 1)} s of {args.seconds:.0f}",
+                  flush=True)
+    out = {"benchmark": "yardstick", "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.machine(),
+           "cpus": os.cpu_count(), "seconds": args.seconds, "folder": folder, "rounds": rows}
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
