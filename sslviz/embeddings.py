@@ -55,7 +55,7 @@ SOURCES = {
     "pixels": "raw pixels of the same images (flattened): the baseline every method is compared with, "
               "hard to beat with a kNN",
     "random-init": "the same network before training (random weights): what training added is the "
-                   "difference (with the kNN monitor it scores below raw pixels)",
+                   "difference (with the kNN monitor it scores at or below raw pixels)",
 }
 _SNAPSHOT = re.compile(r"embeddings_(\d+)\.npz$")
 

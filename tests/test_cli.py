@@ -68,7 +68,7 @@ def test_train_backbone_follows_the_data_and_an_explicit_choice_wins():
         return cfg.backbone, resolve(cfg, load_dataset(cfg.dataset, image_size=cfg.image_size)).backbone
 
     assert backbone("--dataset", "mnist-10k") == ("auto", "small-cnn-grid")  # centred digits: keep where strokes are
-    assert backbone("--dataset", "shapes") == ("auto", "small-cnn")  # objects anywhere
+    assert backbone("--dataset", "shapes") == ("auto", "small-cnn-max")  # drawn objects anywhere: max-pooling
     assert backbone("--dataset", "mnist-10k", "--backbone", "small-cnn") == ("small-cnn", "small-cnn")
 
 

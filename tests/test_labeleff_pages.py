@@ -160,6 +160,6 @@ def test_compare_page_overlays_leaderboard_embeddings_and_same_budget(store):
     for r in queued:
         c = r["config"]
         assert (c["time_budget"], c["seed"], c["dataset"], c["backbone"], c["image_size"]) == (20.0, 3, "digits",
-                                                                                             "small-cnn", 16)
+                                                                                             "auto", 16)
     assert any("same budget" in s.value for s in at.success)
     assert set(at.multiselect(key="cmp-runs").value) == {a, b} | {r["id"] for r in queued}

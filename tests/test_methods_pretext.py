@@ -3,7 +3,10 @@
 Generators: the inputs and targets they return are consistent (undo / re-cut / luma checks).
 Losses: values on hand-made inputs where the answer is known.
 Methods: a few optimisation steps reduce the loss; a short training run on `shapes` beats the
-untrained network's kNN accuracy; the baselines go through the trainer's non-trainable path.
+untrained network's kNN accuracy and leaves a healthy collapse gauge (for every method, the
+contrastive and non-contrastive ones of test_methods_contrastive.py too); the baselines go through
+the trainer's non-trainable path. The checks of the exceptions are helpers that a collapsed BYOL
+and a dead GAN game are shown to fail.
 """
 
 import math
@@ -14,6 +17,8 @@ import torch
 from sslviz.augment import default_pipeline
 from sslviz.config import RunConfig
 from sslviz.errors import ConfigError
+from sslviz.evaluate import (EFFECTIVE_RANK_WARNING, SPREAD_WARNING, collapse_metrics, collapse_warnings,
+                             extract_features)
 from sslviz.methods import get_method
 from sslviz.models import SmallCNN
 from sslviz.pretext import (
@@ -394,7 +399,7 @@ LEARNING_SIGNAL = {"moco": ("positive_cosine", "rises")}
 
 
 @pytest.mark.parametrize("name", list(BUDGETS))
-def test_short_training_reduces_the_loss_and_beats_the_untrained_network(name, tmp_path):
+def test_short_training_reduces_the_loss_and_beats_the_untrained_network(name, tmp_path, request):
     from sslviz.train import Reporter
 
     steps, batch = BUDGETS[name]
@@ -404,17 +409,209 @@ def test_short_training_reduces_the_loss_and_beats_the_untrained_network(name, t
     series = _series(report)
     assert all(math.isfinite(v) for v in series["loss"])
     gain = summary["knn_accuracy"] - summary["knn_random_init"]
+    feats = _held_out_embedding(tmp_path, summary)
+    gauge = collapse_metrics(feats)
     print(f"{name}: kNN {summary['knn_random_init']:.3f} untrained -> {summary['knn_accuracy']:.3f} "
-          f"after {steps} steps of {batch}")
+          f"after {steps} steps of {batch}; gauge spread {gauge['spread']:.3f}, "
+          f"effective rank {gauge['effective_rank']:.1f}")
+    # the trained model's embedding of held-out images is not collapsed (every method, exceptions too),
+    # read off the last snapshot and as the trainer's summary records it
+    assert gauge["spread"] == pytest.approx(summary["spread"], rel=0.01)
+    assert gauge["effective_rank"] == pytest.approx(summary["effective_rank"], rel=0.01)
+    assert collapse_warnings(summary) == [], (name, summary)
     if name in KNOWN_EXCEPTIONS:
         assert gain > -0.05, summary  # it trains without wrecking the features ...
         if name == "rotation":  # ... and the reason holds: there is nothing to learn
             assert abs(_thirds(series["rotation_accuracy"])[1] - 0.25) < 0.06, series["rotation_accuracy"]
+            assert gauge_problems(feats) == [], (name, gauge)
             return
-        _assert_learns(series, *EXCEPTION_LEARNS[name])  # ... and it learns its own task
+        _assert_learns(series, *EXCEPTION_LEARNS[name])  # ... and it learns its own task ...
+        if name == "byol":  # ... without the cosine being a collapse's
+            assert byol_problems(series["cosine"], feats) == [], (series["cosine"], gauge)
+        elif name == "gan":  # ... in a game that is still being played
+            method = _trained_method(tmp_path, request.getfixturevalue("shapes"))
+            logits = gan_logits(method, request.getfixturevalue("shapes").test.images[:256])
+            assert gan_problems(series, *logits) == [], (_gan_readings(series, *logits), gauge)
+        else:
+            assert gauge_problems(feats) == [], (name, gauge)
         return
     _assert_learns(series, *LEARNING_SIGNAL.get(name, ("loss", "falls")))
     assert gain > 0.015, summary
+    assert gauge_problems(feats) == [], (name, gauge)
+
+
+# --- the checks, as helpers that a collapsed or dead model can be shown to fail -----------------
+
+
+def _held_out_embedding(run_dir, summary) -> torch.Tensor:
+    """The trained network's features of the monitor's held-out test images (its last snapshot)."""
+    import numpy as np
+
+    with np.load(run_dir / f"embeddings_{summary['epochs']:04d}.npz") as snap:
+        return torch.from_numpy(snap["features"].astype(np.float32))
+
+
+def _trained_method(run_dir, data):
+    """The run's trained method, rebuilt from its checkpoint exactly as the trainer built it."""
+    from sslviz import train
+
+    ckpt = train.load_checkpoint(run_dir / "checkpoint.pt")
+    config = RunConfig.from_dict(ckpt["config"])
+    assert (config.dataset, config.image_size, config.seed) == ("shapes", 32, 0)  # the `shapes` fixture
+    method = train.build_method(config, data, torch.device("cpu"))
+    method.load_state_dict(ckpt["model"])
+    return method
+
+
+def gauge_problems(feats: torch.Tensor) -> list[str]:
+    """Why an embedding of held-out images (N×D) fails the collapse gauge; [] when it passes.
+
+    collapse_warnings' words, plus a reading that is not strictly above its line for another
+    reason: NaN features (a diverged, dead network) read NaN, which collapse_warnings lets pass."""
+    gauge = collapse_metrics(feats)
+    problems = collapse_warnings(gauge)
+    if not problems and not (gauge["spread"] > SPREAD_WARNING and gauge["effective_rank"] > EFFECTIVE_RANK_WARNING):
+        problems.append(f"no healthy gauge reading: {gauge}")
+    return problems
+
+
+# BYOL's loss is 2 - 2 cos(prediction, target) per view: a constant network reaches cosine 1 too.
+BYOL_COSINE_BAR = 0.5  # the last third's mean prediction-target cosine (untrained ~0; 150 × 64: 0.68)
+
+
+def byol_problems(cosines: list[float], feats: torch.Tensor) -> list[str]:
+    """Why a BYOL run does not show learning without collapse; [] when it does: the
+    prediction-target cosine rises and ends high, AND the embedding is not collapsed (the cosine
+    alone is passed by a collapsed network, which predicts its constant target perfectly)."""
+    first, last = _thirds(cosines)
+    problems = []
+    if not last > first:
+        problems.append(f"cosine does not rise ({first:.3f} -> {last:.3f})")
+    if not last > BYOL_COSINE_BAR:
+        problems.append(f"cosine stays low ({last:.3f} <= {BYOL_COSINE_BAR})")
+    return problems + gauge_problems(feats)
+
+
+@torch.no_grad()
+def gan_logits(method, real: torch.Tensor, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The discriminator's logits on held-out real images (uint8) and on as many fresh fakes, played
+    as in a training step (batch statistics; the fakes leave the running statistics alone)."""
+    from sslviz.methods.gan import real_statistics_only
+
+    method.train()
+    method.generator = torch.Generator().manual_seed(seed)
+    fake = method.sample(len(real), real.shape[-1])
+    real_logits = method.discriminate(real.float().div(255))
+    with real_statistics_only(method.backbone):
+        fake_logits = method.discriminate(fake)
+    return real_logits, fake_logits
+
+
+# A GAN whose discriminator wins outright stops teaching it anything (its loss -> 0, the generator's
+# growing). Healthy, on the test's budget (100 × 32, seed 0): held-out real-vs-fake accuracy 0.57,
+# logit gap 0.9, last-third reported accuracy 0.96 and discriminator loss 0.43, generator loss
+# 2.5 -> 1.9 (peak 4.8; the discriminator is at ~100% for most of the run and recovers at the end).
+# A dead game (generator frozen, test_gan_check_fails_when_the_discriminator_wins_outright):
+# 1.0, 7.0, 0.99 and 0.14, 1.0 -> 3.1.
+GAN_HELD_OUT_ACCURACY_MAX = 0.95  # the trained discriminator on held-out real images vs fresh fakes
+GAN_LOGIT_GAP_MAX = 4.0  # mean real logit - mean fake logit (a sure discriminator drifts apart)
+GAN_LOGIT_MAX = 20.0  # every logit's size
+GAN_STUCK_ACCURACY = 0.98  # the last third's mean reported accuracy: stuck at 100%
+GAN_D_LOSS_MIN = 0.2  # the last third's mean discriminator loss: -> 0 (a sure, right discriminator)
+GAN_G_LOSS_MAX = 10.0  # any generator loss (softplus(-fake logit): a saturated discriminator's fakes)
+GAN_G_LOSS_GROWTH = 1.5  # the last third's mean generator loss over the first third's: exploding
+
+
+def _gan_readings(series, real_logits, fake_logits) -> dict:
+    correct = torch.cat([real_logits > 0, fake_logits < 0]).float()
+    return {"held_out_accuracy": correct.mean().item(),
+            "logit_gap": (real_logits.mean() - fake_logits.mean()).item(),
+            "logit_max": torch.cat([real_logits, fake_logits]).abs().max().item(),
+            "accuracy_thirds": _thirds(series["discriminator_accuracy"]),
+            "d_loss_thirds": _thirds(series["loss"]), "g_loss_thirds": _thirds(series["generator_loss"]),
+            "g_loss_max": max(series["generator_loss"])}
+
+
+def gan_problems(series: dict, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> list[str]:
+    """Why a GAN run is not a game still being played; [] when it is. series: the run's reported
+    metrics by name ("loss" is the discriminator's); the logits: `gan_logits` of the trained model."""
+    r = _gan_readings(series, real_logits, fake_logits)
+    problems = []
+    if not all(math.isfinite(v) for v in series["loss"] + series["generator_loss"]):
+        problems.append("a loss is not finite")
+    if not torch.isfinite(torch.cat([real_logits, fake_logits])).all() or not r["logit_max"] < GAN_LOGIT_MAX:
+        problems.append(f"logits unbounded (max |logit| {r['logit_max']:.1f})")
+    if not r["held_out_accuracy"] < GAN_HELD_OUT_ACCURACY_MAX:
+        problems.append(f"the discriminator wins outright on held-out images (accuracy {r['held_out_accuracy']:.3f})")
+    if not r["logit_gap"] < GAN_LOGIT_GAP_MAX:
+        problems.append(f"real and fake logits drift apart (gap {r['logit_gap']:.2f})")
+    if not r["accuracy_thirds"][1] < GAN_STUCK_ACCURACY:
+        problems.append(f"discriminator accuracy stuck at 100% ({r['accuracy_thirds'][1]:.3f})")
+    if not r["d_loss_thirds"][1] > GAN_D_LOSS_MIN:
+        problems.append(f"discriminator loss -> 0 ({r['d_loss_thirds'][1]:.3f})")
+    first, last = r["g_loss_thirds"]
+    if not (r["g_loss_max"] < GAN_G_LOSS_MAX and last < GAN_G_LOSS_GROWTH * first):
+        problems.append(f"generator loss exploding ({first:.2f} -> {last:.2f}, max {r['g_loss_max']:.2f})")
+    return problems
+
+
+def test_gauge_check_fails_on_collapsed_and_dead_embeddings():
+    g = _gen()
+    assert gauge_problems(torch.randn(500, 64, generator=g)) == []
+    point = torch.randn(1, 64, generator=g) + 1e-4 * torch.randn(500, 64, generator=g)
+    assert gauge_problems(point)[0].startswith("collapsed to a point")
+    plane = torch.randn(500, 2, generator=g) @ torch.randn(2, 64, generator=g)
+    assert gauge_problems(plane)[0].startswith("dimensional collapse")
+    dead = torch.full((500, 64), float("nan"))
+    assert collapse_warnings(collapse_metrics(dead)) == []  # the warnings alone say nothing of NaN ...
+    assert gauge_problems(dead) != []  # ... the check fails it
+
+
+def test_byol_check_fails_on_a_collapsed_byol(shapes):
+    """A hand-collapsed BYOL: the last convolution of both backbones zeroed, every image maps to the
+    same point (and stays there: ReLU passes no gradient at 0). The heads learn to predict the
+    constant target, so the cosine rises to ~1 and passes; only the gauge sees the collapse."""
+    method = _build("byol")
+    for net in (method.backbone, method.target_backbone):
+        with torch.no_grad():
+            net.features[-1][0].weight.zero_()
+    optimizer = torch.optim.AdamW(method.optimizer_parameters(), lr=method.default_lr)
+    cosines, steps = [], 12
+    for i in range(steps):
+        idx = torch.arange(i * 32, (i + 1) * 32)
+        loss, values = method.step(shapes.train.images[idx], shapes.train.labels[idx], idx)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        method.after_step(i / steps)
+        cosines.append(values["cosine"])
+    method.eval()
+    feats = extract_features(method.embed, shapes.test.images[:500])
+    assert _thirds(cosines)[1] > 0.9, cosines  # the cosine alone looks better than a healthy run's
+    problems = byol_problems(cosines, feats)
+    assert problems and all(p.startswith(("collapsed to a point", "dimensional collapse")) for p in problems), problems
+
+
+def test_gan_check_fails_when_the_discriminator_wins_outright(shapes):
+    """A dead game: the generator frozen (its lr 0), so the discriminator soon tells every fake from
+    the real images, its loss heads for 0 and the generator's grows."""
+    torch.manual_seed(0)
+    method = _build("gan", g_lr=0.0)
+    optimizer = torch.optim.AdamW(method.optimizer_parameters(), lr=5e-3)
+    g, series = _gen(), {}
+    for _ in range(40):
+        idx = torch.randint(len(shapes.train), (16,), generator=g)
+        loss, values = method.step(shapes.train.images[idx], shapes.train.labels[idx], idx)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        for key, value in values.items():
+            series.setdefault(key, []).append(value)
+    logits = gan_logits(method, shapes.test.images[:256])
+    problems = gan_problems(series, *logits)
+    print(_gan_readings(series, *logits), problems)
+    for words in ("wins outright", "drift apart", "stuck at 100%", "loss -> 0", "generator loss exploding"):
+        assert any(words in p for p in problems), (words, problems)
 
 
 def _assert_learns(series, metric, bar):
