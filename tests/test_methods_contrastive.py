@@ -1,5 +1,7 @@
 """MoCo, CPC, BYOL, SimSiam, Barlow Twins, VICReg and DINO: their losses on inputs whose answer is
-known, their invariances and stop-gradients, and that each one learns on `shapes`."""
+known, and their invariances and stop-gradients. That each one learns on `shapes` without collapsing
+(kNN gain and collapse gauge; BYOL's cosine with the gauge, which a collapsed BYOL is shown to fail)
+is the per-method training test in test_methods_pretext.py, with every other method's."""
 
 import math
 

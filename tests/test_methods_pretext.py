@@ -20,7 +20,7 @@ from sslviz.errors import ConfigError
 from sslviz.evaluate import (EFFECTIVE_RANK_WARNING, SPREAD_WARNING, collapse_metrics, collapse_warnings,
                              extract_features)
 from sslviz.methods import get_method
-from sslviz.models import SmallCNN
+from sslviz.models import SmallCNN, build_backbone
 from sslviz.pretext import (
     LUMA,
     RELATIVE_OFFSETS,
@@ -278,8 +278,9 @@ def shapes():
     return load_dataset("shapes", image_size=32, seed=0)
 
 
-def _build(name, channels=3, **params):
-    method = get_method(name)(SmallCNN(channels), num_classes=8, pipeline=default_pipeline("shapes"), **params)
+def _build(name, channels=3, backbone=None, **params):
+    net = SmallCNN(channels) if backbone is None else build_backbone(backbone, channels)
+    method = get_method(name)(net, num_classes=8, pipeline=default_pipeline("shapes"), **params)
     method.generator = torch.Generator().manual_seed(0)
     return method.to(memory_format=torch.channels_last)
 
@@ -303,8 +304,10 @@ def _short_run(name, tmp_path, report=None, steps=50, batch=64, **over):
     from sslviz import train
 
     epochs = -(-steps // 100)
+    # the budgets below were chosen on the strided small-cnn, whose untrained kNN on shapes is 0.22; the
+    # recipe's max-pool backbone starts at 0.37 and is measured by `bench methods` (BENCHMARKS.md)
     config = dict(method=name, dataset="shapes", epochs=epochs, batch_size=batch, labels_per_class=steps * batch // 8 // epochs,
-                  device="cpu", eval_train_max=2000, eval_test_max=2000, seed=0)
+                  device="cpu", eval_train_max=2000, eval_test_max=2000, seed=0, backbone="small-cnn")
     config.update(over)
     return train.run(RunConfig.from_dict(config), tmp_path, report)
 
@@ -332,7 +335,8 @@ BUDGETS = {
     "barlow-twins": (150, 64),
     "moco": (150, 64),
     "simsiam": (150, 64),
-    "dino": (150, 64),
+    "dino": (300, 64),  # scored with its teacher (the paper's choice), which lags the student early: 150 × 64
+    #                     gave teacher 20.6 / 19.2 against student 22.8 / 23.8; 300 × 64: teacher 23.3 / 21.3
     "jigsaw": (300, 32),
     "relative-position": (100, 64),
     "deep-infomax": (200, 64),
@@ -419,11 +423,12 @@ def test_short_training_reduces_the_loss_and_beats_the_untrained_network(name, t
     assert gauge["spread"] == pytest.approx(summary["spread"], rel=0.01)
     assert gauge["effective_rank"] == pytest.approx(summary["effective_rank"], rel=0.01)
     assert collapse_warnings(summary) == [], (name, summary)
+    if name != "byol":  # BYOL's is part of its stronger check below
+        assert gauge_problems(feats) == [], (name, gauge)
     if name in KNOWN_EXCEPTIONS:
         assert gain > -0.05, summary  # it trains without wrecking the features ...
         if name == "rotation":  # ... and the reason holds: there is nothing to learn
             assert abs(_thirds(series["rotation_accuracy"])[1] - 0.25) < 0.06, series["rotation_accuracy"]
-            assert gauge_problems(feats) == [], (name, gauge)
             return
         _assert_learns(series, *EXCEPTION_LEARNS[name])  # ... and it learns its own task ...
         if name == "byol":  # ... without the cosine being a collapse's
@@ -431,13 +436,10 @@ def test_short_training_reduces_the_loss_and_beats_the_untrained_network(name, t
         elif name == "gan":  # ... in a game that is still being played
             method = _trained_method(tmp_path, request.getfixturevalue("shapes"))
             logits = gan_logits(method, request.getfixturevalue("shapes").test.images[:256])
-            assert gan_problems(series, *logits) == [], (_gan_readings(series, *logits), gauge)
-        else:
-            assert gauge_problems(feats) == [], (name, gauge)
+            assert gan_problems(series, *logits) == [], _gan_readings(series, *logits)
         return
     _assert_learns(series, *LEARNING_SIGNAL.get(name, ("loss", "falls")))
     assert gain > 0.015, summary
-    assert gauge_problems(feats) == [], (name, gauge)
 
 
 # --- the checks, as helpers that a collapsed or dead model can be shown to fail -----------------
@@ -645,7 +647,8 @@ def test_baselines_go_through_the_non_trainable_path(name, tmp_path, shapes):
     assert summary["stopped_by"] == "nothing to train" and summary["steps"] == 0
     assert 0.0 < summary["knn_accuracy"] <= 1.0
     ckpt = train.load_checkpoint(tmp_path / "checkpoint.pt")
-    fresh = _build(name)  # a checkpoint restores into a freshly built (unprepared) method
+    # a checkpoint restores into a freshly built (unprepared) method, on the backbone the recipe chose
+    fresh = _build(name, backbone=ckpt["config"]["backbone"])
     fresh.load_state_dict(ckpt["model"])
     x = shapes.test.images[:10].float() / 255
     dims = {"random-init": 256, "pixels": 3 * 32 * 32, "pca": 64}
