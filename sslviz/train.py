@@ -233,10 +233,11 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
     g = torch.Generator().manual_seed(config.seed)  # batch order and monitor subsets
     monitor = Monitor(data, config, run_dir, device, g)
 
+    data_traits = traits(data)
     summary: dict = {"device": str(device), "precision": str(amp).replace("torch.", "") if amp else "fp32",
                      "compiled": config.compile, "processes": world, "train_images": len(train_x),
                      "test_images_scored": len(monitor.test_x), "knn_pixels": monitor.knn_pixels,
-                     "recipe": {"data": traits(data).describe(), "kind": traits(data).kind,
+                     "recipe": {"data": data_traits.describe(), "kind": data_traits.kind,
                                 "backbone": config.backbone, "lr": base_lr, "method_params": config.method_params,
                                 "augmentations": Pipeline.from_dict(config.pipeline).summary()}}
     if hasattr(report, "info"):  # optional in a reporter
