@@ -11,6 +11,7 @@ from sslviz.methods import list_methods
 from sslviz.models import BACKBONES
 from sslviz.recipes import note as recipe_note
 from sslviz.ui.common import page, session_owner, store
+from sslviz.ui.home_views import install_progress_bar
 from sslviz.ui.run_views import live_run_table, run_panel, select_run, selected_run_id
 from sslviz.ui.upload_views import check_dataset_choice, dataset_options, delete_run_panel, upload_panel
 
@@ -31,7 +32,7 @@ with st.sidebar.form("new-run"):
     budget_kind = st.radio("budget", ["epochs", "seconds"], horizontal=True)
     epochs = st.number_input("epochs", 1, 1000, 10)
     seconds = st.number_input("time budget (s)", 5, 36000, 60)
-    batch_size = st.number_input("batch size", 2, 4096, 256)
+    batch_size = st.number_input("batch size (0 = the recipe's)", 0, 4096, 0)
     lr = st.number_input("learning rate (0 = method default)", 0.0, 1.0, 0.0, format="%.4f")
     seed = st.number_input("seed", 0, 2**31 - 1, 0)
     handed = st.session_state.get("pipeline_from_augmentations")
@@ -65,7 +66,7 @@ if submitted:
             backbone="auto" if backbone.startswith("recipe") else backbone,
             epochs=int(epochs) if budget_kind == "epochs" else 10_000,
             time_budget=float(seconds) if budget_kind == "seconds" else None,
-            batch_size=int(batch_size), lr=float(lr) or None, seed=int(seed), pipeline=pipeline,
+            batch_size=int(batch_size) or None, lr=float(lr) or None, seed=int(seed), pipeline=pipeline,
             owner=session_owner(),
         ))
         run_id = worker.submit(cfg, store())
@@ -78,6 +79,7 @@ left, right = st.columns([2, 3])
 with left:
     st.subheader("Runs")
     live_run_table()
+    install_progress_bar(small=True, rerun_on_new=not store().list())  # first start: the pretrained runs arrive
 with right:
     run_id = selected_run_id()
     if not run_id:

@@ -3,8 +3,10 @@
 import streamlit as st
 
 from sslviz.ui.common import page, store
-from sslviz.ui.labeleff_views import experiment_form, experiment_panel, experiment_picker, run_label
-from sslviz.ui.query import query_list, query_value, run_filters, set_query
+from sslviz.ui.home_views import install_progress_bar
+from sslviz.ui.labeleff_views import (checkpoint_note, experiment_form, experiment_panel, experiment_picker,
+                                      zoo_experiment_runs)
+from sslviz.ui.query import query_value, run_filters, run_multiselect, set_query
 
 page("Label Efficiency", "🏷️")
 st.title("How many labels does self-supervision save?")
@@ -18,19 +20,20 @@ st.markdown(
 runs = store().list()  # training runs, newest first
 if not runs:
     st.info("No trained runs yet. Train one on the Train page (or start the demo on the home page), then come back.")
+    install_progress_bar(small=True, rerun_on_new=True)
     st.stop()
+install_progress_bar(small=True)
 
 shown, dataset, method = run_filters(runs, "le")
-by_id = {r["id"]: r for r in runs}
-wanted = [r for r in query_list("run") if r in by_id]
-state = [r for r in st.session_state.get("le-runs", wanted) if r in by_id]
-options = list(dict.fromkeys(wanted + state + [r["id"] for r in shown]))
-st.session_state["le-runs"] = state or wanted or options[:1]
-chosen = st.multiselect("runs to evaluate", options, format_func=lambda i: run_label(by_id[i]), key="le-runs")
-set_query(run=chosen)
+zoo_exp, zoo = zoo_experiment_runs(runs, dataset, method)  # nothing chosen: the shipped experiment on the zoo
+chosen, by_default = run_multiselect("runs to evaluate", "le-runs", runs, shown, zoo or [r["id"] for r in shown][:1],
+                                     extra=checkpoint_note)
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()
+if by_default and zoo_exp:
+    st.caption(f"Opened on the pretrained runs on shapes and their experiment, measured when sslviz was built: "
+               "choose runs above to evaluate others.")
 
 new_id = experiment_form(chosen)
 if new_id:
@@ -38,7 +41,7 @@ if new_id:
 for note in st.session_state.pop("le-notes", []):
     st.info(note)
 
-exp_id = experiment_picker(chosen, new_id or query_value("exp"))
+exp_id = experiment_picker(chosen, new_id or query_value("exp") or (zoo_exp if by_default else None))
 if exp_id:
     set_query(exp=exp_id)
     experiment_panel(exp_id)

@@ -5,8 +5,9 @@ import streamlit as st
 from sslviz.ui.common import page, store
 from sslviz.ui.compare_views import (curves_and_leaderboard, embeddings_side_by_side, same_budget_form,
                                      show_queued)
-from sslviz.ui.labeleff_views import run_label
-from sslviz.ui.query import query_list, run_filters, set_query
+from sslviz.ui.home_views import install_progress_bar
+from sslviz.ui.query import run_filters, run_multiselect
+from sslviz.ui.run_choice import status_note, zoo_runs
 
 page("Compare", "⚖️")
 st.title("Compare methods side by side")
@@ -20,20 +21,22 @@ st.markdown(
 runs = store().list()
 if not runs:
     st.info("No trained runs yet. Train a few on the Train page, then compare them here.")
+    install_progress_bar(small=True, rerun_on_new=True)
     st.stop()
+install_progress_bar(small=True)
 
 added = show_queued()
 shown, dataset, method = run_filters(runs, "cmp")
-by_id = {r["id"]: r for r in runs}
-wanted = [r for r in query_list("run") if r in by_id]
-state = [r for r in st.session_state.get("cmp-runs", wanted) if r in by_id] + added
-options = list(dict.fromkeys(wanted + state + [r["id"] for r in shown]))
-st.session_state["cmp-runs"] = list(dict.fromkeys(state or wanted or options[:2]))
-chosen = st.multiselect("runs to compare", options, format_func=lambda i: run_label(by_id[i]), key="cmp-runs")
-set_query(run=chosen)
+# nothing chosen: the pretrained runs of the filtered dataset (shapes by default): the zoo's leaderboard
+zoo = zoo_runs(runs, dataset or "shapes", method)
+chosen, by_default = run_multiselect("runs to compare", "cmp-runs", runs, shown, zoo or [r["id"] for r in shown][:2],
+                                     added, extra=status_note)
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()
+if by_default and zoo:
+    st.caption(f"Opened on the {len(chosen)} pretrained run{'s' if len(chosen) != 1 else ''} on "
+               f"{dataset or 'shapes'}, best kNN first: choose runs above to compare others.")
 
 curves_and_leaderboard(chosen)
 embeddings_side_by_side(chosen)

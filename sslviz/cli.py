@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=None, help="epoch budget (default 10, or unlimited with --time-budget)")
     t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="wall-clock budget")
     t.add_argument("--backbone", default=None, help="default: small-cnn-grid for mnist and fashion-mnist, else small-cnn")
-    t.add_argument("--batch-size", type=int, default=256)
+    t.add_argument("--batch-size", type=int, default=None, help="default: the recipe's (256 unless it says otherwise)")
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--seed", type=int, default=0)
@@ -108,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for a bench/ script")
 
     pt = sub.add_parser("pretrained", help="build, install or list the small shipped checkpoints")
-    pt.add_argument("action", choices=("build", "install", "list"))
+    pt.add_argument("action", choices=("build", "install", "list", "experiment"))
     pt.add_argument("--only", action="append", default=[], metavar="NAME", help="one checkpoint (repeatable)")
     pt.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="build: override each budget")
     pt.add_argument("--out", default=None, metavar="DIR", help="build: where to write (default sslviz/pretrained/)")

@@ -23,7 +23,7 @@ class RunConfig:
     backbone: str = "auto"  # auto: the recipe for this kind of data (sslviz/recipes.py)
     epochs: int = 10
     time_budget: float | None = None  # seconds of wall clock; training stops at whichever comes first
-    batch_size: int = 256
+    batch_size: int | None = None  # None: the recipe's (sslviz/recipes.py; 256 unless it says otherwise)
     lr: float | None = None  # None: the method's default
     weight_decay: float = 1e-4
     seed: int = 0
@@ -60,12 +60,13 @@ class RunConfig:
                 raise ConfigError(f"{name}: must be a whole number ≥ 1, got {value!r}")
 
         positive_int("epochs", self.epochs)
-        positive_int("batch_size", self.batch_size)
+        if self.batch_size is not None:
+            positive_int("batch_size", self.batch_size)
         positive_int("image_size", self.image_size)
         positive_int("snapshot_every", self.snapshot_every)
         positive_int("eval_train_max", self.eval_train_max)
         positive_int("eval_test_max", self.eval_test_max)
-        if self.batch_size < 2:
+        if self.batch_size is not None and self.batch_size < 2:
             raise ConfigError("batch_size: must be at least 2 (contrastive methods compare images in a batch)")
         if self.image_size < 8 or self.image_size > 512:
             raise ConfigError(f"image_size: must be between 8 and 512, got {self.image_size}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+DEFAULT_BATCH_SIZE = 256  # when neither the config nor the recipe names one
 CENTRED_RATIO = 0.5  # border/centre pixel-variance ratio below which position is taken to matter
 FLAT_FRACTION = 0.6  # share of an image's pixels in its 3 commonest colours above which it is drawn, not photographed
 
@@ -101,13 +102,76 @@ KIND_DEFAULTS: dict[str, dict] = {
 # The "colour" (photo) and "grey" rows are not measured here (no such set on this machine): they follow
 # SimCLR's CIFAR-10 recipe and the plain loop of bench/plain_simclr.py.
 
-# What each method adds, per kind ("*": every kind). Fields: lr, method_params. Each entry names
-# the measurement that chose it.
+# What each method adds, per kind ("*": every kind). Fields: lr, batch_size, method_params. Each
+# entry names the measurement that chose it. "at 120 s on shapes" = bench/recipe_search.py --seconds 120
+# on a quiet machine (2 cores, 2026-12-03): kNN on 2,000 held-out images, raw pixels 0.370, the
+# untrained max-pool network 0.366, every other setting the recipe's.
 RECIPES: dict[tuple[str, str], dict] = {
     ("simclr", "*"): {"method_params": {"temperature": 0.2},
                       "measured": "temperature 0.2 vs 0.5: kNN 0.953 vs 0.952 (mnist-10k, 3 epochs), 0.221 vs 0.173 "
                                   "(shapes, natural augmentations, 4 epochs); 0.1 gave 0.953 and 0.573 (shapes recipe)"},
+    ("simclr", "graphics"): {"batch_size": 128,
+                             "measured": "batch 128 vs 256 at 120 s on shapes: kNN 0.714 vs 0.658 (7 epochs each: "
+                                         "twice the steps at the same images/s)"},
+    # The methods that predict a stop-gradient target (BYOL, SimSiam, DINO, SwAV) learn nothing useful
+    # in a short run at the contrastive methods' lr 2e-3: their early gradients are small and noisy,
+    # and Adam's normalised steps turn them into a random walk (kNN fell below the untrained network's).
+    ("swav", "*"): {"lr": 5e-4, "measured": "lr 2e-4 / 5e-4 / 1e-3 / 2e-3 at 120 s on shapes: kNN 0.421 / 0.466 / "
+                                            "0.436 / 0.362"},
+    ("dino", "*"): {"lr": 5e-4, "measured": "lr 2e-4 / 5e-4 / 2e-3 at 120 s on shapes: kNN 0.384 / 0.394 / 0.345"},
+    ("dino", "graphics"): {"batch_size": 128, "measured": "batch 128 vs 256 at lr 5e-4, 120 s on shapes: kNN 0.428 vs "
+                                                          "0.394"},
+    ("byol", "*"): {"lr": 5e-4, "measured": "lr 2e-4 / 5e-4 / 2e-3 at 120 s on shapes: kNN 0.346 / 0.383 / 0.350; "
+                                            "target momentum 0.95 vs 0.99 at lr 5e-4: 0.375 vs 0.383"},
+    ("byol", "graphics"): {"batch_size": 128, "measured": "batch 128 vs 256 at lr 5e-4, 120 s on shapes: kNN 0.406 vs "
+                                                          "0.383 (more steps, and 387 vs 356 images/s)"},
+    ("simsiam", "*"): {"lr": 5e-4, "measured": "lr 2e-4 / 5e-4 / 2e-3 at 120 s on shapes: kNN 0.387 / 0.375 / 0.368 "
+                                               "(batch 256)"},
+    ("simsiam", "graphics"): {"batch_size": 128, "measured": "batch 128 vs 256 at lr 5e-4, 120 s on shapes: kNN 0.409 "
+                                                             "vs 0.375"},
 }
+
+
+# The quality bars a method's recipe claims on a kind of data, held by bench/bench_methods.py (the
+# table) and, for the shipped runs, by tests/test_zoo.py:
+#   "few-label"  beats raw pixels and its own untrained network with a linear probe on 10 labelled
+#                images per class (every self-supervised method, every kind)
+#   "knn"        beats raw pixels on kNN with all labels (joint-embedding and clustering methods on
+#                colour images, where raw pixels are weak)
+BASELINES = ("pixels", "pca", "random-init", "supervised")
+JOINT_AND_CLUSTERING = ("simclr", "moco", "byol", "simsiam", "barlow-twins", "vicreg", "dino", "swav", "deepcluster")
+# (method, kind) -> the measured cause that excuses it from its bars; each is checked by a test.
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("rotation", "graphics"): "the shapes are drawn at uniformly random angles, so 'which way is up' has no answer: "
+                              "a RotNet trained on shapes answers rotations at chance (tests/test_zoo.py)",
+}
+
+
+# (method, kind) -> a bar the method does not meet yet, with what was measured and tried. Not an
+# excuse: the benchmark still reports it as not met, and tests/test_zoo.py holds this table to the
+# truth both ways (a shipped run listed here must still fall short; one that meets its bar must
+# not be listed).
+SHORTFALLS: dict[tuple[str, str], str] = {
+    ("cpc", "graphics"): "10 labels per class 0.173 vs its untrained network 0.200 at 120 s on shapes (raw pixels "
+                         "0.146); its factor probe ends near the untrained network's on every factor (shape 0.31 vs 0.36)",
+    ("denoising-ae", "graphics"): "10 labels per class 0.171 vs untrained 0.200 at 120 s on shapes; lr 5e-4: 0.180 vs "
+                                  "0.193 (monitor's draws); factor probe near the untrained network's (shape 0.36 vs 0.36)",
+    ("inpainting", "graphics"): "10 labels per class 0.187 vs untrained 0.200 at 120 s on shapes; lr 5e-4: 0.175 vs 0.193 "
+                                "(monitor's draws); factor probe near the untrained network's (shape 0.38 vs 0.36)",
+}
+
+
+def claims(method: str, kind: str) -> set[str]:
+    """The bars this method's recipe claims on this kind of data (empty for baselines and exceptions;
+    without the bars listed in SHORTFALLS)."""
+    if method in BASELINES or (method, kind) in EXCEPTIONS:
+        return set()
+    out = {"few-label"}
+    if method in JOINT_AND_CLUSTERING and kind.startswith(("graphics", "colour")):
+        out.add("knn")
+    if (method, kind) in SHORTFALLS:
+        out.discard("few-label")
+    return out
 
 
 def recipe_for(method: str, kind: str) -> dict:
@@ -139,6 +203,8 @@ def resolve(config, data=None):
         changes["pipeline"] = pipeline_for_kind(r["pipeline"], t).to_dict()
     if config.lr is None and "lr" in r:
         changes["lr"] = r["lr"]
+    if config.batch_size is None:
+        changes["batch_size"] = r.get("batch_size", DEFAULT_BATCH_SIZE)
     params = {**r["method_params"], **config.method_params}
     if params != config.method_params:
         changes["method_params"] = params

@@ -165,3 +165,25 @@ def test_train_page_chart_draws_the_few_label_view_with_its_baselines():
     # a run recorded before the few-label score says so instead of drawing nothing silently
     old = training_curves([r for r in rows if not r["name"].startswith("few_label")])
     assert any("not recorded" in a.text for a in old.layout.annotations)
+
+
+def test_batch_size_follows_the_recipe_unless_the_config_names_one():
+    data = load_dataset("shapes")
+    kind = recipes.traits(data).kind
+    entry = recipes.recipe_for("simclr", kind)
+    assert recipes.resolve(RunConfig(method="simclr", dataset="shapes"), data).batch_size == entry["batch_size"]
+    assert recipes.resolve(RunConfig(method="simclr", dataset="shapes", batch_size=64), data).batch_size == 64
+    plain = recipes.resolve(RunConfig(method="vicreg", dataset="shapes"), data)  # no batch in its recipe
+    assert "batch_size" not in recipes.recipe_for("vicreg", kind) and plain.batch_size == recipes.DEFAULT_BATCH_SIZE
+    with pytest.raises(Exception, match="batch_size"):
+        RunConfig.from_dict({"batch_size": 1})
+
+
+def test_the_bars_each_recipe_claims_and_its_measured_exceptions():
+    assert recipes.claims("byol", "graphics") == {"few-label", "knn"}
+    assert recipes.claims("rotation", "grey-centred") == {"few-label"}  # digits have an 'up'
+    assert recipes.claims("rotation", "graphics") == set() and ("rotation", "graphics") in recipes.EXCEPTIONS
+    assert recipes.claims("simclr", "grey-centred") == {"few-label"}  # raw pixels are strong on MNIST
+    assert all(recipes.claims(b, "graphics") == set() for b in recipes.BASELINES)
+    assert recipes.claims("cpc", "graphics") == set() and ("cpc", "graphics") in recipes.SHORTFALLS
+    assert recipes.claims("cpc", "grey-centred") == {"few-label"}

@@ -38,7 +38,9 @@ def test_rescored_at_install_within_001_of_the_build(installed_zoo):
         assert summary["knn_at_install"] == pytest.approx(summary["knn_accuracy"], abs=0.01), name
 
 
-def test_every_shipped_run_beats_its_own_baselines(installed_zoo):
+def test_every_shipped_run_clears_the_bars_its_recipe_claims(installed_zoo):
+    from sslviz.recipes import SHORTFALLS, claims
+
     store, new = installed_zoo
     for name, run_id in new.items():
         s = store.get(run_id)["summary"]
@@ -46,12 +48,32 @@ def test_every_shipped_run_beats_its_own_baselines(installed_zoo):
             assert s["knn_at_install"] < s["knn_random_init"], name
             continue
         info = json.loads(pretrained.info_path(name).read_text())["summary"]
-        # the few-label view (a linear probe on 10 labels per class): above raw pixels and above untrained
-        assert info["few_label_linear"] > info["few_label_pixels"], (name, info)
-        assert info["few_label_linear"] > info["few_label_random_init"], (name, info)
-        assert s["knn_at_install"] > s["knn_random_init"], name
-        if s.get("recipe", {}).get("kind", "").startswith(("graphics", "colour")):
-            assert s["knn_at_install"] > s["knn_pixels"], name  # on shapes also kNN with all labels
+        bars = claims(pretrained.CATALOG[name]["method"], s["recipe"]["kind"])
+        if "few-label" in bars:  # a linear probe on 10 labels per class: above raw pixels and untrained
+            # the benchmark's 5 paired draws where the entry is the benchmark's run, else the monitor's 3
+            mine, pix, rnd = (("linear10", "linear10_pixels", "linear10_random_init") if "linear10" in info
+                              else ("few_label_linear", "few_label_pixels", "few_label_random_init"))
+            assert info[mine] > info[pix] and info[mine] > info[rnd], (name, info[mine], info[pix], info[rnd])
+        if "knn" in bars:  # joint-embedding and clustering methods on colour images: kNN with all labels
+            assert s["knn_at_install"] > s["knn_pixels"], (name, s["knn_at_install"], s["knn_pixels"])
+        if (pretrained.CATALOG[name]["method"], s["recipe"]["kind"]) in SHORTFALLS:  # the table's word, still true
+            assert not (info["linear10"] > info["linear10_pixels"] and info["linear10"] > info["linear10_random_init"]), \
+                f"{name} now meets the few-label bar: take it out of recipes.SHORTFALLS"
+
+
+def test_the_rotnet_exception_holds_its_measured_cause(installed_zoo):
+    """RotNet on shapes is excused from the bars because shapes have no 'up': the shipped RotNet on
+    shapes answers rotations near chance (25%), where the one on digits answers most of them."""
+    from sslviz import answers
+    from sslviz.data import load_dataset
+    from sslviz.recipes import EXCEPTIONS
+
+    store, new = installed_zoo
+    assert ("rotation", "graphics") in EXCEPTIONS
+    trained = answers.load_trained(store, new["rotation-shapes"])
+    data = load_dataset("shapes", image_size=trained.config["image_size"])
+    score = answers.task_score("rotation", trained.method, data.test.images[:400])
+    assert score.value < 0.45, score
 
 
 def test_the_shipped_rotnet_answers_its_own_task(installed_zoo):
@@ -63,3 +85,25 @@ def test_the_shipped_rotnet_answers_its_own_task(installed_zoo):
     data = load_dataset("mnist-10k", image_size=trained.config["image_size"])
     score = answers.task_score("rotation", trained.method, data.test.images[:300])
     assert score.value >= 0.9, score  # a class sees mostly right answers
+
+
+def test_only_what_the_pages_use_ships_and_a_missing_backbone_is_refused():
+    from sslviz.config import RunConfig
+    from sslviz.data import load_dataset
+    from sslviz.pretrained.build import NOT_SHIPPED, slim_state
+    from sslviz.pretrained.install import load_shipped_state
+    from sslviz.train import build_method
+
+    data = load_dataset("digits", image_size=16)
+    byol = build_method(RunConfig(method="byol", dataset="digits", image_size=16), data, torch.device("cpu"))
+    shipped = slim_state(byol.state_dict(), "byol")
+    groups = {k.split(".", 1)[0] for k in shipped}
+    assert groups == {"backbone", "projector"}  # the contrastive game on the Pretext page uses the projector
+    assert not groups & set(NOT_SHIPPED["byol"])
+    assert all(v.dtype == torch.float16 for v in shipped.values() if v.is_floating_point())
+    fresh = build_method(RunConfig(method="byol", dataset="digits", image_size=16), data, torch.device("cpu"))
+    load_shipped_state(fresh, {k: v.float() for k, v in shipped.items()}, "byol")
+    key = next(k for k in shipped if k.startswith("backbone.") and shipped[k].is_floating_point())
+    assert torch.allclose(fresh.state_dict()[key], shipped[key].float())
+    with pytest.raises(RuntimeError, match="missing"):
+        load_shipped_state(fresh, {k: v for k, v in shipped.items() if k != key}, "byol")

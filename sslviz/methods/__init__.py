@@ -38,11 +38,18 @@ def get_method(name: str) -> type:
         raise ConfigError(f"method: unknown '{name}'; choose one of {', '.join(method_names())}") from None
 
 
+def method_title(name: str) -> str:
+    """The method's name as people write it ("SimCLR", "Barlow Twins"); unknown names as given."""
+    cls = _registry().get(name)
+    return (cls.title or cls.name) if cls is not None else name
+
+
 def list_methods() -> list[dict]:
     """One dict per method: name, family, paper, target, description, defaults, needs_labels."""
     return [
         {
             "name": cls.name,
+            "title": cls.title or cls.name,
             "family": cls.family,
             "paper": cls.paper,
             "target": cls.target,

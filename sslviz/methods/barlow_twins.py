@@ -42,6 +42,7 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
 
 class BarlowTwins(Method):
     name = "barlow-twins"
+    title = "Barlow Twins"  # how people write it
     family = "non-contrastive"
     paper = "Zbontar et al., 2021. Barlow Twins: Self-Supervised Learning via Redundancy Reduction"
     target = "an identity cross-correlation between the two views' embedding dimensions"

@@ -29,6 +29,7 @@ from ..augment import Pipeline, augment
 class Method(nn.Module):
     # Shown by `python -m sslviz methods` and on the teaching cards.
     name: str = ""
+    title: str = ""  # the name as people write it: "SimCLR", "Barlow Twins"
     family: str = ""  # pretext | contrastive | non-contrastive | clustering | generative | baseline
     paper: str = ""  # "Chen et al., 2020. A Simple Framework for Contrastive Learning... (SimCLR)"
     target: str = ""  # what the network must predict, in a few words

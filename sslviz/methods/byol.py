@@ -29,6 +29,7 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 class BYOL(Method):
     name = "byol"
+    title = "BYOL"  # how people write it
     family = "non-contrastive"
     paper = "Grill et al., 2020. Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning (BYOL)"
     target = "the target network's projection of the other view"

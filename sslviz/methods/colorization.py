@@ -75,6 +75,7 @@ def colorization_loss(logits: torch.Tensor, chroma: torch.Tensor, bins: int,
 
 class Colorization(Method):
     name = "colorization"
+    title = "Colorization"  # how people write it
     family = "pretext"
     paper = "Zhang et al., 2016. Colorful Image Colorization"
     target = "the colour class of every pixel (a grid of chroma values), from the grayscale image"

@@ -42,6 +42,7 @@ def cpc_loss(predictions: torch.Tensor, candidates: torch.Tensor, target_index: 
 
 class CPC(Method):
     name = "cpc"
+    title = "CPC"  # how people write it
     family = "contrastive"
     paper = "van den Oord et al., 2018. Representation Learning with Contrastive Predictive Coding (CPC; v2: Hénaff et al., 2020)"
     target = "the features of the image rows further down, among the other patches of the image"

@@ -34,6 +34,7 @@ def dim_loss(local: torch.Tensor, global_: torch.Tensor, estimator: str = "jsd")
 
 class DeepInfoMax(Method):
     name = "deep-infomax"
+    title = "Deep InfoMax"  # how people write it
     family = "infomax"
     paper = "Hjelm et al., 2019. Learning Deep Representations by Mutual Information Estimation and Maximization (DIM)"
     target = "whether a feature-map location and a global summary come from the same image"

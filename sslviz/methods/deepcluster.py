@@ -63,6 +63,7 @@ def deepcluster_loss(logits: torch.Tensor, pseudo_labels: torch.Tensor, class_we
 
 class DeepCluster(Method):
     name = "deepcluster"
+    title = "DeepCluster"  # how people write it
     family = "clustering"
     paper = "Caron et al., 2018. Deep Clustering for Unsupervised Learning of Visual Features (DeepCluster)"
     target = "the k-means cluster of the image's own features"

@@ -29,6 +29,7 @@ def denoising_loss(reconstruction: torch.Tensor, clean: torch.Tensor) -> torch.T
 
 class DenoisingAE(Method):
     name = "denoising-ae"
+    title = "Denoising autoencoder"  # how people write it
     family = "pretext"
     paper = "Vincent et al., 2008. Extracting and Composing Robust Features with Denoising Autoencoders"
     target = "the clean image, from a noisy copy"

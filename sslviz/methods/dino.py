@@ -61,6 +61,7 @@ class DINOHead(nn.Module):
 
 class DINO(Method):
     name = "dino"
+    title = "DINO"  # how people write it
     family = "non-contrastive"
     paper = "Caron et al., 2021. Emerging Properties in Self-Supervised Vision Transformers (DINO)"
     target = "the momentum teacher's sharpened, centred distribution over K prototypes for the other view"

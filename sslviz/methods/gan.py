@@ -71,6 +71,7 @@ class Generator(nn.Module):
 
 class GAN(Method):
     name = "gan"
+    title = "GAN"  # how people write it
     family = "generative"
     paper = "Radford et al., 2016. Unsupervised Representation Learning with Deep Convolutional GANs (DCGAN)"
     target = "real or generated, for the discriminator; fooling it, for the generator"

@@ -37,6 +37,7 @@ def normalize_patches(images: torch.Tensor, patch: int, eps: float = 0.01) -> to
 
 class Inpainting(Method):
     name = "inpainting"
+    title = "Inpainting"  # how people write it
     family = "pretext"
     paper = "He et al., 2022. Masked Autoencoders Are Scalable Vision Learners (after Pathak et al., 2016, Context Encoders)"
     target = "the pixels of the hidden patches"

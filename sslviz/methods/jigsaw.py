@@ -22,6 +22,7 @@ def jigsaw_loss(logits: torch.Tensor, permutation_index: torch.Tensor) -> torch.
 
 class Jigsaw(Method):
     name = "jigsaw"
+    title = "Jigsaw"  # how people write it
     family = "pretext"
     paper = "Noroozi & Favaro, 2016. Unsupervised Learning of Visual Representations by Solving Jigsaw Puzzles"
     target = "which of the fixed tile shuffles was applied"

@@ -48,6 +48,7 @@ def _split_bn_forward(net: nn.Module, x: torch.Tensor, splits: int, perm: torch.
 
 class MoCo(Method):
     name = "moco"
+    title = "MoCo"  # how people write it
     family = "contrastive"
     paper = "He et al., 2020. Momentum Contrast for Unsupervised Visual Representation Learning (MoCo; v2: Chen et al., 2020)"
     target = "which key, among thousands queued from earlier batches, comes from the same image"

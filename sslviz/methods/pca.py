@@ -9,6 +9,7 @@ from .base import Method
 
 class PCA(Method):
     name = "pca"
+    title = "PCA"  # how people write it
     family = "baseline"
     paper = "Pearson, 1901 / Hotelling, 1933. Principal component analysis (the linear baseline)"
     target = "nothing learnt by gradient: the directions of largest pixel variance"

@@ -9,6 +9,7 @@ from .base import Method
 
 class Pixels(Method):
     name = "pixels"
+    title = "Raw pixels"  # how people write it
     family = "baseline"
     paper = "Raw pixels (no network): the baseline every representation is compared with"
     target = "nothing: the image is its own embedding"

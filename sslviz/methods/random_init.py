@@ -7,6 +7,7 @@ from .base import Method
 
 class RandomInit(Method):
     name = "random-init"
+    title = "Untrained network"  # how people write it
     family = "baseline"
     paper = "The untrained network (e.g. Saxe et al., 2011. On Random Weights and Unsupervised Feature Learning)"
     target = "nothing: no training"

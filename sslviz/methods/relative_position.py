@@ -23,6 +23,7 @@ def relative_position_loss(logits: torch.Tensor, neighbour: torch.Tensor) -> tor
 
 class RelativePosition(Method):
     name = "relative-position"
+    title = "Relative position"  # how people write it
     family = "pretext"
     paper = "Doersch et al., 2015. Unsupervised Visual Representation Learning by Context Prediction"
     target = "which of the 8 neighbours of the centre patch the second patch is"

@@ -22,6 +22,7 @@ def rotation_loss(logits: torch.Tensor, quarter_turns: torch.Tensor) -> torch.Te
 
 class Rotation(Method):
     name = "rotation"
+    title = "RotNet"  # how people write it
     family = "pretext"
     paper = "Gidaris et al., 2018. Unsupervised Representation Learning by Predicting Image Rotations (RotNet)"
     target = "the rotation applied to the image (0, 90, 180 or 270 degrees)"

@@ -33,6 +33,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -
 
 class SimCLR(Method):
     name = "simclr"
+    title = "SimCLR"  # how people write it
     family = "contrastive"
     paper = "Chen et al., 2020. A Simple Framework for Contrastive Learning of Visual Representations"
     target = "which other view in the batch comes from the same image"

@@ -31,6 +31,7 @@ def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch
 
 class SimSiam(Method):
     name = "simsiam"
+    title = "SimSiam"  # how people write it
     family = "non-contrastive"
     paper = "Chen & He, 2021. Exploring Simple Siamese Representation Learning (SimSiam)"
     target = "the projection of the other view (no gradient through the target)"

@@ -15,6 +15,7 @@ def supervised_loss(logits, labels):
 
 class Supervised(Method):
     name = "supervised"
+    title = "Supervised"  # how people write it
     family = "baseline"
     paper = "Cross-entropy with labels (the reference a self-supervised method is compared with)"
     target = "the class label"

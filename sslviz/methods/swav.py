@@ -53,6 +53,7 @@ def swav_loss(scores1: torch.Tensor, scores2: torch.Tensor, temperature: float =
 
 class SwAV(Method):
     name = "swav"
+    title = "SwAV"  # how people write it
     family = "clustering"
     paper = "Caron et al., 2020. Unsupervised Learning of Visual Features by Contrasting Cluster Assignments (SwAV)"
     target = "the cluster code of the other view"

@@ -49,6 +49,7 @@ def vicreg_loss(
 
 class VICReg(Method):
     name = "vicreg"
+    title = "VICReg"  # how people write it
     family = "non-contrastive"
     paper = "Bardes et al., 2022. VICReg: Variance-Invariance-Covariance Regularization for Self-Supervised Learning"
     target = "the other view's embedding, while every dimension keeps its variance and stays decorrelated"

@@ -34,8 +34,7 @@ class _Collect:
         self.name, self.rows, self._last = name, [], 0.0
 
     def metrics(self, step, epoch, elapsed, values):
-        self.rows += [[int(step), round(float(epoch), 4), round(float(elapsed), 3), k, float(v)]
-                      for k, v in values.items() if v is not None]
+        self.rows += [(step, epoch, elapsed, k, v) for k, v in values.items() if v is not None]
 
     def progress(self, fraction, eta, message=""):
         if time.monotonic() - self._last > 10:
@@ -49,29 +48,37 @@ class _Collect:
         pass
 
 
-def slim_state(state: dict) -> dict:
-    """float16 copies of the floating-point tensors; integer buffers (e.g. BN counters) as they are."""
-    return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+# Parts of a trained method that no page uses, left out of the shipped file (installed runs get them
+# at their initial values; a shipped run is finished, never resumed): momentum copies, queues,
+# predictors and the GAN's generator. Projection heads stay (the contrastive game on the Pretext
+# page compares views with them), and so do the pretext tasks' heads (their answers).
+NOT_SHIPPED = {
+    "byol": ("predictor", "target_backbone", "target_projector"),
+    "moco": ("queue", "key_backbone", "key_projector"),
+    "simsiam": ("predictor",),
+    "dino": ("head", "teacher_head"),  # DINO is scored with its teacher: teacher_backbone ships
+    "gan": ("generator_net", "real_fake"),
+    "deep-infomax": ("global_head", "local_head"),
+    "cpc": ("row_mixer", "context", "predictors"),
+}
 
 
-def build_one(name: str, out: Path | None = None, time_budget: float | None = None) -> dict:
-    """Train one catalogue entry and write <name>.pt and <name>.json into `out`; returns the summary."""
-    from ..config import RunConfig
-    from ..train import load_checkpoint, run
+def slim_state(state: dict, method: str = "") -> dict:
+    """What ships of a trained method's state: float16 copies of the floating-point tensors (integer
+    buffers such as BN counters as they are), without the parts NOT_SHIPPED for this method."""
+    drop = NOT_SHIPPED.get(method, ())
+    return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()
+            if k.split(".", 1)[0] not in drop}
 
-    cfg = config_for(name)
-    if time_budget:
-        cfg["time_budget"] = float(time_budget)
-    config = RunConfig.from_dict(cfg)
-    report = _Collect(name)
-    with tempfile.TemporaryDirectory(prefix=f"sslviz-pretrained-{name}-") as tmp:
-        summary = run(config, Path(tmp), report)
-        ckpt = load_checkpoint(Path(tmp) / "checkpoint.pt")
+
+def write_entry(name: str, ckpt: dict, summary: dict, rows: list, out: Path | None = None) -> int:
+    """Write <name>.pt (slimmed weights, the resolved config, counters) and <name>.json (summary and
+    metric rows) from a finished run's checkpoint; returns the size of the .pt in bytes."""
     payload = {
         "format": FORMAT,
         "name": name,
         "config": ckpt["config"],  # as the recipe resolved it: what the weights were trained with
-        "model": slim_state(ckpt["model"]),
+        "model": slim_state(ckpt["model"], ckpt["config"].get("method", "")),
         "epoch": int(ckpt.get("epoch", summary.get("epochs", 0))),
         "step": int(ckpt.get("step", summary.get("steps", 0))),
         "elapsed": float(ckpt.get("elapsed", summary.get("seconds", 0.0))),
@@ -87,10 +94,28 @@ def build_one(name: str, out: Path | None = None, time_budget: float | None = No
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
         "summary": summary,
-        "metrics": report.rows,
+        "metrics": [[int(r[0]), round(float(r[1]), 4), round(float(r[2]), 3), r[3], float(r[4])]
+                    for r in rows if r[4] is not None],
     }
     info_path(name, out).write_text(json.dumps(info, indent=0) + "\n")
-    return {"name": name, "bytes": len(buf.getvalue()), **summary}
+    return len(buf.getvalue())
+
+
+def build_one(name: str, out: Path | None = None, time_budget: float | None = None) -> dict:
+    """Train one catalogue entry and write <name>.pt and <name>.json into `out`; returns the summary."""
+    from ..config import RunConfig
+    from ..train import load_checkpoint, run
+
+    cfg = config_for(name)
+    if time_budget:
+        cfg["time_budget"] = float(time_budget)
+    config = RunConfig.from_dict(cfg)
+    report = _Collect(name)
+    with tempfile.TemporaryDirectory(prefix=f"sslviz-pretrained-{name}-") as tmp:
+        summary = run(config, Path(tmp), report)
+        ckpt = load_checkpoint(Path(tmp) / "checkpoint.pt")
+    size = write_entry(name, ckpt, summary, report.rows, out)
+    return {"name": name, "bytes": size, **summary}
 
 
 def resolved_config(name: str, time_budget: float | None = None) -> dict:

@@ -17,6 +17,11 @@ entry already in the marker is never installed again (not even when the user del
 deleting it is a choice), and nothing the user made is touched; runs get fresh ids from the store.
 A checkpoint that no longer loads (the method's layers changed since it was built) is skipped
 with a message, and its half-made run removed.
+
+After the runs, the shipped label-efficiency experiment over the shapes runs (experiment.py) is
+added as a finished eval job, once (its marker entry: "experiment-shapes" -> the job's id).
+On first app start all this runs in a background thread; `install_progress` tells the pages how far
+it is ("k of n"), so every page stays usable and shows a progress bar meanwhile.
 """
 
 from __future__ import annotations
@@ -72,6 +77,19 @@ def load_shipped(name: str, folder: Path | None = None) -> tuple[dict, dict]:
     return payload, info
 
 
+def load_shipped_state(method, state: dict, method_name: str) -> None:
+    """Load shipped weights: every key must fit, and only the parts the build leaves out
+    (build.NOT_SHIPPED: momentum copies, queues, predictors...) may be missing; they keep their
+    initial values."""
+    from .build import NOT_SHIPPED
+
+    missing, unexpected = method.load_state_dict(state, strict=False)
+    dropped = NOT_SHIPPED.get(method_name, ())
+    missing = [k for k in missing if k.split(".", 1)[0] not in dropped]
+    if missing or unexpected:
+        raise RuntimeError(f"missing keys {missing[:3]}, unexpected keys {unexpected[:3]}")
+
+
 def install_one(store, name: str, folder: Path | None = None) -> str:
     """Install one shipped checkpoint as a completed run; returns the new run id."""
     import torch
@@ -92,7 +110,7 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
     untrained = build_method(config, data, device)
     trained = build_method(config, data, device)
     try:
-        trained.load_state_dict(payload["model"])
+        load_shipped_state(trained, payload["model"], config.method)
     except RuntimeError as exc:
         raise SslvizError(f"pretrained {name}: the weights no longer fit the {config.method} model "
                           f"({str(exc).splitlines()[0][:120]}); rebuild with `python -m sslviz pretrained build`") from None
@@ -136,17 +154,21 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
     return run_id
 
 
-def install(store, names: list[str] | None = None, folder: Path | None = None, log=None) -> dict[str, str]:
+def install(store, names: list[str] | None = None, folder: Path | None = None, log=None, progress=None,
+            experiment: bool = True) -> dict[str, str]:
     """Install the shipped checkpoints this store does not have yet; returns {name: run id} of the new
-    ones. Errors of one checkpoint are reported through `log` (default: ignored) and skip it."""
+    ones. Errors of one checkpoint are reported through `log` (default: ignored) and skip it.
+    progress(done, total, name) is called before each checkpoint (name: the one starting) and once at
+    the end (name None). experiment: also add the shipped label-efficiency experiment over the
+    installed runs (sslviz/pretrained/experiment.py), once per store."""
     new: dict[str, str] = {}
     with _locked(store.root):
         done = installed(store)
-        # in reverse catalogue order, so that the first entry (SimCLR on shapes) is the newest run:
-        # the one every page selects by default
-        for name in reversed(names or available(folder)):
-            if name in done:
-                continue
+        # in reverse catalogue order, so that the first entry (SimCLR on shapes) is the newest run
+        todo = [n for n in reversed(names or available(folder)) if n not in done]
+        for k, name in enumerate(todo):
+            if progress:
+                progress(k, len(todo), name)
             try:
                 new[name] = install_one(store, name, folder)
             except SslvizError as exc:
@@ -157,6 +179,17 @@ def install(store, names: list[str] | None = None, folder: Path | None = None, l
             from ..runs import atomic_write_text
 
             atomic_write_text(store.root / MARKER, json.dumps(done, indent=2))
+        if experiment:
+            from .experiment import install_experiment
+
+            try:
+                install_experiment(store, folder)
+            except (SslvizError, OSError, KeyError, TypeError, ValueError) as exc:  # the runs stay installed
+                if log:
+                    log(str(exc) if isinstance(exc, SslvizError) else f"pretrained experiment: cannot install it "
+                        f"({type(exc).__name__}: {exc})")
+        if progress:
+            progress(len(todo), len(todo), None)
     return new
 
 
@@ -164,6 +197,7 @@ def install(store, names: list[str] | None = None, folder: Path | None = None, l
 
 _background: dict[str, "object"] = {}
 _background_lock = __import__("threading").Lock()
+_progress: dict[str, dict] = {}  # store root -> how far its background install is (this process)
 
 
 def auto_install_enabled() -> bool:
@@ -174,9 +208,12 @@ def auto_install_enabled() -> bool:
 
 def install_in_background(store):
     """Start installing what this store lacks, once per store per process; returns the Future (or
-    None when there is nothing to do or auto-install is off). Cheap to call on every page load."""
-    from concurrent.futures import Future
+    None when there is nothing to do or auto-install is off). Cheap to call on every page load.
+    While it runs, `install_progress(store)` says how far it is."""
     import threading
+    from concurrent.futures import Future
+
+    from .experiment import experiment_pending
 
     if not auto_install_enabled():
         return None
@@ -184,18 +221,37 @@ def install_in_background(store):
     with _background_lock:
         if key in _background:
             return _background[key]
-        if not pending(store):
+        todo = pending(store)
+        if not todo and not experiment_pending(store):
             _background[key] = None
             return None
         future: Future = Future()
         _background[key] = future
+        _progress[key] = {"done": 0, "total": len(todo), "current": None, "finished": False, "errors": []}
+
+    def report(done: int, total: int, name: str | None) -> None:
+        with _background_lock:  # one consistent dict for the pages that read it
+            _progress[key] = {**_progress[key], "done": done, "total": total, "current": name}
 
     def work():
         errors: list[str] = []
         try:
-            future.set_result({"installed": install(store, log=errors.append), "errors": errors})
+            future.set_result({"installed": install(store, log=errors.append, progress=report), "errors": errors})
         except BaseException as exc:  # noqa: BLE001 - reported to the page that asks
+            errors.append(str(exc) or type(exc).__name__)
             future.set_exception(exc)
+        finally:
+            with _background_lock:
+                _progress[key] = {**_progress[key], "finished": True, "errors": errors}
 
     threading.Thread(target=work, name="sslviz-pretrained-install", daemon=True).start()
     return future
+
+
+def install_progress(store) -> dict | None:
+    """How far this process's background install into `store` is: {"done": k, "total": n, "current":
+    the checkpoint being installed (None between them), "finished": bool, "errors": [...]}, or None
+    when none was started here. Written by the installing thread, read by every page (a copy)."""
+    with _background_lock:
+        p = _progress.get(str(store.root))
+        return dict(p) if p is not None else None

@@ -16,6 +16,7 @@ from ..plots.label_efficiency import label_efficiency_figure
 from .common import refresh_every, session_owner, shared, store
 from .embedding_state import snapshot_stamp
 from .query import query_value, set_query
+from .run_choice import run_labels, run_title
 
 MAX_SIDE_BY_SIDE = 4
 
@@ -46,9 +47,11 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
         version = (s.version(), tuple(run_ids))
         st.subheader("Training curves")
         axis = st.radio("x axis", ["wall-clock seconds", "epoch"], horizontal=True, key="cmp-axis")
-        series = _versioned("series", version, lambda: compare.training_series(s, run_ids))
+        labels = _versioned("labels", version, lambda: _labels(s, run_ids))
+        series = _versioned("series", version, lambda: dict(zip(
+            [labels[r] for r in run_ids], compare.training_series(s, run_ids).values())))
         x = "elapsed" if axis.startswith("wall") else "epoch"
-        fig = shared(("overlay", str(s.root), version, x), lambda: overlay_training(series, x))
+        fig = shared(("overlay", str(s.root), version, x), lambda: _tall(overlay_training(series, x), len(series)))
         st.plotly_chart(fig, key="cmp-training", width="stretch")
 
         st.subheader("Label efficiency")
@@ -57,16 +60,19 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
             present = list(dict.fromkeys(r["protocol"] for r in rows))
             chosen = st.multiselect("protocols", present, default=["linear"] if "linear" in present else present[:1],
                                     key="cmp-protocols")
-            st.plotly_chart(label_efficiency_figure(rows, chosen), key="cmp-le", width="stretch")
+            fig = shared(("cmp-le", str(s.root), version, tuple(chosen)),
+                         lambda: _tall(label_efficiency_figure(rows, chosen), len(run_ids)))
+            st.plotly_chart(fig, key="cmp-le", width="stretch")
             st.caption("From the newest experiment on each run (with the baselines measured alongside it); "
                        "open the Label Efficiency page for the tables and intervals.")
         else:
             st.caption("No label-efficiency results for these runs yet.")
 
         st.subheader("Leaderboard")
-        board = _versioned("board", version, lambda: compare.leaderboard(s, run_ids))
+        board = _versioned("board", version, lambda: [{**row, "name": labels[row["run"]].rsplit(" · ", 1)[0]}
+                                                      for row in compare.leaderboard(s, run_ids)])
         pct = st.column_config.NumberColumn(format="%.3f")
-        st.dataframe(board, hide_index=True, width="stretch",
+        st.dataframe(board, hide_index=True, width="stretch", column_order=BOARD_COLUMNS,
                      column_config={"kNN": pct, "linear @1": pct, "linear @10": pct, "linear @100": pct,
                                     "images/s": st.column_config.NumberColumn(format="%.0f"),
                                     "training s": st.column_config.NumberColumn(format="%.1f")})
@@ -76,6 +82,22 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
             _measure(missing)
 
     live()
+
+
+BOARD_COLUMNS = ("name", "kNN", "linear @1", "linear @10", "linear @100", "images/s", "training s", "collapse",
+                 "method", "status", "run")
+
+
+def _labels(s, run_ids: list[str]) -> dict[str, str]:
+    """{run id: its name · short id}, unique (run_choice.run_labels)."""
+    return run_labels([s.get(r) for r in run_ids])
+
+
+def _tall(fig, n: int):
+    """Room for a legend of n runs below the plot (a horizontal legend of ~3 long names a line)."""
+    if n > 6:
+        fig.update_layout(height=(fig.layout.height or 340) + 22 * ((n + 2) // 3))
+    return fig
 
 
 def _measure(run_ids: list[str]) -> None:
@@ -117,7 +139,7 @@ def embeddings_side_by_side(run_ids: list[str]) -> None:
             except SslvizError as exc:
                 st.warning(f"{run_id}: {exc}")
                 continue
-            title = f"{s.get(run_id)['method']} · {run_id} · epoch {view['epoch']} · {view['method'].upper()}"
+            title = f"{run_title(s.get(run_id))} · epoch {view['epoch']} · {view['method'].upper()}"
             fig = shared(("cmp-figure", *snapshot, view["method"], title),
                          lambda: embedding_scatter(view["coords"], view["labels"], view["class_names"], title=title))
             st.plotly_chart(fig, key=f"cmp-emb-{run_id}-{view['method']}", width="stretch")

@@ -24,6 +24,7 @@ from ..projection_jobs import jobs, submit_sequence
 from . import embedding_state as S
 from . import embedding_views as V
 from .common import refresh_every, store, wait_for_job
+from .run_choice import run_labels
 
 GRID_MAX = 60
 NEIGHBOURS = 8
@@ -229,13 +230,15 @@ def side_by_side(choice: S.Choice, params: P.ProjectionParams) -> None:
         options.insert(0, ("run", choice.run["id"], "run"))
     options += [("run", r["id"], "run") for r in others]
 
+    other_labels = run_labels(others)
+
     def label(opt):
         _, rid, src = opt
         if rid == choice.run["id"]:
             return {"pixels": "baseline: raw pixels", "random-init": "baseline: untrained network",
                     "run": f"{rid} (its network, latest epoch)"}[src]
         r = next(x for x in others if x["id"] == rid)
-        return f"{rid} · {r['method']} on {r['dataset']} (epoch {r['epochs'][-1]})"
+        return f"{other_labels[rid]} (epoch {r['epochs'][-1]})"
 
     cols = st.columns([2, 2])
     pick = cols[0].selectbox("compare with", options, format_func=label, key="emb_other")

@@ -22,6 +22,8 @@ import streamlit as st
 from .. import embeddings as E
 from ..errors import SslvizError
 from .common import refresh_every, store
+from .home_views import install_progress_bar
+from .run_choice import default_embedding_run, run_labels, status_note
 
 SOURCE_LABELS = {"run": "the run's network", "pixels": "raw pixels (baseline)", "random-init": "untrained network (baseline)"}
 
@@ -161,15 +163,17 @@ def choose() -> Choice | None:
             st.page_link("pages/3_Train.py", label="Go to Train", icon="🏋️")
         except st.errors.StreamlitAPIException:  # the page runs on its own (tests): no page registry
             st.markdown("Open the **Train** page from the sidebar.")
+        install_progress_bar(small=True, rerun_on_new=True)
         return None
     shared = st.session_state.get("run")  # the run selected on another page
     if "emb_run" not in st.session_state and not url_run and shared in ids:
         st.session_state["emb_run"] = shared
     warnings = [_adopt_url("run", "emb_run", ids, str)]
+    if "emb_run" not in st.session_state:  # nothing chosen: the best self-supervised run on shapes, not the newest
+        st.session_state["emb_run"] = default_embedding_run(runs)
     by_id = {r["id"]: r for r in runs}
-    run_id = st.sidebar.selectbox(
-        "run", ids, key="emb_run",
-        format_func=lambda i: f"{i} · {by_id[i]['method']} on {by_id[i]['dataset']} ({by_id[i]['status']})")
+    labels = run_labels(runs, status_note)
+    run_id = st.sidebar.selectbox("run", ids, key="emb_run", format_func=labels.get)
     _write_url("run", run_id)
     st.session_state["run"] = run_id  # the selected run, shared with the other pages
     run = by_id[run_id]

@@ -43,46 +43,91 @@ def demo_status(run_id: str) -> None:
     live()
 
 
-def pretrained_status() -> None:
-    """The shipped pretrained runs of this store, with links; a note while they are being installed."""
-    from ..pretrained import NOTES
-    from ..pretrained.install import installed
-    from .common import ensure_pretrained, page_link
+def install_progress_bar(small: bool = False, rerun_on_new: bool = False) -> bool:
+    """While the shipped runs install in the background (first start): "Installing pretrained runs: k
+    of n", a bar that follows the installing thread (a fragment polling its progress, sslviz.pretrained.
+    install.install_progress), and one full redraw when it is over. small: one thin line, for pages
+    that have nothing else to show yet; rerun_on_new: redraw the page as each run arrives (for a page
+    that said "no runs yet"). Returns whether an install is in progress."""
+    from ..pretrained.install import install_progress
 
-    fut = ensure_pretrained()
-    if fut is not None and not fut.done():
-        every = refresh_every()
+    s = store()
+    first = install_progress(s)
+    if first is None or first["finished"] or not first["total"]:  # nothing, over, or only the experiment
+        return False
+    seen = first["done"]
 
-        @st.fragment(run_every=every)
-        def poll():
-            if fut.done():
-                st.rerun(scope="app")
-            st.info("Installing the pretrained runs into the run store (only on the first start, about half a "
-                    "minute)…")
+    @st.fragment(run_every=refresh_every())
+    def poll():
+        p = install_progress(s)
+        if p is None or p["finished"] or (rerun_on_new and p["done"] != seen):
+            st.rerun(scope="app")
+        text = f"Installing pretrained runs: {p['done']} of {p['total']}"
+        if not small and p["current"]:
+            text += f" (now: {_entry_title(p['current'])})"
+        st.progress(p["done"] / max(1, p["total"]), text=text)
+        if not small:
+            st.caption("Only on the first start of this run store. Every page works meanwhile; the runs appear "
+                       "as they are installed.")
 
-        poll()
-        return
-    runs = installed(store())
+    poll()
+    return True
+
+
+def _entry_title(name: str) -> str:
     from ..pretrained import CATALOG
 
+    return CATALOG.get(name, {}).get("name") or name
+
+
+FEATURED = 4  # the first catalogue entries get a paragraph each; the rest are listed under them
+
+
+def pretrained_status() -> None:
+    """The shipped pretrained runs of this store, with links; a progress bar while they are installed."""
+    from ..answers import TASKS
+    from ..pretrained import CATALOG, NOTES
+    from ..pretrained.install import install_progress, installed
+    from .common import ensure_pretrained, page_link
+
+    ensure_pretrained()
+    if install_progress_bar():
+        return
+    errors = (install_progress(store()) or {}).get("errors") or []
+    if errors:
+        more = f" (and {len(errors) - 1} more: see `python -m sslviz pretrained install`)" if len(errors) > 1 else ""
+        st.warning(f"Not every pretrained run could be installed: {errors[0]}{more}")
+    runs = installed(store())
     present = {name: runs[name] for name in CATALOG if name in runs and _exists(runs[name])}
     if not present:
         return
     st.subheader("Ready to explore: pretrained runs")
-    for name, run_id in present.items():
+    names = list(present)
+    for name in names[:FEATURED]:
+        run_id = present[name]
         st.markdown(f"**{store().get(run_id)['name'] or name}** (`{run_id}`): {NOTES.get(name, '')}")
         cols = st.columns(3)
         with cols[0]:
             page_link("pages/4_Embeddings.py", "its embedding", icon=":material/scatter_plot:",
                       query_params={"run": run_id})
         with cols[1]:
-            task = "rotation" if name.startswith("rotation") else "simclr"
+            method = CATALOG[name]["method"]  # its own task when it has one; else the contrastive game
+            task = method if method in TASKS.values() else "simclr"
             page_link("pages/2_Pretext_Tasks.py", "its answers", icon=":material/extension:",
                       query_params={"method": task, "run": run_id})
         with cols[2]:
             if "shapes" in name:
                 page_link("pages/1_Augmentations.py", "what it forgot (factor probe)", icon=":material/palette:",
                           query_params={"run": run_id})
+    rest = names[FEATURED:]
+    if rest:
+        with st.expander(f"{len(rest)} more pretrained runs: every method on shapes"):
+            for name in rest:
+                run_id = present[name]
+                st.markdown(f"**{_entry_title(name)}** (`{run_id}`): {NOTES.get(name, '')}")
+        page_link("pages/6_Compare.py", "All methods on shapes, side by side (leaderboard)", icon=":material/balance:")
+        page_link("pages/5_Label_Efficiency.py", "How many labels each saves (label efficiency)",
+                  icon=":material/trending_up:")
 
 
 def _exists(run_id: str) -> bool:

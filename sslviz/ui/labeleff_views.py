@@ -21,6 +21,8 @@ from ..experiments import (PROTOCOL_NOTES, PROTOCOLS, experiments, load_results,
 from ..fewshot_stats import LABEL_BUDGETS
 from ..plots.label_efficiency import label_efficiency_figure
 from .common import refresh_every, session_owner, store
+from .run_choice import run_label as base_label
+from .run_choice import status_note, zoo_runs
 
 ACTIVE = ("queued", "running")
 FOLDER_LAYOUT = """photos/
@@ -35,9 +37,31 @@ def has_checkpoint(run: dict) -> bool:
     return (store().run_dir(run["id"]) / "checkpoint.pt").exists()
 
 
+def checkpoint_note(run: dict) -> str:
+    """What a run label adds on this page: its status unless completed, and a missing checkpoint."""
+    return status_note(run) + ("" if has_checkpoint(run) else " — no checkpoint yet")
+
+
 def run_label(run: dict) -> str:
-    extra = "" if has_checkpoint(run) else " — no checkpoint yet"
-    return f"{run['id']} · {run['method']} on {run['dataset']} · {run['status']}{extra}"
+    """The run's name, a short id, and checkpoint_note (for one run; run_labels for a list)."""
+    return f"{base_label(run)}{checkpoint_note(run)}"
+
+
+def zoo_experiment_runs(runs: list[dict], dataset: str | None = None, method: str | None = None
+                        ) -> tuple[str | None, list[str]]:
+    """What the page opens on with nothing chosen: (the shipped experiment's id, or None; its runs in
+    this store, best kNN first). Without that experiment: (None, the pretrained runs on the dataset)."""
+    from ..pretrained.experiment import DATASET, zoo_experiment
+
+    zoo = zoo_runs(runs, dataset or DATASET, method)
+    if dataset not in (None, DATASET):
+        return None, zoo
+    exp_id = zoo_experiment(store())
+    if exp_id is None:
+        return None, zoo
+    in_exp = set(store().get(exp_id)["config"].get("runs", []))
+    mine = [r for r in zoo if r in in_exp]
+    return (exp_id, mine) if mine else (None, zoo)
 
 
 def experiment_form(run_ids: list[str], key: str = "le") -> str | None:
@@ -86,6 +110,8 @@ def experiment_picker(run_ids: list[str], wanted: str | None, key: str = "le") -
 
     def fmt(i: str) -> str:
         j = by_id[i]
+        if j["owner"] == "pretrained":
+            return f"{j['config'].get('name') or 'shipped with sslviz'} · {i}"
         when = time.strftime("%d %b %H:%M", time.localtime(j["created"]))
         return f"{i} · {j['status']} · {when} · {', '.join(j['config'].get('protocols', []))} · " \
                f"{len(j['config'].get('labels_per_class', []))} budgets × {j['config'].get('seeds')} seeds"

@@ -15,6 +15,7 @@ import streamlit as st
 from ..answers import ANGLES, TASK_TITLES, TASKS
 from ..errors import SslvizError
 from .common import fast_png, presenting, shared, store, style_figure, url_selectbox, wait_for_job
+from .run_choice import best_first, run_labels, run_title, status_note
 from .teaching_views import background, load, pick_images, render_card
 
 METHOD_TO_TASK = {m: t for t, m in TASKS.items()}
@@ -46,22 +47,28 @@ def sidebar() -> tuple[str, dict | None]:
     method = url_selectbox(st.sidebar, "pretext task", methods, key="method",
                            format_func=lambda m: TASK_TITLES[METHOD_TO_TASK[m]])
     task = METHOD_TO_TASK[method]
-    runs = runs_for_task(store(), task)
+    runs = task_runs(runs_for_task(store(), task), method)
     by_id = {r["id"]: r for r in runs}
     options = list(by_id) + [NONE]
-
-    def label(i: str) -> str:
-        if i == NONE:
-            return i
-        r = by_id[i]
-        return f"{r['name'] or r['method']} · {r['id']} ({r['dataset']}, {r['status']})"
-
-    run_id = url_selectbox(st.sidebar, "trained run (its answers)", options, key="run", format_func=label,
+    labels = {**run_labels(runs, status_note), NONE: NONE}
+    run_id = url_selectbox(st.sidebar, "trained run (its answers)", options, key="run", format_func=labels.get,
                                   help=f"runs of {TASKS[task]} with a checkpoint" if task != "contrastive"
                                   else "any trained run: its embedding plays the game")
     if not runs:
         st.sidebar.caption(f"No trained {TASKS[task]} run yet: start one on the Train page to see its answers.")
+        from .home_views import install_progress_bar
+
+        with st.sidebar:
+            install_progress_bar(small=True, rerun_on_new=True)
     return task, by_id.get(run_id)
+
+
+def task_runs(runs: list[dict], method: str) -> list[dict]:
+    """The runs offered for a task, the first one the default: the chosen method's runs, best kNN first
+    (run_choice.best_first: completed with a checkpoint, then kNN), then the others in their order
+    (for the contrastive game: other contrastive methods before the rest)."""
+    own = best_first([r for r in runs if r["method"] == method])
+    return own + [r for r in runs if r["method"] != method]
 
 
 def _score_metric(score) -> None:
@@ -86,7 +93,7 @@ def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> 
             st.error(str(exc))
             return
         method, data = trained.method, dataset_for(run["config"])
-        st.caption(f"Answers of **{run['id']}** ({run['method']} on {run['dataset']}, checkpoint of epoch "
+        st.caption(f"Answers of **{run_title(run)}** (`{run['id']}`, checkpoint of epoch "
                    f"{trained.epoch}) on test images it never trained on.")
     else:
         data = load(dataset)

@@ -44,3 +44,34 @@ def run_filters(runs: list[dict], key: str) -> tuple[list[dict], str | None, str
     m = None if m == "any method" else m
     set_query(dataset=ds, method=m)
     return [r for r in runs if (ds is None or r["dataset"] == ds) and (m is None or r["method"] == m)], ds, m
+
+
+def run_multiselect(label: str, key: str, runs: list[dict], shown: list[dict], default: list[str],
+                    added: list[str] = (), extra=None) -> tuple[list[str], bool]:
+    """A multiselect of runs (bound to ?run=), labelled by their names (run_choice.run_labels; extra(run)
+    is appended to a label). It starts with the URL's runs, else what this session chose, else
+    `default`; the default is not written to the URL and is not taken for a choice, so it follows the
+    store (e.g. while the pretrained runs install) and a reload opens on it again.
+    Returns (the chosen ids, whether they are the default)."""
+    from .run_choice import run_labels
+
+    by_id = {r["id"]: r for r in runs}
+    marker = f"_{key}-default"
+    wanted = [r for r in query_list("run") if r in by_id]
+    state = [r for r in st.session_state.get(key, []) if r in by_id]
+    added = [r for r in added if r in by_id]
+    if added:  # runs the page just queued join what is shown (the default too): a choice from now on
+        state = list(dict.fromkeys(state + added))
+    elif state and state == st.session_state.get(marker):
+        state = []  # what we preselected last time, not a choice
+    default = [r for r in default if r in by_id]
+    value = state or wanted or default
+    is_default = not (state or wanted)
+    options = list(dict.fromkeys(wanted + state + default + [r["id"] for r in shown]))
+    labels = run_labels([by_id[i] for i in options], extra)
+    st.session_state[key] = value
+    st.session_state[marker] = value if is_default else None
+    chosen = st.multiselect(label, options, format_func=labels.get, key=key)
+    is_default = is_default and chosen == value
+    set_query(run=None if is_default else chosen)
+    return chosen, is_default

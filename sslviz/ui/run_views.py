@@ -12,6 +12,7 @@ from ..errors import SslvizError
 from ..evaluate import EFFECTIVE_RANK_WARNING, SPREAD_WARNING, collapse_warnings
 from ..plots import training_curves
 from .common import refresh_every, session_owner, shared, store
+from .run_choice import run_title
 
 STATUS_ICON = {"queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!"}
 
@@ -92,13 +93,13 @@ def run_table(runs: list[dict]) -> str | None:
     rows = [
         {
             "status": f"{STATUS_ICON.get(r['status'], '')} {r['status']}",
+            "name": run_title(r),
             "run": r["id"],
             "method": r["method"],
             "dataset": r["dataset"],
             "progress": r["progress"] if r["status"] == "running" else (1.0 if r["status"] == "completed" else r["progress"]),
             "kNN": r["summary"].get("knn_accuracy"),
             "device": device_label(r["summary"]),
-            "name": r["name"],
             "started": time.strftime("%H:%M:%S", time.localtime(r["started"] or r["created"])),
         }
         for r in runs
@@ -139,7 +140,7 @@ def run_panel(run_id: str) -> None:
             st.rerun(scope="app")  # it just ended: one full redraw, and the polling stops
         head = st.columns([3, 1])
         device = device_label(run["summary"])
-        head[0].markdown(f"**{STATUS_ICON.get(status, '')} {run['id']}** — {run['method']} on {run['dataset']} · "
+        head[0].markdown(f"**{STATUS_ICON.get(status, '')} {run_title(run)}** · `{run['id']}` · "
                          f"**{status}** {('· ' + run['message']) if run['message'] else ''}"
                          f"{(' · on ' + device) if device else ''}")
         if status in ("queued", "running"):

@@ -293,26 +293,26 @@ def probe_runs() -> list[dict]:
     return [r for r in runs_with_embeddings(store()) if r["dataset"] == "shapes"]
 
 
-def _run_label(run: dict) -> str:
-    name = run["name"] or f"{run['method']} on {run['dataset']}"
-    return f"{name} · {run['id']} ({run['status']})"
-
-
 def factor_probe_panel() -> None:
     """Pick a shapes run and a snapshot; bars of how well each factor can be read linearly from its
     embedding, beside the untrained network and raw pixels."""
-    from ..probe import FACTOR_NOTES, describe, probe_run_in, summary_sentence
     from ..plots.teaching import probe_figure
+    from ..probe import FACTOR_NOTES, describe, probe_run_in, summary_sentence
+    from .run_choice import run_labels, status_note
 
     runs = probe_runs()
     if not runs:
         st.info("No run on `shapes` has saved an embedding yet. Train one (the home page demo takes a minute) "
                 "and come back: the probe shows which factors it kept.")
+        from .home_views import install_progress_bar
+
+        install_progress_bar(small=True, rerun_on_new=True)
         return
     ids = [r["id"] for r in runs]
     by_id = {r["id"]: r for r in runs}
     cols = st.columns([3, 1])
-    run_id = url_selectbox(cols[0], "run", ids, key="run", format_func=lambda i: _run_label(by_id[i]))
+    labels = run_labels(runs, status_note)
+    run_id = url_selectbox(cols[0], "run", ids, key="run", format_func=labels.get)
     epochs = sorted(by_id[run_id]["epochs"], reverse=True)  # the latest first: the default
     epoch = url_selectbox(cols[1], "epoch", epochs, key="epoch",
                           help="the embedding snapshot (0 = before training)")
