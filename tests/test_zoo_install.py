@@ -188,3 +188,17 @@ def test_a_store_that_has_the_runs_but_not_the_experiment_gets_it_on_next_start(
     exp_id = zexp.zoo_experiment(store)
     assert exp_id and store.get(exp_id)["config"]["runs"] == [new[n] for n in TINY_ZOO]
     assert not zexp.experiment_pending(store)
+
+
+def test_the_shipped_experiment_covers_the_shipped_shapes_runs_as_built():
+    """experiment-shapes.json was measured on exactly the weights that ship: rebuilding a zoo entry
+    without `python -m sslviz pretrained experiment` leaves that run out of the Label Efficiency page."""
+    doc = zexp.load_shipped_experiment()
+    assert doc is not None, "build it: python -m sslviz pretrained experiment"
+    assert set(doc["entries"]) == set(zexp.zoo_entries()), "every shapes run (no counter-example) is in it"
+    stale = [n for n, sha in doc["entries"].items() if zexp.fingerprint(n) != sha]
+    assert not stale, f"rebuilt since the experiment was measured: {stale}"
+    res = doc["results"]
+    assert res["status"] == "completed" and res["config"]["seeds"] == 3
+    assert res["config"]["labels_per_class"] == [1, 10, 100, "all"] and res["config"]["protocols"] == ["knn", "linear"]
+    assert {r["run_id"] for r in res["results"]} == set(doc["entries"]) | {None}
