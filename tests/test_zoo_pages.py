@@ -129,6 +129,11 @@ def test_label_efficiency_opens_on_the_shipped_experiment_over_the_zoo(store, mo
     assert len(at.dataframe[0].value) == 2 * 3  # (2 runs + raw pixels) × (knn, linear)
     labels = at.multiselect(key="le-runs").options
     assert any(label.startswith("my run · ") for label in labels) and mine not in " ".join(labels)
+    # with many subjects (the real zoo: 21) the curves open on one protocol, the linear probe
+    monkeypatch.setattr("sslviz.ui.labeleff_views.MANY_CURVES", 2)
+    at = _page("pages/5_Label_Efficiency.py")
+    names = {t.get("name") for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert names and all(n.endswith(" · linear") for n in names if n), names
 
 
 def _snapshot(store, run_id, epochs=(0, 1)):

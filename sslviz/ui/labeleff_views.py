@@ -25,6 +25,7 @@ from .run_choice import run_label as base_label
 from .run_choice import status_note, zoo_runs
 
 ACTIVE = ("queued", "running")
+MANY_CURVES = 8  # subjects above which the curves start with one protocol (linear)
 FOLDER_LAYOUT = """photos/
   cat/   img001.jpg img002.jpg ...
   dog/   img101.jpg ...
@@ -197,7 +198,9 @@ def results_view(results: dict, exp_id: str, key: str = "le") -> None:
     """Curves (log x, mean and 95% band), the table, label savings, notes and the CSV download."""
     rows = results["results"]
     present = list(dict.fromkeys(r["protocol"] for r in rows))
-    chosen = st.multiselect("protocols shown", present, default=present, key=f"{key}-shown-{exp_id}")
+    many = len({r["key"] for r in rows}) > MANY_CURVES  # e.g. the zoo: one protocol at a time stays readable
+    default = ["linear"] if many and "linear" in present else present[:1] if many else present
+    chosen = st.multiselect("protocols shown", present, default=default, key=f"{key}-shown-{exp_id}")
     st.plotly_chart(label_efficiency_figure(rows, chosen), key=f"{key}-curves-{exp_id}", width="stretch")
     st.caption(f"Test accuracy on {results['test_size']:,} held-out images of {results['dataset']}, "
                f"mean over seeds with the 95% interval (Student t); labelled images drawn from "
