@@ -134,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-BASELINES = ("pixels", "pca", "random-init", "supervised")  # the same as sslviz.recipes.BASELINES
 
 
 def _against(value, other, name: str) -> str:
@@ -148,6 +147,8 @@ def _against(value, other, name: str) -> str:
 def verdict(row: dict) -> str:
     """How a trained method stands against the two free baselines, in words (linear probe at 10
     labels per class, and kNN with all labels)."""
+    from sslviz.recipes import BASELINES
+
     if row["method"] in BASELINES:
         return "baseline"
     return (f"10/class: {_against(row.get('linear10'), row.get('linear10_pixels'), 'pixels')}, "
@@ -158,7 +159,7 @@ def verdict(row: dict) -> str:
 def bars(group: list[dict], dataset: str) -> list[str]:
     """The issue's quality bars for one (dataset, budget) table, each stated as met or not. Which
     method claims which bar, and the measured exceptions, come from sslviz.recipes."""
-    from sslviz.recipes import EXCEPTIONS, JOINT_AND_CLUSTERING
+    from sslviz.recipes import BASELINES, EXCEPTIONS, JOINT_AND_CLUSTERING
 
     ok = {r["method"]: r for r in group if r["knn_accuracy"] is not None}
     ssl = [r for m, r in ok.items() if m not in BASELINES]

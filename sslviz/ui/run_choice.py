@@ -17,20 +17,10 @@ from __future__ import annotations
 
 import math
 
-BASELINE_METHODS = ("pixels", "pca", "random-init")
-
-
-def method_title(method: str) -> str:
-    from ..methods import method_title as title
-
-    try:
-        return title(method)
-    except Exception:  # noqa: BLE001 - a method this version no longer has: its name as stored
-        return method
-
-
 def run_title(run: dict) -> str:
     """The run's name, or "<method title> on <dataset>"."""
+    from ..methods import method_title  # unknown methods (gone from this version) come back as stored
+
     name = (run.get("name") or (run.get("config") or {}).get("name") or "").strip()
     return name or f"{method_title(run.get('method', ''))} on {run.get('dataset', '')}"
 
@@ -110,8 +100,9 @@ def zoo_runs(runs: list[dict], dataset: str | None = "shapes", method: str | Non
 def _teaches(run: dict) -> bool:
     """Self-supervised: not a baseline, not trained on the labels, not a counter-example."""
     from ..methods import get_method
+    from ..recipes import BASELINES
 
-    if run.get("method") in BASELINE_METHODS or is_counter_example(run):
+    if run.get("method") in BASELINES or is_counter_example(run):
         return False
     try:
         return not get_method(run.get("method", "")).needs_labels
