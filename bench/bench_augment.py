@@ -1,4 +1,4 @@
-"""Throughput of sslviz.augment vs torchvision v2 applied per image in a Python loop.
+"""Throughput of sslviz.augment.engine vs torchvision v2 applied per image in a Python loop.
 
     python bench/bench_augment.py [--batch 512] [--size 32] [--rounds 5] [--threads N]
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 import torchvision.transforms.v2 as v2  # noqa: E402
 
-from sslviz.augment import PRESETS, augment, backend_for, two_views, warmup  # noqa: E402
+from sslviz.augment.engine import PRESETS, augment, backend_for, two_views, warmup  # noqa: E402
 
 
 def main() -> None:

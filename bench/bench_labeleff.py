@@ -46,8 +46,8 @@ def speed_features(mnist_root: str | None, device: str):
         import torch
 
         from sslviz.data import load_dataset
-        from sslviz.evaluate import extract_features
-        from sslviz.models import build_backbone, pick_device
+        from sslviz.evaluation.protocols import extract_features
+        from sslviz.methods.models import build_backbone, pick_device
 
         data = load_dataset("mnist", image_size=32, data_root=mnist_root, seed=0)
         torch.manual_seed(0)
@@ -70,10 +70,8 @@ def speed_features(mnist_root: str | None, device: str):
 def bench_speed(mnist_root: str | None, seeds: int = 5, device: str = "cpu") -> dict:
     import hashlib
 
-    import numpy as np
-
-    from sslviz import evaluate
-    from sslviz.fewshot_stats import mean_ci, stratified_draw
+    from sslviz.evaluation import protocols as evaluate
+    from sslviz.evaluation.fewshot_stats import mean_ci, stratified_draw
 
     pool_f, pool_y, test_f, test_y, source = speed_features(mnist_root, device)
     t0 = time.perf_counter()
@@ -101,10 +99,10 @@ def bench_speed(mnist_root: str | None, seeds: int = 5, device: str = "cpu") -> 
 
 
 def bench_mnist(mnist_root: str, seconds: float, seeds: int, backbone: str, device: str, quick: bool) -> dict:
-    from sslviz import worker
-    from sslviz.config import RunConfig
-    from sslviz.experiments import run_experiment
-    from sslviz.runs import RunStore
+    from sslviz.experiments.label_efficiency import run_experiment
+    from sslviz.training import worker
+    from sslviz.training.config import RunConfig
+    from sslviz.training.runs import RunStore
 
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore(tmp)

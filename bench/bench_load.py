@@ -4,11 +4,11 @@
 
 Starts `streamlit run app.py` on a free loopback port with a temporary run store (the shipped
 pretrained runs installed in it), starts one SimCLR run on shapes through the worker, measures its
-rate alone, then lets N simulated browser tabs (sslviz/streamlit_client.py: the websocket protocol
+rate alone, then lets N simulated browser tabs (sslviz/server/streamlit_client.py: the websocket protocol
 the browser speaks, page switches, widget changes, live-fragment timers, image fetches) browse every
 page for --seconds with 1-3 s of think time, and prints per-page latency (p50 / p95 / max) of page
 interactions and of fragment reruns, every session and server error, the st.error messages seen,
-and the training rate under load against alone. See sslviz/loadtest.py for what is measured how.
+and the training rate under load against alone. See sslviz/server/loadtest.py for what is measured how.
 
 Criteria (printed PASS / FAIL): every session connected, no session error, no server error, p95 of
 page interactions <= --p95-target (2 s), training images/s under load >= --train-floor (0.5) x alone.
@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sslviz.loadtest import format_summary, run_load_test, verdict
+    from sslviz.server.loadtest import run_load_test
+    from sslviz.server.loadtest_report import format_summary, verdict
 
     ap = argparse.ArgumentParser(prog="python -m sslviz bench load", description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=30, help="simulated browser tabs (default 30)")

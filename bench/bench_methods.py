@@ -7,7 +7,7 @@ With --keep-zoo, a run that is a catalogue entry of the shipped zoo (sslviz/pret
 method on shapes at 120 s) is written into the zoo as measured, so the zoo is the table's runs.
 With --markdown, the table for BENCHMARKS.md is printed after the per-run lines (one table per
 dataset and budget, the verdict column and the quality bars computed from the numbers, never typed
-by hand). Every run uses the defaults: the recipe for its kind of data (sslviz/recipes.py).
+by hand). Every run uses the defaults: the recipe for its kind of data (sslviz/training/recipes.py).
 Columns: the linear probe at 10 labels per class (mean of 5 paired draws: the same images for the
 method, its own untrained network and raw pixels), the trainer's kNN with all labels, and the
 seconds the run took to come within 0.005 of its final kNN.
@@ -15,7 +15,7 @@ seconds the run took to come within 0.005 of its final kNN.
 Each cell is one training run in a fresh subprocess (so peak memory, read from the kernel's
 ru_maxrss of that process, is the method's own). The baselines (pixels, random-init, pca) are
 rows of the same table. A method that loses to pixels says so in the table. The collapse gauge
-columns are the trainer's (sslviz.evaluate.collapse_metrics): spread (1 = all over the sphere,
+columns are the trainer's (sslviz.evaluation.protocols.collapse_metrics): spread (1 = all over the sphere,
 0 = one point) and effective rank (directions used), with a warning sign past their lines.
 """
 
@@ -27,7 +27,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,10 +36,10 @@ _CHILD = r"""
 import json, resource, sys, tempfile
 from pathlib import Path
 import torch
-from sslviz import train
-from sslviz.config import RunConfig
+from sslviz.training import train
+from sslviz.training.config import RunConfig
 from sslviz.data import load_dataset
-from sslviz.evaluate import extract_features, few_label_accuracy, few_label_draws
+from sslviz.evaluation.protocols import extract_features, few_label_accuracy, few_label_draws
 cfg = RunConfig.from_dict(json.loads(sys.argv[1]))
 rep = train.Reporter()
 with tempfile.TemporaryDirectory() as tmp:
@@ -69,7 +68,7 @@ final = s.get("knn_accuracy")
 s["seconds_to_final_knn"] = next((t for t, v in knn if final is not None and v >= final - 0.005), None)
 s["peak_memory_mb"] = peak
 if len(sys.argv) > 2:  # --keep-zoo: this run is a catalogue entry; ship it as measured
-    from sslviz.pretrained.build import write_entry
+    from sslviz.teaching.pretrained.build import write_entry
     write_entry(sys.argv[2], ckpt, {k: v for k, v in s.items() if k != "peak_memory_mb"}, rep.rows)
 print(json.dumps(s))
 """
@@ -88,7 +87,7 @@ def one(config: dict, zoo_entry: str | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from sslviz.methods import list_methods
-    from sslviz.pretrained import bench_entry, config_for
+    from sslviz.teaching.pretrained import bench_entry, config_for
 
     ap = argparse.ArgumentParser(prog="python -m sslviz bench methods")
     ap.add_argument("--json", action="store_true")
@@ -147,7 +146,7 @@ def _against(value, other, name: str) -> str:
 def verdict(row: dict) -> str:
     """How a trained method stands against the two free baselines, in words (linear probe at 10
     labels per class, and kNN with all labels)."""
-    from sslviz.recipes import BASELINES
+    from sslviz.training.recipes import BASELINES
 
     if row["method"] in BASELINES:
         return "baseline"
@@ -158,8 +157,8 @@ def verdict(row: dict) -> str:
 
 def bars(group: list[dict], dataset: str) -> list[str]:
     """The issue's quality bars for one (dataset, budget) table, each stated as met or not. Which
-    method claims which bar, and the measured exceptions, come from sslviz.recipes."""
-    from sslviz.recipes import BASELINES, EXCEPTIONS, JOINT_AND_CLUSTERING
+    method claims which bar, and the measured exceptions, come from sslviz.training.recipes."""
+    from sslviz.training.recipes import BASELINES, EXCEPTIONS, JOINT_AND_CLUSTERING
 
     ok = {r["method"]: r for r in group if r["knn_accuracy"] is not None}
     ssl = [r for m, r in ok.items() if m not in BASELINES]
@@ -195,8 +194,8 @@ def bars(group: list[dict], dataset: str) -> list[str]:
 
 
 def _gauge(row: dict, key: str, fmt: str) -> str:
-    """One collapse-gauge cell: the value, marked ⚠️ past its warning line (sslviz.evaluate)."""
-    from sslviz.evaluate import EFFECTIVE_RANK_WARNING, SPREAD_WARNING
+    """One collapse-gauge cell: the value, marked ⚠️ past its warning line (sslviz.evaluation.protocols)."""
+    from sslviz.evaluation.protocols import EFFECTIVE_RANK_WARNING, SPREAD_WARNING
 
     value = row.get(key)
     if value is None:

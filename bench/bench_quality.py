@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def train(config: dict) -> dict:
-    from sslviz import train as trainer
-    from sslviz.config import RunConfig
+    from sslviz.training import train as trainer
+    from sslviz.training.config import RunConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         return trainer.run(RunConfig.from_dict(config), Path(tmp))

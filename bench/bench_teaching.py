@@ -47,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from PIL import Image
 
-    from sslviz import answers
-    from sslviz.augment import backend_for, default_pipeline, warmup
-    from sslviz.config import RunConfig
+    from sslviz.augment.engine import backend_for, warmup
     from sslviz.data import load_dataset
     from sslviz.plots.teaching import augmentation_grid
-    from sslviz.train import build_method
+    from sslviz.teaching import answers
+    from sslviz.training.config import RunConfig
+    from sslviz.training.recipes import default_pipeline
+    from sslviz.training.train import build_method
 
     warmup()
     data = load_dataset("shapes", image_size=32, seed=0)

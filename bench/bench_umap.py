@@ -8,8 +8,8 @@ Data (realistic embeddings, nothing is trained): the 10,000 MNIST test images in
 needed; --shapes), embedded by an untrained small-cnn (256-d); or a run's latest snapshot (--run).
 
 Measured in one process, interleaved, on the same features:
-  fast         sslviz.projection.project: exact kNN graph, PCA pre-reduction, PCA initialisation,
-               200 epochs, seeded, sslviz.umap_sgd's graph and optimiser (median of --repeats, no
+  fast         sslviz.embeddings.projection.project: exact kNN graph, PCA pre-reduction, PCA initialisation,
+               200 epochs, seeded, sslviz.embeddings.umap_sgd's graph and optimiser (median of --repeats, no
                cache); the app's default
   fast_umap_learn  the same kNN graph and start handed to umap-learn's optimiser (engine="umap-learn"):
                what the hand-written optimiser saves
@@ -59,16 +59,16 @@ DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 def load_data(args) -> tuple[np.ndarray, np.ndarray, str]:
     """(features float32 n × D, labels, description)."""
     if args.run:
-        from sslviz.embeddings import load_embedding
-        from sslviz.runs import RunStore
+        from sslviz.embeddings.embedding import load_embedding
+        from sslviz.training.runs import RunStore
 
         emb = load_embedding(RunStore(args.runs_dir), args.run)
         return emb.features[: args.points], emb.labels[: args.points], f"run {args.run} epoch {emb.epoch}"
     import torch
 
     from sslviz.data import load_dataset
-    from sslviz.evaluate import extract_features
-    from sslviz.models import build_backbone
+    from sslviz.evaluation.protocols import extract_features
+    from sslviz.methods.models import build_backbone
 
     if args.mnist_root is None and DEFAULT_MNIST.exists() and not args.shapes:
         args.mnist_root = str(DEFAULT_MNIST)
@@ -87,7 +87,7 @@ def load_data(args) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def quality(features: np.ndarray, labels: np.ndarray, coords: np.ndarray, k: int = 15) -> dict:
-    from sslviz.umap_fast import exact_knn
+    from sslviz.embeddings.umap_fast import exact_knn
 
     unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
     high, _ = exact_knn(unit, k + 1)
@@ -103,7 +103,7 @@ import os, sys, time, json
 t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
 import numpy as np
-from sslviz.projection import ProjectionParams, project
+from sslviz.embeddings.projection import ProjectionParams, project
 t1 = time.perf_counter()
 x = np.load({path!r})
 p = project(x, ProjectionParams(seed=0))
@@ -117,8 +117,8 @@ import os, sys, time, json
 t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
 import numpy as np
-from sslviz import projection_jobs
-from sslviz.projection import ProjectionParams, project
+from sslviz.embeddings import projection_jobs
+from sslviz.embeddings.projection import ProjectionParams, project
 x = np.load({path!r})
 t1 = time.perf_counter()
 projection_jobs.warm_up_in_background()  # what the first page of a fresh server does
@@ -169,9 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.points, args.repeats, args.skip_compile = min(args.points, 2000), 1, True
 
-    from sslviz.projection import ProjectionParams, project
-    from sslviz.projection_jobs import warm_up
-    from sslviz.umap_fast import import_umap
+    from sslviz.embeddings.projection import ProjectionParams, project
+    from sslviz.embeddings.projection_jobs import warm_up
+    from sslviz.embeddings.umap_fast import import_umap
 
     features, labels, described = load_data(args)
     n = len(features)

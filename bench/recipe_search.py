@@ -1,13 +1,13 @@
-"""The measured search behind sslviz/recipes.py: train variants of a recipe, print one JSON line each.
+"""The measured search behind sslviz/training/recipes.py: train variants of a recipe, print one JSON line each.
 
     python bench/recipe_search.py --dataset mnist-10k --method simclr --epochs 3 \
         --grid '{"method_params.temperature": [0.1, 0.2, 0.5], "lr": [1e-3, 2e-3]}' [--base '{...}']
 
-Each variant is the method's current recipe for the data (sslviz.recipes.resolve) with the named
+Each variant is the method's current recipe for the data (sslviz.training.recipes.resolve) with the named
 fields replaced ("method_params.NAME" and "pipeline.NAME" reach inside). Variants are compared
 at a fixed number of epochs, so the accuracy does not depend on what else the machine is doing;
 images/s is printed too, for the time-budget view (measure it on a quiet machine). The winners
-and their figures are copied by hand into the table in sslviz/recipes.py, with the date.
+and their figures are copied by hand into the table in sslviz/training/recipes.py, with the date.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--base", default="{}", help="fields set on every variant")
     ap.add_argument("--seeds", default="0")
     args = ap.parse_args(argv)
-    from sslviz import train
-    from sslviz.config import RunConfig
-    from sslviz.recipes import resolve
+    from sslviz.training import train
+    from sslviz.training.config import RunConfig
+    from sslviz.training.recipes import resolve
 
     grid = json.loads(args.grid)
     keys = list(grid)

@@ -3,8 +3,8 @@ trained run's answers next to the truth; and an explainer card for every method.
 
 import streamlit as st
 
-from sslviz.answers import TASK_TITLES
 from sslviz.data import dataset_names
+from sslviz.teaching.answers import TASK_TITLES
 from sslviz.ui import pretext_views as pv
 from sslviz.ui.common import page, reset_button, share_box, url_selectbox
 from sslviz.ui.teaching_views import card_browser

@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from sslviz import worker
-from sslviz.augment import PRESET_NOTES, PRESETS
-from sslviz.config import RunConfig
+from sslviz.augment.engine import PRESET_NOTES, PRESETS
+from sslviz.core.errors import SslvizError
 from sslviz.data import dataset_names
-from sslviz.errors import SslvizError
 from sslviz.methods import list_methods
-from sslviz.models import BACKBONES
-from sslviz.recipes import note as recipe_note
+from sslviz.methods.models import BACKBONES
+from sslviz.training import worker
+from sslviz.training.config import RunConfig
+from sslviz.training.recipes import note as recipe_note
 from sslviz.ui.common import page, session_owner, store
 from sslviz.ui.home_views import install_progress_bar
 from sslviz.ui.run_views import live_run_table, run_panel, select_run, selected_run_id

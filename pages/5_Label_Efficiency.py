@@ -4,8 +4,13 @@ import streamlit as st
 
 from sslviz.ui.common import page, store
 from sslviz.ui.home_views import install_progress_bar
-from sslviz.ui.labeleff_views import (checkpoint_note, experiment_form, experiment_panel, experiment_picker,
-                                      zoo_experiment_runs)
+from sslviz.ui.labeleff_views import (
+    checkpoint_note,
+    experiment_form,
+    experiment_panel,
+    experiment_picker,
+    zoo_experiment_runs,
+)
 from sslviz.ui.query import query_value, run_filters, run_multiselect, set_query
 
 page("Label Efficiency", "🏷️")

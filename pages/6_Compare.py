@@ -3,8 +3,7 @@
 import streamlit as st
 
 from sslviz.ui.common import page, store
-from sslviz.ui.compare_views import (curves_and_leaderboard, embeddings_side_by_side, same_budget_form,
-                                     show_queued)
+from sslviz.ui.compare_views import curves_and_leaderboard, embeddings_side_by_side, same_budget_form, show_queued
 from sslviz.ui.home_views import install_progress_bar
 from sslviz.ui.query import run_filters, run_multiselect
 from sslviz.ui.run_choice import status_note, zoo_runs

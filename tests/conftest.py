@@ -20,14 +20,14 @@ def runs_dir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(runs_dir):
-    from sslviz.runs import RunStore
+    from sslviz.training.runs import RunStore
 
     return RunStore(runs_dir)
 
 
 def tiny_config(**over):
     """A run that takes a second or two on 2 CPU cores: digits at 16 px, one epoch."""
-    from sslviz.config import RunConfig
+    from sslviz.training.config import RunConfig
 
     base = dict(method="simclr", dataset="digits", epochs=1, batch_size=128, image_size=16,
                 eval_train_max=500, eval_test_max=200, device="cpu")
@@ -81,7 +81,7 @@ def app_server(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         # stop any trainer the test left behind
-        from sslviz.runs import RunStore
+        from sslviz.training.runs import RunStore
 
         store = RunStore(runs)
         for run in store.list(kind=None):
@@ -112,7 +112,7 @@ def browser():
 def trained_tiny_run(tmp_path_factory):
     """One real tiny training run per test session (digits at 16 px, 2 epochs: snapshots at epochs
     0, 1 and 2): (run directory, RunConfig, summary). Copy it into a store with `add_finished_run`."""
-    from sslviz import train
+    from sslviz.training import train
 
     path = tmp_path_factory.mktemp("trained-tiny-run")
     config = tiny_config(epochs=2)

@@ -17,8 +17,8 @@ _trained: dict = {}
 
 
 def _train(**over):
-    from sslviz import train
-    from sslviz.train import Reporter
+    from sslviz.training import train
+    from sslviz.training.train import Reporter
 
     key = repr(sorted(over.items()))
     if key not in _trained:

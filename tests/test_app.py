@@ -4,9 +4,8 @@ import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import tiny_config
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,8 +23,8 @@ def test_home_page_renders_with_demo_button():
 
 
 def test_train_page_lists_runs_and_shows_curves(store):
-    from sslviz import train
-    from sslviz.worker import StoreReporter
+    from sslviz.training import train
+    from sslviz.training.worker import StoreReporter
 
     run_id = store.create(tiny_config().to_dict())
     store.claim_queued(1)
@@ -81,7 +80,7 @@ def test_train_page_form_starts_a_run_and_bad_input_is_shown(store):
     assert runs[0]["config"]["backbone"] == "auto"  # the recipe completes it from the images, explained beside the form
     assert any("Recipe for simclr on digits: greyscale" in c.value and "small-cnn-grid" in c.value
                for c in at.sidebar.caption)
-    from sslviz import worker
+    from sslviz.training import worker
 
     worker.cancel(store, runs[0]["id"])
     # a folder run without a path: a clear message, no new run

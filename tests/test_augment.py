@@ -1,4 +1,4 @@
-"""Unit tests for the batched augmentation engine (sslviz.augment)."""
+"""Unit tests for the batched augmentation engine (sslviz.augment.engine)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import json
 import pytest
 import torch
 
-from sslviz import augment as A
-from sslviz.augment import PRESET_NOTES, PRESETS, Pipeline, augment, default_pipeline, default_pipeline_note
-from sslviz.errors import ConfigError
+from sslviz.augment import engine as A
+from sslviz.augment.engine import PRESET_NOTES, PRESETS, Pipeline, augment
+from sslviz.core.errors import ConfigError
+from sslviz.training.recipes import default_pipeline, default_pipeline_note
 
 BACKENDS = ["torch"] + (["numba"] if A.backend_for("cpu") == "numba" else [])
 OFF = dict(crop_p=0.0, flip_p=0.0, jitter_p=0.0, gray_p=0.0, blur_p=0.0, solarize_p=0.0, rotate_p=0.0)

@@ -1,4 +1,4 @@
-"""Parity of sslviz.augment with torchvision.transforms.v2, applied per image.
+"""Parity of sslviz.augment.engine with torchvision.transforms.v2, applied per image.
 
 Two kinds of checks:
 * op level: the same parameters give the same pixels (exact where torchvision's formula is
@@ -16,8 +16,8 @@ import torch
 import torchvision.transforms.v2 as v2
 import torchvision.transforms.v2.functional as TF
 
-from sslviz import augment as A
-from sslviz.augment import Pipeline
+from sslviz.augment import engine as A
+from sslviz.augment.engine import Pipeline
 
 BACKENDS = ["torch"] + (["numba"] if A.backend_for("cpu") == "numba" else [])
 OFF = dict(crop_p=0.0, flip_p=0.0, jitter_p=0.0, gray_p=0.0, blur_p=0.0, solarize_p=0.0, rotate_p=0.0)

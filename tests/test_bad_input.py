@@ -12,116 +12,32 @@ After each case the test checks that an existing trained run and an earlier uplo
 import contextlib
 import io
 import os
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
+from bad_input_builders import (
+    animated_gif,
+    encrypted_entry_zip,
+    good_entries,
+    huge_png_header,
+    img_bytes,
+    lying_size_zip,
+    palette_with_transparency,
+    png,
+    special,
+    unsupported_method_zip,
+)
+from conftest import tiny_config, zip_bytes
 from PIL import Image
 
 import sslviz.data as data
-from conftest import tiny_config, zip_bytes
-from sslviz import access, train, uploads, worker
-from sslviz.config import RunConfig
-from sslviz.errors import SslvizError
-from sslviz.runs import RunStore
-
-# ---------------------------------------------------------------------------------------------
-# Image and zip builders
-
-
-def img_bytes(mode="RGB", size=(12, 10), fmt="PNG", seed=0, **save) -> bytes:
-    rng = np.random.default_rng(seed)
-    w, h = size
-    if mode in ("I;16", "I"):
-        im = Image.fromarray(rng.integers(0, 65535, (h, w), dtype=np.uint16))
-    elif mode == "F":
-        im = Image.fromarray(rng.random((h, w), dtype=np.float32))
-    else:
-        im = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
-        if mode == "P":
-            im = im.convert("P")
-        elif mode != "RGB":
-            im = im.convert(mode)
-    buf = io.BytesIO()
-    im.save(buf, fmt, **save)
-    return buf.getvalue()
-
-
-def png(seed=0) -> bytes:
-    return img_bytes(seed=seed)
-
-
-def huge_png_header(width=40_000, height=40_000) -> bytes:
-    """A valid PNG header claiming width×height pixels (a decompression bomb's calling card)."""
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-
-
-def animated_gif() -> bytes:
-    frames = [Image.new("P", (10, 10), i * 40) for i in range(3)]
-    buf = io.BytesIO()
-    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
-    return buf.getvalue()
-
-
-def palette_with_transparency() -> bytes:
-    im = Image.new("P", (10, 10), 1)
-    im.putpalette([255, 0, 0, 0, 255, 0] + [0] * (256 * 3 - 6))
-    buf = io.BytesIO()
-    im.save(buf, "PNG", transparency=0)
-    return buf.getvalue()
-
-
-
-def good_entries(prefix="") -> list:
-    return [(f"{prefix}cat/a.png", png(1)), (f"{prefix}cat/b.png", png(2)),
-            (f"{prefix}dog/c.png", png(3)), (f"{prefix}dog/d.png", png(4))]
-
-
-def special(name: str, mode: int, blob=b"x") -> tuple:
-    info = zipfile.ZipInfo(name)
-    info.external_attr = mode << 16
-    return (info, blob)
-
-
-def patch_headers(blob: bytes, name: str, local_at: int, central_at: int, value: bytes) -> bytes:
-    """Overwrite a field of one entry's local and central headers (offsets from each header's start)."""
-    raw, key = bytearray(blob), name.encode()
-    for sig, at, name_at in ((b"PK\x03\x04", local_at, 30), (b"PK\x01\x02", central_at, 46)):
-        i = 0
-        while (i := raw.find(sig, i)) >= 0:
-            if raw[i + name_at:i + name_at + len(key)] == key:
-                raw[i + at:i + at + len(value)] = value
-            i += 4
-    return bytes(raw)
-
-
-def encrypted_entry_zip() -> bytes:
-    """dog/secret.png flagged as encrypted (general-purpose bit 0)."""
-    return patch_headers(zip_bytes(good_entries() + [("dog/secret.png", png(9))]), "dog/secret.png", 6, 8,
-                         struct.pack("<H", 0x1))
-
-
-def lying_size_zip() -> bytes:
-    """An entry whose headers say 100 bytes but whose data inflates to 3 MB."""
-    blob = zip_bytes(good_entries() + [("cat/lie.bmp", b"\0" * 3_000_000)])
-    return patch_headers(blob, "cat/lie.bmp", 22, 24, struct.pack("<I", 100))
-
-
-def unsupported_method_zip() -> bytes:
-    raw = bytearray(zip_bytes([("cat/a.png", png(1)), ("dog/b.png", png(2))], zipfile.ZIP_STORED))
-    for sig, method_at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
-        i = 0
-        while (i := raw.find(sig, i)) >= 0:
-            raw[i + method_at:i + method_at + 2] = struct.pack("<H", 99)  # AES-encrypted, unsupported
-            i += 4
-    return bytes(raw)
-
+from sslviz.core import access
+from sslviz.core.errors import SslvizError
+from sslviz.server import uploads
+from sslviz.training import train, worker
+from sslviz.training.config import RunConfig
+from sslviz.training.runs import RunStore
 
 # ---------------------------------------------------------------------------------------------
 # What a user reaches
@@ -180,7 +96,7 @@ class Env:
 
     def experiment(self, **fields) -> str:
         """An experiment on the user's trained run, checked as the Label Efficiency page does."""
-        from sslviz import experiments
+        from sslviz.experiments import label_efficiency as experiments
 
         run_id = next(r["id"] for r in self.store.list())
         experiments.prepare({"runs": [run_id], "labels_per_class": [1, 5], "protocols": ["knn"], "seeds": 1,
@@ -188,7 +104,7 @@ class Env:
         return "accepted"
 
     def cli(self, *argv) -> str:
-        from sslviz import cli
+        from sslviz.cli import main as cli
 
         err = io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -198,7 +114,7 @@ class Env:
         return lines[-1]
 
     def settings(self, text: str) -> str:
-        from sslviz.settings import load_settings
+        from sslviz.core.settings import load_settings
 
         path = self.tmp / "sslviz.toml"
         path.write_text(text)
@@ -367,7 +283,7 @@ CASES = [
     # the command line and the settings
     ("cli-negative-batch-size", lambda e: e.cli("train", "--batch-size", "-1"), "error: batch_size"),
     ("cli-labels-per-class-zero", lambda e: e.cli("train", "--labels-per-class", "0"), "error: labels_per_class"),
-    ("cli-folder-outside-roots", lambda e: e.cli("train", "--dataset", "folder:/etc"),
+    ("cli-background-folder-outside-roots", lambda e: e.cli("train", "--dataset", "folder:/etc", "--background"),
      "error: folder:/etc: outside the allowed data folders"),
     ("cli-resume-unknown-run", lambda e: e.cli("resume", "no-such-run"), "no-such-run"),
     ("settings-negative-upload-limit", lambda e: e.settings("[sslviz]\nmax_upload_mb = -1\n"),

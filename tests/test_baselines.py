@@ -2,15 +2,15 @@
 
 The raw-pixel line ("knn_pixels") and the untrained network ("knn_random_init") are drawn on every
 run's curves; these tests check them against runs of the baselines themselves and against an
-independent computation on the monitor's subsets, drawn here the way sslviz.train.Monitor draws them.
+independent computation on the monitor's subsets, drawn here the way sslviz.training.train.Monitor draws them.
 """
 
 import torch
 from conftest import tiny_config
 
-from sslviz import train
 from sslviz.data import load_dataset
-from sslviz.evaluate import knn_accuracy
+from sslviz.evaluation.protocols import knn_accuracy
+from sslviz.training import train
 
 
 def _run(tmp_path, method, report=None):

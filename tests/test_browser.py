@@ -23,6 +23,13 @@ def test_demo_run_starts_and_the_live_chart_updates(app_server, browser):
     try:
         page.goto(url)
         page.get_by_text("self-supervised learning, visualised").wait_for(timeout=60_000)
+        # first start, polished: the sidebar names the home page "Home" (not the file's "app") and
+        # lists every page; Streamlit's Deploy button is not there
+        sidebar = page.get_by_test_id("stSidebar")
+        for label in ("Home", "Augmentations", "Pretext Tasks", "Train", "Embeddings", "Label Efficiency", "Compare"):
+            sidebar.get_by_role("link", name=re.compile(label)).first.wait_for(timeout=30_000)
+        assert sidebar.get_by_role("link", name=re.compile(r"^\W*app$")).count() == 0
+        assert page.get_by_text("Deploy", exact=True).count() == 0 and page.get_by_test_id("stAppDeployButton").count() == 0
         page.get_by_role("button", name=re.compile("Start the one-minute demo")).click()
         page.get_by_text("SimCLR on shapes", exact=False).first.wait_for(timeout=60_000)
         # the untrained network's score (epoch 0) arrives first ...
@@ -33,7 +40,7 @@ def test_demo_run_starts_and_the_live_chart_updates(app_server, browser):
         assert page.evaluate(KNN_POINTS) > first
     finally:
         page.screenshot(path=str(ARTIFACTS / "train-page.png"), full_page=True)
-    from sslviz.runs import RunStore
+    from sslviz.training.runs import RunStore
 
     runs = RunStore(runs_dir).list()
     assert len(runs) == 1 and runs[0]["method"] == "simclr" and runs[0]["config"]["time_budget"] == 60

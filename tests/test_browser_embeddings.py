@@ -23,8 +23,8 @@ FIRST_POINT = """() => {
 
 
 def test_embeddings_page_renders_the_scatter_and_a_click_shows_neighbours(app_server, browser, add_finished_run):
-    from sslviz.embeddings import load_embedding
-    from sslviz.runs import RunStore
+    from sslviz.embeddings.embedding import load_embedding
+    from sslviz.training.runs import RunStore
 
     url, runs_dir = app_server
     store = RunStore(runs_dir)

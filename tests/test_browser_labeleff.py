@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from labeleff_support import finished_run
 
 pytestmark = pytest.mark.browser
@@ -28,7 +27,7 @@ def _remove_chip(page, widget_label: str, value: str) -> None:
 def test_label_efficiency_experiment_from_the_page_draws_its_curve(app_server, browser):
     import torch
 
-    from sslviz.runs import RunStore
+    from sslviz.training.runs import RunStore
 
     url, runs_dir = app_server
     threads = torch.get_num_threads()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_config
 
 pytestmark = pytest.mark.browser
@@ -22,8 +21,8 @@ def _grid_src(page) -> str:
 def _rotation_run(runs_dir) -> str:
     """A completed RotNet run with an (untrained) checkpoint, in the server's store."""
     from sslviz.data import load_dataset
-    from sslviz.runs import RunStore
-    from sslviz.train import build_method, save_checkpoint
+    from sslviz.training.runs import RunStore
+    from sslviz.training.train import build_method, save_checkpoint
 
     store = RunStore(runs_dir)
     cfg = tiny_config(method="rotation")

@@ -5,7 +5,6 @@ Efficiency opens on the shipped experiment's curves, with nothing chosen in the 
 from pathlib import Path
 
 import pytest
-
 from zoo_support import TINY_ZOO, install_tiny_zoo
 
 pytestmark = pytest.mark.browser
@@ -27,7 +26,7 @@ def _names(page) -> dict[str, int]:
 def test_compare_and_label_efficiency_open_on_the_installed_zoo(app_server, browser, monkeypatch):
     import torch
 
-    from sslviz.runs import RunStore
+    from sslviz.training.runs import RunStore
 
     url, runs_dir = app_server
     threads = torch.get_num_threads()

@@ -31,6 +31,35 @@ def test_train_json_last_line(runs_dir):
     assert [r["id"] for r in listed] == [result["run_id"]] and listed[0]["status"] == "completed"
 
 
+def test_the_command_line_reads_a_folder_anywhere_but_background_jobs_keep_to_the_roots(runs_dir, tmp_path):
+    """The operator's shell reads any folder its user can (a researcher's first folder:~/photos);
+    a job queued for the worker, like every job the web UI starts, stays inside the data roots."""
+    import numpy as np
+    from PIL import Image
+
+    photos = tmp_path / "home" / "photos"  # outside ./data, the store's uploads and data_roots
+    rng = np.random.default_rng(0)
+    for cls, colour in (("cats", 40), ("dogs", 200)):
+        (photos / cls).mkdir(parents=True)
+        for i in range(15):
+            pixels = np.clip(colour + rng.normal(0, 30, (20, 20, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(photos / cls / f"{i}.png")
+    args = ("train", "--method", "simclr", "--dataset", f"folder:{photos}", "--epochs", "1", "--image-size", "16",
+            "--batch-size", "16", "--device", "cpu", "--json")
+    out = sslviz(*args, runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == "completed" and result["dataset"] == f"folder:{photos}"
+    queued = sslviz(*args, "--background", runs_dir=runs_dir)
+    assert queued.returncode == 2
+    assert queued.stderr.strip().splitlines() == [
+        f"error: folder:{photos}: outside the allowed data folders "
+        f"({queued.stderr.split('folders (')[1].split(')')[0]}); move it into one of them or add its parent to "
+        "data_roots in sslviz.toml; or train it in the foreground (without --background)"]
+    listed = json.loads(sslviz("runs", "--json", runs_dir=runs_dir).stdout)
+    assert [r["id"] for r in listed] == [result["run_id"]]  # nothing was queued
+
+
 def test_methods_and_datasets_json():
     methods = json.loads(sslviz("methods", "--json").stdout)
     names = {m["name"] for m in methods}
@@ -59,9 +88,9 @@ def test_bad_input_is_one_line_not_a_traceback(runs_dir, args, needle):
 
 
 def test_train_backbone_follows_the_data_and_an_explicit_choice_wins():
-    from sslviz.cli import _parser, config_from_args
+    from sslviz.cli.main import _parser, config_from_args
     from sslviz.data import load_dataset
-    from sslviz.recipes import resolve
+    from sslviz.training.recipes import resolve
 
     def backbone(*argv):
         cfg = config_from_args(_parser().parse_args(["train", *argv]))
@@ -77,7 +106,7 @@ def test_doctor_reports_a_healthy_install(runs_dir):
     assert out.returncode == 0, out.stdout + out.stderr
     checks = {c["check"]: c for c in json.loads(out.stdout)}
     assert checks["torch"]["ok"] and checks["run store"]["ok"] and "integrity ok" in checks["run store"]["detail"]
-    assert str(runs_dir) in checks["log file"]["detail"] and checks["chromium (browser tests)"]["ok"]
+    assert str(runs_dir) in checks["log files"]["detail"] and checks["chromium (browser tests)"]["ok"]
 
 
 def test_doctor_shows_the_limits_in_force_and_fails_on_a_bad_settings_file(runs_dir, tmp_path, monkeypatch):
@@ -108,7 +137,7 @@ def test_same_config_and_seed_give_the_same_metrics_in_separate_processes(runs_d
     """Determinism across processes (the worker and the CLI each train in a fresh process)."""
     import torch
 
-    from sslviz.runs import RunStore
+    from sslviz.training.runs import RunStore
 
     args = ("train", "--method", "simclr", "--dataset", "digits", "--epochs", "2", "--image-size", "16",
             "--batch-size", "128", "--device", "cpu", "--json")

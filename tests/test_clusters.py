@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from sslviz import clusters as C
-from sslviz.colouring import ColourBy, colour_points
-from sslviz.embeddings import Embedding, SingleClass
-from sslviz.errors import ConfigError
-from sslviz.neighbours import embedding_neighbours, few_shot, pixel_neighbours
-from sslviz.projection import ProjectionParams, project
+from sslviz.core.errors import ConfigError
+from sslviz.embeddings import clusters as C
+from sslviz.embeddings.colouring import ColourBy, colour_points
+from sslviz.embeddings.embedding import Embedding, SingleClass
+from sslviz.embeddings.neighbours import embedding_neighbours, few_shot, pixel_neighbours
+from sslviz.embeddings.projection import ProjectionParams, project
 
 
 def blobs(k=3, n_per=30, d=6, seed=0, spread=0.2):

@@ -1,4 +1,4 @@
-"""The collapse gauge (sslviz.evaluate.collapse_metrics): spread and effective rank, their warning
+"""The collapse gauge (sslviz.evaluation.protocols.collapse_metrics): spread and effective rank, their warning
 lines, and how old runs (only "collapse_std") are read."""
 
 import math
@@ -6,8 +6,14 @@ import math
 import pytest
 import torch
 
-from sslviz.evaluate import (EFFECTIVE_RANK_WARNING, SPREAD_WARNING, collapse_metrics, collapse_std,
-                             collapse_warnings, extract_features)
+from sslviz.evaluation.protocols import (
+    EFFECTIVE_RANK_WARNING,
+    SPREAD_WARNING,
+    collapse_metrics,
+    collapse_std,
+    collapse_warnings,
+    extract_features,
+)
 
 N, D = 1000, 256
 
@@ -65,7 +71,7 @@ def test_old_gauge_is_a_lower_bound_of_the_spread(g):
 
 def test_untrained_small_cnn_on_digits_reads_above_both_warnings():
     from sslviz.data import load_dataset
-    from sslviz.models import build_backbone
+    from sslviz.methods.models import build_backbone
 
     torch.manual_seed(0)
     net = build_backbone("small-cnn", 1).eval()
@@ -118,9 +124,8 @@ def test_training_curves_draw_the_new_gauge_and_old_runs():
 def test_train_page_warns_from_the_last_gauge_readings(store, monkeypatch, rows, expect):
     from pathlib import Path
 
-    from streamlit.testing.v1 import AppTest
-
     from conftest import tiny_config
+    from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("SSLVIZ_NO_LIVE", "1")
     run_id = store.create(tiny_config().to_dict())

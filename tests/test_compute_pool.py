@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from sslviz import compute_pool
-from sslviz.errors import SslvizError
+from sslviz.core import compute_pool
+from sslviz.core.errors import SslvizError
 
 
 def whoami(x):
@@ -69,8 +69,8 @@ def test_a_killed_child_fails_its_job_with_one_line_and_is_replaced():
 
 
 def test_a_projection_job_runs_in_the_child(tmp_path):
-    from sslviz.projection import ProjectionParams, project
-    from sslviz.projection_jobs import jobs, wait
+    from sslviz.embeddings.projection import ProjectionParams, project
+    from sslviz.embeddings.projection_jobs import jobs, wait
 
     x = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
     params = ProjectionParams(method="pca")
@@ -81,8 +81,8 @@ def test_a_projection_job_runs_in_the_child(tmp_path):
 
 
 def test_an_evolution_sequence_reports_progress_then_forgets_its_callback(tmp_path):
-    from sslviz.projection import ProjectionParams
-    from sslviz.projection_jobs import jobs, submit_sequence, wait
+    from sslviz.embeddings.projection import ProjectionParams
+    from sslviz.embeddings.projection_jobs import jobs, submit_sequence, wait
 
     rng = np.random.default_rng(0)
     feats = [rng.normal(size=(120, 8)).astype(np.float32) for _ in range(3)]
@@ -100,7 +100,7 @@ def test_an_evolution_sequence_reports_progress_then_forgets_its_callback(tmp_pa
 def test_forget_drops_a_finished_job_but_never_a_running_one():
     import threading
 
-    from sslviz.projection_jobs import Jobs, wait
+    from sslviz.embeddings.projection_jobs import Jobs, wait
 
     j = Jobs()
     gate = threading.Event()

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import sslviz.data as data
+from sslviz.core.errors import DataError
 from sslviz.data.split import resize_images, stratified_split
-from sslviz.errors import DataError
 
 
 @pytest.fixture(autouse=True)

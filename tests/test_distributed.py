@@ -25,7 +25,7 @@ def _free_port() -> int:
 def _rank_main(rank, world, port, z1_all, z2_all, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
-    from sslviz import distributed
+    from sslviz.core import distributed
 
     distributed.setup("cpu")
     n = z1_all.shape[0] // world
@@ -66,9 +66,9 @@ def test_torchrun_two_processes_train_and_the_checkpoint_resumes_in_one(tmp_path
     result = json.loads([l for l in out.stdout.splitlines() if l.startswith("{")][-1])
     assert result["status"] == "completed" and result["epochs"] == 1
 
-    from sslviz import train
-    from sslviz.config import RunConfig
-    from sslviz.runs import RunStore
+    from sslviz.training import train
+    from sslviz.training.config import RunConfig
+    from sslviz.training.runs import RunStore
 
     store = RunStore(runs)
     assert [r["id"] for r in store.list()] == [result["run_id"]]  # rank 1 wrote nothing to the store
@@ -83,7 +83,7 @@ def test_torchrun_two_processes_train_and_the_checkpoint_resumes_in_one(tmp_path
 def _init(rank, world, port):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
-    from sslviz import distributed
+    from sslviz.core import distributed
 
     distributed.setup("cpu")
     return distributed
@@ -115,9 +115,9 @@ def test_swav_codes_are_computed_over_the_global_batch():
 
 def _moco_rank(rank, world, port, images, out):
     distributed = _init(rank, world, port)
-    from sslviz.augment import PRESETS
+    from sslviz.augment.engine import PRESETS
     from sslviz.methods.moco import MoCo
-    from sslviz.models import build_backbone
+    from sslviz.methods.models import build_backbone
 
     torch.manual_seed(0)  # the same initial weights and queue on every rank, as DDP's broadcast makes them
     method = MoCo(build_backbone("small-cnn", 1), num_classes=10, pipeline=PRESETS["digits"], queue_size=64)

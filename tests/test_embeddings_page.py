@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 from streamlit.testing.v1 import AppTest
 
-from conftest import tiny_config
-from sslviz import projection as P
+from sslviz.embeddings import projection as P
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages/4_Embeddings.py")
@@ -23,7 +23,7 @@ def no_live(monkeypatch, runs_dir):
 
 def settle(timeout=120):
     """Wait for the page's background projections (the test process is the 'server')."""
-    from sslviz.projection_jobs import jobs
+    from sslviz.embeddings.projection_jobs import jobs
 
     deadline = time.time() + timeout
     while jobs().pending() and time.time() < deadline:
@@ -46,7 +46,7 @@ def texts(at, kind) -> str:
 
 
 def write_snapshot(store, run_id, epoch, features, labels, index):
-    from sslviz.runs import atomic_write_bytes
+    from sslviz.core.files import atomic_write_bytes
 
     buf = io.BytesIO()
     np.savez(buf, features=features.astype(np.float16), labels=labels, index=index)
@@ -158,8 +158,8 @@ def test_point_and_selection_panels_show_images_and_neighbours(store, add_finish
     def script():
         import os
 
-        from sslviz.embeddings import load_embedding
-        from sslviz.runs import RunStore
+        from sslviz.embeddings.embedding import load_embedding
+        from sslviz.training.runs import RunStore
         from sslviz.ui import embedding_panels as panels
         from sslviz.ui import embedding_state as S
 
@@ -225,13 +225,13 @@ def test_a_baseline_is_computed_beside_the_page_which_says_so_and_polls(store, a
     settle()
     at.run()
     assert not at.exception and "raw pixels" in titles(at)[0]
-    from sslviz.projection_jobs import jobs
+    from sslviz.embeddings.projection_jobs import jobs
 
     assert not [k for k in jobs()._jobs if k.startswith("embedding|") and run_id in k]  # held once, by the page cache
 
 
 def test_pca_of_wide_features_runs_in_the_child_and_of_narrow_ones_here(store, add_finished_run, monkeypatch):
-    from sslviz.embeddings import load_embedding
+    from sslviz.embeddings.embedding import load_embedding
     from sslviz.ui import embedding_views as V
 
     run_id = add_finished_run(store)

@@ -8,12 +8,14 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from labeleff_support import finished_run, wait_for
-from sslviz import compare, experiments, worker
-from sslviz.errors import ConfigError, DataError, SslvizError
-from sslviz.experiments import ExperimentConfig, load_results, prepare, run_experiment
-from sslviz.runs import RunStore
+
+from sslviz.core.errors import ConfigError, DataError, SslvizError
+from sslviz.experiments import compare
+from sslviz.experiments import label_efficiency as experiments
+from sslviz.experiments.label_efficiency import ExperimentConfig, load_results, prepare, run_experiment
+from sslviz.training import worker
+from sslviz.training.runs import RunStore
 
 BASE = dict(labels_per_class=[1, 5, "all"], protocols=["knn", "linear"], seeds=3, device="cpu", test_max=300)
 
@@ -90,7 +92,7 @@ def test_leaderboard_and_label_rows_read_the_stored_experiment(lab):
 
 
 def test_cli_json_last_line_has_exactly_the_documented_rows(lab, capsys):
-    from sslviz.cli import main
+    from sslviz.cli.main import main
 
     code = main(["eval", "--run", lab["simclr"], "--labels-per-class", "1,2", "--protocol", "knn", "--seeds", "2",
                  "--baselines", "pixels", "--device", "cpu", "--json", "--runs-dir", str(lab["store"].root)])
@@ -206,7 +208,7 @@ def test_same_budget_configs_share_data_backbone_seed_and_time(lab):
 def test_projection_side_by_side_shows_pca_until_umap_is_ready(lab, monkeypatch):
     from concurrent.futures import Future
 
-    from sslviz import projection_jobs
+    from sslviz.embeddings import projection_jobs
 
     store = lab["store"]
     view = compare.projection_of(store, lab["simclr"], "pca")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sslviz import export as X
-from sslviz.embeddings import Embedding
-from sslviz.projection import ProjectionParams, project
+from sslviz.embeddings import export as X
+from sslviz.embeddings.embedding import Embedding
+from sslviz.embeddings.projection import ProjectionParams, project
 
 
 def make(n=13, d=5, channels=3, size=8, seed=0):
@@ -92,8 +92,8 @@ def test_figure_html_is_standalone():
 
 
 def test_cli_export_all_formats_for_a_finished_run(store, add_finished_run, tmp_path, capsys):
-    from sslviz.cli import main
-    from sslviz.embeddings import load_embedding
+    from sslviz.cli.main import main
+    from sslviz.embeddings.embedding import load_embedding
 
     run_id = add_finished_run(store)
     emb = load_embedding(store, run_id)
@@ -116,7 +116,7 @@ def test_cli_export_all_formats_for_a_finished_run(store, add_finished_run, tmp_
 
 
 def test_cli_export_bad_input_is_one_line(store, add_finished_run, tmp_path, capsys):
-    from sslviz.cli import main
+    from sslviz.cli.main import main
 
     assert main(["export", "--run", "nope-123", "--format", "csv", "--out", str(tmp_path), "--runs-dir",
                  str(store.root)]) == 2
@@ -133,7 +133,7 @@ def test_cli_export_bad_input_is_one_line(store, add_finished_run, tmp_path, cap
 
 
 def test_baselines_pixels_and_random_init_without_an_epoch_0_snapshot(store, add_finished_run):
-    from sslviz.embeddings import load_embedding, load_snapshot
+    from sslviz.embeddings.embedding import load_embedding, load_snapshot
 
     run_id = add_finished_run(store)
     run_dir = store.run_dir(run_id)

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, tiny_config
-from sslviz import runs as runs_mod
-from sslviz import train, worker
-from sslviz.runs import RunStore, process_alive
+
+from sslviz.core import files as files_mod
+from sslviz.core.processes import process_alive
+from sslviz.training import train, worker
+from sslviz.training.runs import RunStore
 
 
 def fast_config(**over):
@@ -150,7 +151,7 @@ def test_twenty_sigkills_at_random_moments_then_resume_to_the_end(store):
 
 
 def test_a_server_restart_loses_nothing(runs_dir):
-    from sslviz import experiments
+    from sslviz.experiments import label_efficiency as experiments
 
     store = RunStore(runs_dir)
     done = foreground(store, fast_config(epochs=2))
@@ -169,10 +170,10 @@ def test_a_server_restart_loses_nothing(runs_dir):
 
     script = r"""
 import json, sys
-from sslviz.runs import RunStore
-from sslviz import train, worker
-from sslviz.embeddings import load_snapshot, snapshot_epochs
-from sslviz.experiments import experiments, load_results
+from sslviz.training.runs import RunStore
+from sslviz.training import train, worker
+from sslviz.embeddings.embedding import load_snapshot, snapshot_epochs
+from sslviz.experiments.label_efficiency import experiments, load_results
 store = RunStore(sys.argv[1])
 worker.schedule(store)   # the first page poll after the restart
 out = {"integrity": store.integrity_ok(), "runs": {}, "jobs": [r["id"] for r in store.list(kind=None)],
@@ -258,7 +259,7 @@ def read_only(folder: Path):
     chmod does not stop root, so the folder is made immutable (chattr +i: even root cannot create
     files in it) where the file system allows; elsewhere (no chattr, no CAP_LINUX_IMMUTABLE) the
     kernel's answer is simulated at the one place run files are created, tempfile.mkstemp in
-    sslviz.runs.atomic_write_bytes, with EROFS."""
+    sslviz.core.files.atomic_write_bytes, with EROFS."""
     immutable = _has("chattr") and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
     if immutable:
         try:
@@ -275,14 +276,14 @@ def read_only(folder: Path):
         return real_mkstemp(*args, dir=dir, **kwargs)
 
     if not immutable:
-        runs_mod.tempfile.mkstemp = mkstemp
+        files_mod.tempfile.mkstemp = mkstemp
     try:
         yield
     finally:
         if immutable:
             subprocess.run(["chattr", "-i", str(folder)], check=True)
         else:
-            runs_mod.tempfile.mkstemp = real_mkstemp
+            files_mod.tempfile.mkstemp = real_mkstemp
 
 
 def _has(cmd: str) -> bool:
@@ -344,7 +345,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_and_its_temp_file_is_clea
     run_id = store.create(fast_config().to_dict())
     store.claim_queued(1)
     run_dir = store.run_dir(run_id)
-    runs_mod.atomic_write_bytes(run_dir / "checkpoint.pt", b"old, whole")
+    files_mod.atomic_write_bytes(run_dir / "checkpoint.pt", b"old, whole")
     (run_dir / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half of a new che")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

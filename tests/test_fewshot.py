@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from sslviz import evaluate
-from sslviz.errors import ConfigError
-from sslviz.fewshot_stats import (clip_notes, effective_per_class, label_savings, mean_ci, parse_budgets,
-                                  stratified_draw, supervised_labels_needed)
-
+from sslviz.core.errors import ConfigError
+from sslviz.evaluation import protocols as evaluate
+from sslviz.evaluation.fewshot_stats import (
+    clip_notes,
+    effective_per_class,
+    label_savings,
+    mean_ci,
+    parse_budgets,
+    stratified_draw,
+    supervised_labels_needed,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -71,6 +77,33 @@ def test_parse_budgets_sorts_and_rejects_bad_values():
     for bad in ("0", "ten", "", "1.5"):
         with pytest.raises(ConfigError, match="labels_per_class"):
             parse_budgets(bad)
+
+
+def test_one_draw_for_supervised_runs_experiments_and_the_few_shot_colouring(tmp_path, monkeypatch):
+    """The same seed labels the same images everywhere N labelled images per class are drawn: a
+    supervised run on a few labels, a label-efficiency draw, the few-shot colouring, and one image
+    per class on the Augmentations page (N = 1)."""
+    from conftest import tiny_config
+
+    from sslviz.data import load_dataset
+    from sslviz.embeddings.neighbours import few_shot
+    from sslviz.training import train
+    from sslviz.ui.teaching_views import pick_images
+
+    cfg = tiny_config(method="supervised", labels_per_class=5, seed=3)
+    data = load_dataset(cfg.dataset, image_size=cfg.image_size, seed=cfg.seed)
+    labels = data.train.labels.numpy()
+    expected = stratified_draw(labels, 5, cfg.seed)
+    drawn = []
+    monkeypatch.setattr(train, "stratified_draw", lambda *a: drawn.append(stratified_draw(*a)) or drawn[-1])
+    summary = train.run(cfg, tmp_path)
+    assert len(drawn) == 1 and np.array_equal(drawn[0], expected)
+    assert summary["train_images"] == len(expected) == 50
+    shot = few_shot(np.random.default_rng(0).normal(size=(len(labels), 8)), labels, 5, seed=cfg.seed)
+    assert np.array_equal(np.flatnonzero(shot.labelled), expected)
+    picked = pick_images(data.train, 50, cfg.seed, one_per_class=True)
+    assert sorted(picked.tolist()) == stratified_draw(labels, 1, cfg.seed).tolist()
+    assert labels[picked].tolist() == sorted(set(labels.tolist()))  # one per class, in class order
 
 
 # ---- statistics ----------------------------------------------------------------------------------
@@ -173,8 +206,8 @@ def _pattern_images(n_per_class, classes=4, size=8, seed=0, random_labels=False)
 
 
 def test_finetune_and_scratch_learn_separable_images_and_stay_at_chance_on_noise():
-    from sslviz.finetune import finetune_schedule, train_classifier
-    from sslviz.models import build_backbone
+    from sslviz.evaluation.finetune import finetune_schedule, train_classifier
+    from sslviz.methods.models import build_backbone
 
     torch.manual_seed(0)
     backbone = build_backbone("small-cnn", 1)

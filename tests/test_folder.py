@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 import sslviz.data as data
-from sslviz.data import folder as folder_mod
-from sslviz.errors import DataError
+from sslviz.core.errors import DataError
+from sslviz.data import decode as decode_mod
 
 
 @pytest.fixture(autouse=True)
@@ -192,7 +192,7 @@ def test_cache_file_and_no_decode_on_second_load(tmp_path, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded although the folder is cached")
 
-    monkeypatch.setattr(folder_mod, "_decode_one", no_decoding)
+    monkeypatch.setattr(decode_mod, "_decode_one", no_decoding)
     second = data.load_dataset(f"folder:{root}", image_size=16, cache_dir=str(cache))
     assert second.report["cached"] and second.report["skipped"] == first.report["skipped"]
     assert torch.equal(second.train.images, first.train.images) and second.class_names == first.class_names
@@ -228,8 +228,8 @@ def test_parallel_decode_matches_serial(tmp_path, monkeypatch):
             _rgb(rng, 12, 12).save(root / cls / f"{i}.jpg", quality=85)
     (root / "a" / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")
     serial = data.load_dataset(f"folder:{root}", image_size=10, cache_dir=str(tmp_path / "c1"))
-    monkeypatch.setattr(folder_mod, "PARALLEL_MIN_FILES", 10)
-    monkeypatch.setattr(folder_mod, "_workers", lambda: 2)
+    monkeypatch.setattr(decode_mod, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(decode_mod, "_workers", lambda: 2)
     data.clear_cache()
     parallel = data.load_dataset(f"folder:{root}", image_size=10, cache_dir=str(tmp_path / "c2"))
     assert not parallel.report["cached"]

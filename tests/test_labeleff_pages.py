@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from labeleff_support import finished_run
 from streamlit.testing.v1 import AppTest
 
-from labeleff_support import finished_run
-from sslviz.experiments import ExperimentConfig, run_experiment
+from sslviz.experiments.label_efficiency import ExperimentConfig, run_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 LE_PAGE, COMPARE_PAGE = str(ROOT / "pages/5_Label_Efficiency.py"), str(ROOT / "pages/6_Compare.py")
@@ -27,7 +27,7 @@ def quiet(monkeypatch, runs_dir):
 
 def stored_experiment(store, runs, stop_after=None, **over):
     """Run an experiment into the store as the worker would; stop_after: cancel after N results."""
-    from sslviz import experiments
+    from sslviz.experiments import label_efficiency as experiments
 
     base = dict(runs=runs, labels_per_class=[1, 5, "all"], protocols=["knn", "linear"], seeds=2,
                 baselines=["pixels"], device="cpu", test_max=200)

@@ -3,8 +3,8 @@ page trains it, ends above its own raw-pixel and untrained-network lines."""
 
 import pytest
 
-from sslviz import train
-from sslviz.config import RunConfig
+from sslviz.training import train
+from sslviz.training.config import RunConfig
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """The classroom load test, short: 30 real Streamlit sessions browse every page while a run trains.
 
-The runner and the client are sslviz/loadtest.py and sslviz/streamlit_client.py; the full
+The runner and the client are sslviz/server/loadtest.py and sslviz/server/streamlit_client.py; the full
 30 sessions x 120 s with its latency targets is the benchmark (`python -m sslviz bench load`).
 Here: no timing assertion, only behaviour (every tab connected and browsed, every page served,
 no error of any session or of the server, the run kept training). A second test runs the same
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import textwrap
 
-from sslviz.loadtest import format_summary, run_load_test
+from sslviz.server.loadtest import run_load_test
+from sslviz.server.loadtest_report import format_summary
 
 
 def test_thirty_sessions_browse_every_page_while_a_run_trains(add_finished_run):

@@ -13,13 +13,12 @@ import math
 
 import pytest
 import torch
-
-from sslviz.augment import default_pipeline
-from sslviz.config import RunConfig
-from sslviz.methods import get_method
-from sslviz.models import SmallCNN
-
 from conftest import tiny_config
+
+from sslviz.methods import get_method
+from sslviz.methods.models import SmallCNN
+from sslviz.training.config import RunConfig
+from sslviz.training.recipes import default_pipeline
 
 
 def _build(name, channels=3, dataset="shapes", **params):
@@ -50,7 +49,7 @@ def _train_steps(method, x, steps, progress=None, optimizer=None):
 
 
 def test_deepcluster_classifier_gets_fresh_optimiser_state_each_epoch(one_torch_thread):
-    from sslviz.train import start_epoch
+    from sslviz.training.train import start_epoch
 
     method = _build("deepcluster", clusters=8, pca_dim=8)
     x = _images(48, size=16)
@@ -100,7 +99,7 @@ def test_swav_prototypes_are_frozen_at_first(one_torch_thread):
 
 
 def test_gan_generator_optimiser_state_round_trips(tmp_path, one_torch_thread):
-    from sslviz.train import load_checkpoint, save_checkpoint
+    from sslviz.training.train import load_checkpoint, save_checkpoint
 
     method = _build("gan", channels=1, dataset="digits", g_width=16)
     _train_steps(method, _images(16, channels=1, size=16), 2)
@@ -118,7 +117,7 @@ def test_gan_generator_optimiser_state_round_trips(tmp_path, one_torch_thread):
 
 
 def test_gan_resume_continues_the_generator_optimiser(tmp_path, one_torch_thread):
-    from sslviz import train
+    from sslviz.training import train
 
     over = dict(method="gan", batch_size=64, eval_train_max=200, eval_test_max=100, method_params={"g_width": 16})
     first = train.run(tiny_config(epochs=1, **over), tmp_path)
@@ -162,7 +161,7 @@ def test_methods_trained_on_altered_inputs_ask_for_bn_re_estimation(name):
 
 
 def test_recalibrated_bn_statistics_are_the_clean_images(one_torch_thread):
-    from sslviz.evaluate import recalibrate_bn
+    from sslviz.evaluation.protocols import recalibrate_bn
 
     method = _build("denoising-ae", sigma=0.5, drop=0.5)
     torch.manual_seed(0)
@@ -185,7 +184,7 @@ def test_recalibrated_bn_statistics_are_the_clean_images(one_torch_thread):
 
 
 def test_trainer_re_estimates_bn_before_scoring(tmp_path, monkeypatch, one_torch_thread):
-    from sslviz import train
+    from sslviz.training import train
 
     calls = []
     real = train.recalibrate_bn
@@ -210,7 +209,7 @@ def test_colorization_rebalances_rare_colours(one_torch_thread):
     x[:, :, :4, :4] = 128  # and a grey corner in each (320 grey pixels, 240 blue, 4,320 red)
     method.prepare(x)
     w = method.class_weights
-    from sslviz.pretext import colorization_task
+    from sslviz.augment.pretext import colorization_task
 
     classes = chroma_bins(colorization_task(x.float().div(255))[1], 4)
     red, blue, grey = classes[2, 8, 8], classes[0, 8, 8], classes[0, 0, 0]

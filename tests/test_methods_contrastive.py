@@ -1,7 +1,7 @@
 """MoCo, CPC, BYOL, SimSiam, Barlow Twins, VICReg and DINO: their losses on inputs whose answer is
 known, and their invariances and stop-gradients. That each one learns on `shapes` without collapsing
 (kNN gain and collapse gauge; BYOL's cosine with the gauge, which a collapsed BYOL is shown to fail)
-is the per-method training test in test_methods_pretext.py, with every other method's."""
+is the per-method training test in test_methods_learn.py, with every other method's."""
 
 import math
 
@@ -131,9 +131,9 @@ def test_cpc_groups_keep_other_images_out_of_the_negatives():
 
 
 def test_cpc_step_scores_every_patch_against_its_own_image_only():
-    from sslviz.augment import default_pipeline
     from sslviz.methods import get_method
-    from sslviz.models import SmallCNN
+    from sslviz.methods.models import SmallCNN
+    from sslviz.training.recipes import default_pipeline
 
     for negatives, chance in (("image", 1 / 16), ("batch", 1 / (8 * 16))):
         method = get_method("cpc")(SmallCNN(3), num_classes=8, pipeline=default_pipeline("shapes"), negatives=negatives)

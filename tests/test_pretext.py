@@ -1,6 +1,6 @@
 import torch
 
-from sslviz.pretext import rotation_task, undo_rotation
+from sslviz.augment.pretext import rotation_task, undo_rotation
 
 
 def test_rotation_task_targets_and_undo_restores_the_images():

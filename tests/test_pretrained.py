@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import sslviz.pretrained as pretrained
-from sslviz.pretrained.build import build_one
-from sslviz.pretrained.install import MARKER, auto_install_enabled, install, installed, pending
+import sslviz.teaching.pretrained as pretrained
+from sslviz.teaching.pretrained.build import build_one
+from sslviz.teaching.pretrained.install import MARKER, auto_install_enabled, install, installed, pending
 
 TINY = dict(method="rotation", dataset="digits", epochs=1, batch_size=128, image_size=16, eval_train_max=300,
             eval_test_max=120, device="cpu", seed=0, owner="pretrained", name="pretrained: tiny RotNet")
@@ -35,10 +35,10 @@ def tiny(_built, tmp_path, monkeypatch):
 
 
 def test_shipped_checkpoints_are_small_load_safely_and_fit_the_current_models():
-    from sslviz.config import RunConfig
     from sslviz.data import load_dataset
-    from sslviz.pretrained.install import load_shipped_state
-    from sslviz.train import build_method
+    from sslviz.teaching.pretrained.install import load_shipped_state
+    from sslviz.training.config import RunConfig
+    from sslviz.training.train import build_method
 
     names = pretrained.available()
     assert {"simclr-shapes", "simclr-mnist", "rotation-mnist"} <= set(names)
@@ -70,8 +70,8 @@ def test_build_slims_the_checkpoint_to_float16_weights_and_keeps_the_curves(tiny
 
 
 def test_install_makes_a_completed_run_every_page_can_use_and_is_idempotent(tiny, store):
-    from sslviz.embeddings import load_embedding, snapshot_epochs
-    from sslviz.train import load_checkpoint
+    from sslviz.embeddings.embedding import load_embedding, snapshot_epochs
+    from sslviz.training.train import load_checkpoint
 
     folder, result = tiny
     mine = store.create({"method": "simclr", "dataset": "shapes", "name": "my own run"}, status="completed")
@@ -113,13 +113,13 @@ def test_a_checkpoint_that_no_longer_fits_is_skipped_with_a_message(tiny, store)
 
 
 def test_cli_lists_the_catalogue_and_installs(tiny, store, capsys, monkeypatch):
-    from sslviz.cli import main
+    from sslviz.cli.main import main
 
     assert main(["pretrained", "list"]) == 0
     out = capsys.readouterr().out
     assert "simclr-shapes" in out and "MB" in out
     monkeypatch.setattr(pretrained, "FOLDER", tiny[0])
-    monkeypatch.setattr("sslviz.pretrained.install.available", lambda folder=None: ["tiny"])
+    monkeypatch.setattr("sslviz.teaching.pretrained.install.available", lambda folder=None: ["tiny"])
     assert main(["pretrained", "install", "--runs-dir", str(store.root)]) == 0
     assert "installed tiny as" in capsys.readouterr().out
     assert main(["pretrained", "install", "--runs-dir", str(store.root)]) == 0

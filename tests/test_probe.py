@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sslviz.data.shapes import SHAPES, sample_factors
-from sslviz.probe import (
+from sslviz.embeddings.factor_probe import (
     FACTORS,
     ProbeError,
     describe,
@@ -121,6 +121,7 @@ def test_summary_names_what_training_forgot_and_kept():
 def test_probe_run_compares_the_run_with_its_baselines_and_caches(store):
     """A fabricated shapes run: its epoch-1 snapshot holds shape only, epoch 0 (untrained) holds colour."""
     from conftest import tiny_config
+
     from sslviz.data import load_dataset
 
     data = load_dataset("shapes", image_size=16, seed=0)

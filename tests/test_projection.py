@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from sslviz import projection as P
-from sslviz import umap_fast
-from sslviz.alignment import align_to, procrustes_align, project_sequence
-from sslviz.embeddings import NonFiniteEmbedding, TooFewPoints
-from sslviz.errors import ConfigError
+from sslviz.core.errors import ConfigError
+from sslviz.embeddings import projection as P
+from sslviz.embeddings import umap_fast
+from sslviz.embeddings.alignment import align_to, procrustes_align, project_sequence
+from sslviz.embeddings.embedding import NonFiniteEmbedding, TooFewPoints
 
 TINY_UMAP = dict(method="umap", n_neighbors=8, n_epochs=30)
 
@@ -164,7 +164,7 @@ def test_sequence_frames_share_rows_and_move_smoothly(tmp_path):
 
 
 def test_jobs_share_a_key_and_keep_failures():
-    from sslviz.projection_jobs import jobs, wait, warm_up_in_background
+    from sslviz.embeddings.projection_jobs import jobs, wait, warm_up_in_background
 
     calls = []
 
@@ -190,7 +190,7 @@ def test_jobs_share_a_key_and_keep_failures():
 def test_a_quick_job_goes_before_queued_ones():
     import threading
 
-    from sslviz.projection_jobs import Jobs, wait
+    from sslviz.embeddings.projection_jobs import Jobs, wait
 
     j = Jobs()  # a queue of its own, so other tests' jobs do not interleave
     gate, order = threading.Event(), []
@@ -214,7 +214,7 @@ def test_fingerprints_are_remembered_per_array_and_forgotten_with_it():
 
 
 def test_prepared_features_are_remembered_by_content_and_never_shared():
-    from sslviz import umap_fast
+    from sslviz.embeddings import umap_fast
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 40)).astype(np.float32)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import tiny_config
-from sslviz import recipes, train
-from sslviz.config import RunConfig
+
 from sslviz.data import load_dataset
+from sslviz.training import recipes, train
+from sslviz.training.config import RunConfig
 
 
 def _write_folder(images: torch.Tensor, labels: torch.Tensor, root: Path) -> Path:
@@ -26,7 +26,7 @@ def _write_folder(images: torch.Tensor, labels: torch.Tensor, root: Path) -> Pat
 @pytest.mark.parametrize("name, kind", [("digits", "grey-centred"), ("mnist-10k", "grey-centred"),
                                         ("shapes", "graphics")])
 def test_kind_of_data_is_read_off_the_images(name, kind):
-    from sslviz.pipelines import DATASET_KIND, default_pipeline
+    from sslviz.training.recipes import DATASET_KIND, default_pipeline
 
     assert recipes.traits(load_dataset(name)).kind == kind == DATASET_KIND[name]
     # the Augmentations page's default for this dataset is what the trainer will use
@@ -111,7 +111,7 @@ def test_the_trainer_stores_the_resolved_config_and_scores_few_labels(tmp_path):
 
 
 def test_few_label_score_uses_fixed_paired_draws():
-    from sslviz.evaluate import few_label_accuracy, few_label_draws
+    from sslviz.evaluation.protocols import few_label_accuracy, few_label_draws
 
     labels = torch.arange(10).repeat(50)
     a, b = few_label_draws(labels, seed=1), few_label_draws(labels, seed=1)

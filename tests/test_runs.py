@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from sslviz.errors import RunStoreError
-from sslviz.runs import RunStore, atomic_write_text, process_alive, process_start_ticks
+from sslviz.core.errors import RunStoreError
+from sslviz.core.files import atomic_write_text
+from sslviz.core.processes import process_alive, process_start_ticks
+from sslviz.training.runs import RunStore
 
 
 def test_create_get_list_and_config_file(store):
@@ -148,7 +150,7 @@ def test_requeue_only_for_runs_that_stopped_early(store):
 
 
 def test_fair_order_serves_every_student_before_anyone_gets_a_second_turn():
-    from sslviz.runs import fair_order
+    from sslviz.training.runs import fair_order
 
     queued = [("a1", "ann"), ("a2", "ann"), ("a3", "ann"), ("b1", "bob"), ("c1", "cat"), ("b2", "bob")]
     assert fair_order(queued, running_owners=[]) == ["a1", "b1", "c1", "a2", "b2", "a3"]
@@ -158,7 +160,7 @@ def test_fair_order_serves_every_student_before_anyone_gets_a_second_turn():
 
 
 def test_queue_position_follows_the_fair_order(store):
-    from sslviz import worker
+    from sslviz.training import worker
 
     ids = {}
     for name, owner in (("a1", "ann"), ("a2", "ann"), ("b1", "bob")):

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
-
 from conftest import ROOT, _free_port, tiny_config
 from conftest import png_bytes as _png
 from conftest import zip_bytes as _zip
-from sslviz import access, train, uploads, worker
+from PIL import Image
+
+from sslviz.core import access
+from sslviz.server import uploads
+from sslviz.training import train, worker
 
 
 class _TouchOnLoad:

@@ -1,9 +1,9 @@
 import pytest
-
 from conftest import tiny_config
-from sslviz import worker
-from sslviz.errors import ConfigError
-from sslviz.settings import load_settings
+
+from sslviz.core.errors import ConfigError
+from sslviz.core.settings import load_settings
+from sslviz.training import worker
 
 
 def test_defaults_file_and_environment(tmp_path, monkeypatch):
@@ -59,7 +59,7 @@ def test_a_queue_only_server_leaves_jobs_to_a_worker_loop(store, monkeypatch):
 
 
 def test_background_trainers_leave_one_core_to_the_server(monkeypatch):
-    from sslviz.settings import Settings
+    from sslviz.core.settings import Settings
 
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert Settings().threads() == 1  # the other core is the app server's

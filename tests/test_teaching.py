@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from sslviz import answers, pretext
-from sslviz.augment import PRESETS, Pipeline, default_pipeline
+from sslviz.augment import pretext
+from sslviz.augment.engine import PRESETS, Pipeline
+from sslviz.teaching import answers
+from sslviz.training.recipes import default_pipeline
 
 IDENTITY = PRESETS["none"]
 
@@ -19,7 +21,7 @@ def _images(n=6, c=3, size=16, seed=0):
 
 
 # ---- pretext generators: inputs and targets agree (the ones tests/test_pretext.py and
-# tests/test_methods_pretext.py do not cover) -------------------------------------------------
+# tests/test_methods_pretext.py and test_methods_learn.py do not cover) -------------------------------------------------
 
 
 def test_colorization_luma_and_chroma_put_back_the_image():
@@ -101,8 +103,8 @@ def test_rotation_answers_and_score_from_a_method():
 
 
 def _method(name, dataset="shapes", channels=3, size=16, **params):
-    from sslviz.config import RunConfig
-    from sslviz.train import build_method
+    from sslviz.training.config import RunConfig
+    from sslviz.training.train import build_method
 
     torch.manual_seed(0)
     from sslviz.data import load_dataset
@@ -169,7 +171,7 @@ def test_asymmetric_pairs_use_the_second_pipeline_for_the_second_view():
 
 
 def test_describe_params_says_what_was_drawn():
-    from sslviz.augment import sample_params
+    from sslviz.augment.engine import sample_params
     from sslviz.plots.teaching import describe_params
 
     p = sample_params(2, Pipeline(crop_p=1, flip_p=1, jitter_p=0, gray_p=1), torch.Generator().manual_seed(0))
@@ -193,14 +195,14 @@ def _balanced(latex: str) -> bool:
 def test_every_method_has_a_written_card_with_formula_and_its_own_loss_code():
     import inspect
 
-    from sslviz.cards import card, cards, loss_source
     from sslviz.methods import get_method, list_methods
+    from sslviz.teaching.cards import card, cards, loss_source
 
     names = [m["name"] for m in list_methods()]
     assert [c.method for c in cards()] == names
     for name in names:
         c = card(name)
-        assert c.written, f"{name} has no written card in sslviz/cards.py"
+        assert c.written, f"{name} has no written card in sslviz/teaching/cards.py"
         assert c.predicts and c.invariance and c.collapse and c.formula, name
         assert _balanced(c.formula), f"unbalanced braces in {name}'s formula"
         src = loss_source(name)

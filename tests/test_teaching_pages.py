@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
-
 from conftest import tiny_config
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +28,7 @@ def _page(path: str, **params) -> AppTest:
 def _checkpointed_run(store, method: str, dataset: str = "digits") -> str:
     """A completed run with an (untrained) checkpoint: enough for the page to load the method's heads."""
     from sslviz.data import load_dataset
-    from sslviz.train import build_method, save_checkpoint
+    from sslviz.training.train import build_method, save_checkpoint
 
     cfg = tiny_config(method=method, dataset=dataset)
     run_id = store.create(cfg.to_dict(), status="completed")
@@ -58,7 +57,7 @@ def test_augmentations_page_regenerates_views_when_a_control_moves():
 
 
 def test_recipes_load_into_the_controls_and_the_url_and_reset_puts_them_back():
-    from sslviz.augment import PRESETS, PRESET_NOTES
+    from sslviz.augment.engine import PRESET_NOTES, PRESETS
 
     at = _page("pages/1_Augmentations.py")
     at.selectbox(key="preset").select("too-strong").run()
@@ -76,7 +75,7 @@ def test_recipes_load_into_the_controls_and_the_url_and_reset_puts_them_back():
 
 
 def test_a_shared_url_restores_dataset_and_recipe():
-    from sslviz.augment import PRESETS
+    from sslviz.augment.engine import PRESETS
 
     at = _page("pages/1_Augmentations.py", dataset="digits", preset="too-weak")
     assert not at.exception
@@ -98,8 +97,8 @@ def test_train_with_this_pipeline_hands_it_to_the_train_page():
     at.switch_page("pages/3_Train.py").run()  # AppTest reruns the page it was told, not st.switch_page's
     choice = next(sb for sb in at.sidebar.selectbox if sb.label == "augmentations")
     assert choice.value == "from the Augmentations page"  # chosen for the user
-    from sslviz import worker
-    from sslviz.runs import RunStore
+    from sslviz.training import worker
+    from sslviz.training.runs import RunStore
 
     next(b for b in at.sidebar.button if b.label == "Start run").click().run()
     store = RunStore()
@@ -133,7 +132,7 @@ def test_factor_probe_panel_for_a_shapes_run(store):
 @pytest.mark.parametrize("method", ["rotation", "jigsaw", "relative-position", "colorization", "inpainting",
                                     "denoising-ae", "simclr"])
 def test_pretext_page_shows_every_task_from_the_url(method):
-    from sslviz.answers import TASK_TITLES, TASKS
+    from sslviz.teaching.answers import TASK_TITLES, TASKS
 
     at = _page("pages/2_Pretext_Tasks.py", method=method)
     assert not at.exception and not at.error
@@ -161,7 +160,7 @@ def test_pretext_page_shows_a_runs_answers_and_its_score(store):
 
 
 def test_home_page_links_every_page_and_shows_the_demo_live(store, monkeypatch):
-    from sslviz import worker
+    from sslviz.training import worker
 
     real_submit = worker.submit
     monkeypatch.setattr(worker, "submit", lambda cfg, s, start=True: real_submit(cfg, s, start=False))

@@ -3,11 +3,11 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
-from sslviz import train
-from sslviz.config import RunConfig
-from sslviz.errors import ConfigError
+
+from sslviz.core.errors import ConfigError
+from sslviz.training import train
+from sslviz.training.config import RunConfig
 
 
 def test_run_writes_checkpoint_snapshots_and_metrics(tmp_path):
@@ -31,7 +31,7 @@ def test_run_writes_checkpoint_snapshots_and_metrics(tmp_path):
 
 def test_checkpoint_restores_the_same_embedding(tmp_path):
     from sslviz.data import load_dataset
-    from sslviz.evaluate import extract_features
+    from sslviz.evaluation.protocols import extract_features
 
     cfg = tiny_config()
     train.run(cfg, tmp_path)
@@ -104,13 +104,6 @@ def test_lr_schedule_warms_up_then_decays():
     assert train.lr_at(1.0, 1.0) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_stratified_subset_counts_and_reproducibility():
-    labels = torch.tensor([0] * 10 + [1] * 3 + [2] * 7)
-    idx = train.stratified_subset(labels, 5, seed=1)
-    assert torch.bincount(labels[idx]).tolist() == [5, 3, 5]
-    assert torch.equal(idx, train.stratified_subset(labels, 5, seed=1))
-
-
 @pytest.mark.parametrize("field,value,match", [
     ("batch_size", -4, "batch_size"), ("lr", 0.0, "lr"), ("method", "nope", "method"),
     ("epochs", 0, "epochs"), ("backbone", "vgg", "backbone"), ("time_budget", -1, "time_budget"),
@@ -140,7 +133,7 @@ def test_mixed_precision_trains_and_reports_its_precision(tmp_path, precision, d
 
 
 def test_auto_precision_is_fp32_on_the_cpu():
-    from sslviz.models import mixed_precision
+    from sslviz.methods.models import mixed_precision
 
     assert mixed_precision("auto", torch.device("cpu")) is None
     assert mixed_precision("fp32", torch.device("cuda")) is None

@@ -1,4 +1,4 @@
-"""sslviz.umap_sgd against umap-learn, its reference: the same graph, a layout as good, faster code.
+"""sslviz.embeddings.umap_sgd against umap-learn, its reference: the same graph, a layout as good, faster code.
 
 umap-learn is imported here on purpose (it is the reference implementation); the app's default
 path does not import it.
@@ -7,7 +7,7 @@ path does not import it.
 import numpy as np
 import pytest
 
-from sslviz import umap_fast, umap_sgd
+from sslviz.embeddings import umap_fast, umap_sgd
 
 
 def blobs(n_per=60, k=4, d=12, seed=0, spread=0.5):
@@ -113,3 +113,45 @@ def test_layout_is_as_good_as_umap_learns_on_the_same_graph(umap):
 def test_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="engine"):
         umap_fast.umap_layout(np.zeros((20, 3), np.float32), engine="tsne")
+
+
+def test_at_the_apps_settings_graph_and_layout_hold_against_umap_learn(umap):
+    """The app's real path (ProjectionParams' defaults: cosine, 15 neighbours, PCA to 95% of the
+    variance, 200 epochs) on 10,000 MNIST images with 300 exact duplicates: the fuzzy graph equals
+    umap-learn's on the same kNN lists, and the layout's neighbour recall and 2-D kNN accuracy are
+    within 0.03 of umap-learn's optimiser on the same graph and start."""
+    import torch
+    from umap.umap_ import fuzzy_simplicial_set
+
+    from sslviz.data import load_dataset
+    from sslviz.embeddings.projection import ProjectionParams
+
+    p = ProjectionParams()
+    assert (p.method, p.metric, p.n_neighbors, p.n_epochs) == ("umap", "cosine", 15, 200)
+    data = load_dataset("mnist-10k", image_size=28)
+    feats = torch.cat([data.train.images, data.test.images]).flatten(1).float().numpy() / 255
+    labels = torch.cat([data.train.labels, data.test.labels]).numpy()
+    assert len(feats) == 10_000
+    feats[-300:], labels[-300:] = feats[:300], labels[:300]  # duplicates, as a folder with repeated images has
+    x, info = umap_fast.prepare_features(feats, p.metric, p.pca_variance, seed=p.seed)
+
+    idx, dist = umap_fast.exact_knn(x, p.n_neighbors)
+    dist = dist * dist / 2.0  # chord -> cosine distance, as umap_layout does
+    ours = umap_sgd.fuzzy_graph(idx, dist).tocsr()
+    ref, _, _ = fuzzy_simplicial_set(x, p.n_neighbors, np.random.RandomState(0), "cosine",
+                                     knn_indices=idx.astype(np.int32), knn_dists=dist.astype(np.float32))
+    ref = ref.tocsr()
+    assert ours.nnz == ref.nnz and abs(ours - ref).max() < 1e-5
+
+    scores = {}
+    for engine in umap_fast.ENGINES:
+        coords = umap_fast.umap_layout(x, dims=p.dims, n_neighbors=p.n_neighbors, min_dist=p.min_dist, metric=p.metric,
+                                       n_epochs=p.n_epochs, seed=p.seed, engine=engine, prepared_info=info)
+        near, _ = umap_fast.exact_knn(np.ascontiguousarray(coords, dtype=np.float32), 16)
+        votes = labels[near[:, 1:]]
+        accuracy = float((np.array([np.bincount(v).argmax() for v in votes]) == labels).mean())
+        scores[engine] = (recall_at(x, coords, k=15), accuracy)
+    (our_recall, our_acc), (ref_recall, ref_acc) = scores["sslviz"], scores["umap-learn"]
+    print(scores)
+    assert our_acc > 0.8 and ref_acc > 0.8, scores  # both separate the digits
+    assert our_recall >= ref_recall - 0.03 and our_acc >= ref_acc - 0.03, scores

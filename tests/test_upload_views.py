@@ -3,12 +3,12 @@
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT, tiny_config
 from conftest import png_bytes as _png
 from conftest import zip_bytes as _zip
-from sslviz import uploads
+from streamlit.testing.v1 import AppTest
+
+from sslviz.server import uploads
 
 PAGE = str(ROOT / "pages/3_Train.py")
 

@@ -4,10 +4,10 @@ import os
 import signal
 import time
 
-import pytest
-
 from conftest import tiny_config
-from sslviz import worker
+
+from sslviz.core.logs import read_logs
+from sslviz.training import worker
 
 
 def wait_for(store, run_id, statuses, timeout=120):
@@ -30,7 +30,7 @@ def test_a_submitted_run_trains_in_its_own_process(store):
     names = {m["name"] for m in store.metrics(run_id)}
     assert {"loss", "knn_accuracy", "spread", "effective_rank", "images_per_second", "lr"} <= names
     assert (store.run_dir(run_id) / "checkpoint.pt").exists()
-    log = (store.root / "logs" / "sslviz.log").read_text()  # the rotating log in the store
+    log = read_logs(store.root)  # the store's logs: the server's (this process) and the worker's files
     assert f"queued train {run_id}" in log and f"{run_id}: completed" in log
     assert f"{run_id}: train job running (pid {run['pid']})" in log  # the worker's own lines
 
@@ -61,7 +61,7 @@ def test_a_crash_marks_the_run_failed_with_its_traceback(store):
     run = wait_for(store, run_id, ("failed", "completed"))
     assert run["status"] == "failed"
     assert "TypeError" in run["message"] and "Traceback" in run["error"]
-    log = (store.root / "logs" / "sslviz.log").read_text()
+    log = read_logs(store.root)
     assert f"{run_id}: failed: crashed: TypeError" in log and "Traceback" in log
 
 
@@ -102,7 +102,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(store):
     time.sleep(0.5)
     worker.schedule(store)
     assert store.get(run_id)["status"] == "interrupted"
-    from sslviz import train
+    from sslviz.training import train
 
     done = train.load_checkpoint(ckpt)["epoch"]
     assert done >= 1

@@ -6,13 +6,13 @@ import json
 import pytest
 import torch
 
-import sslviz.pretrained as pretrained
-from sslviz.pretrained.install import install
+import sslviz.teaching.pretrained as pretrained
+from sslviz.teaching.pretrained.install import install
 
 
 @pytest.fixture(scope="module")
 def installed_zoo(tmp_path_factory):
-    from sslviz.runs import RunStore
+    from sslviz.training.runs import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("zoo-store"))
     errors = []
@@ -39,7 +39,7 @@ def test_rescored_at_install_within_001_of_the_build(installed_zoo):
 
 
 def test_every_shipped_run_clears_the_bars_its_recipe_claims(installed_zoo):
-    from sslviz.recipes import SHORTFALLS, claims
+    from sslviz.training.recipes import SHORTFALLS, claims
 
     store, new = installed_zoo
     for name, run_id in new.items():
@@ -64,9 +64,9 @@ def test_every_shipped_run_clears_the_bars_its_recipe_claims(installed_zoo):
 def test_the_rotnet_exception_holds_its_measured_cause(installed_zoo):
     """RotNet on shapes is excused from the bars because shapes have no 'up': the shipped RotNet on
     shapes answers rotations near chance (25%), where the one on digits answers most of them."""
-    from sslviz import answers
     from sslviz.data import load_dataset
-    from sslviz.recipes import EXCEPTIONS
+    from sslviz.teaching import answers
+    from sslviz.training.recipes import EXCEPTIONS
 
     store, new = installed_zoo
     assert ("rotation", "graphics") in EXCEPTIONS
@@ -77,8 +77,8 @@ def test_the_rotnet_exception_holds_its_measured_cause(installed_zoo):
 
 
 def test_the_shipped_rotnet_answers_its_own_task(installed_zoo):
-    from sslviz import answers
     from sslviz.data import load_dataset
+    from sslviz.teaching import answers
 
     store, new = installed_zoo
     trained = answers.load_trained(store, new["rotation-mnist"])
@@ -88,11 +88,11 @@ def test_the_shipped_rotnet_answers_its_own_task(installed_zoo):
 
 
 def test_only_what_the_pages_use_ships_and_a_missing_backbone_is_refused():
-    from sslviz.config import RunConfig
     from sslviz.data import load_dataset
-    from sslviz.pretrained.build import NOT_SHIPPED, slim_state
-    from sslviz.pretrained.install import load_shipped_state
-    from sslviz.train import build_method
+    from sslviz.teaching.pretrained.build import NOT_SHIPPED, slim_state
+    from sslviz.teaching.pretrained.install import load_shipped_state
+    from sslviz.training.config import RunConfig
+    from sslviz.training.train import build_method
 
     data = load_dataset("digits", image_size=16)
     byol = build_method(RunConfig(method="byol", dataset="digits", image_size=16), data, torch.device("cpu"))

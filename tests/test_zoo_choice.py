@@ -2,8 +2,9 @@
 task's run list): human names with a short id, unique; the best run per method by kNN (completed
 with a checkpoint first), not the newest; the pretrained runs on shapes without the counter-example."""
 
-from sslviz.ui import run_choice as rc
 from zoo_support import fake_run
+
+from sslviz.ui import run_choice as rc
 
 
 def _run(run_id, method="simclr", dataset="shapes", name="", status="completed", knn=None, pretrained=None):
@@ -67,7 +68,7 @@ def test_embeddings_default_is_the_best_self_supervised_run_on_shapes():
 
 
 def test_pretext_task_offers_the_methods_best_run_first(store):
-    from sslviz.answers import runs_for_task
+    from sslviz.teaching.answers import runs_for_task
     from sslviz.ui.pretext_views import task_runs
 
     good = fake_run(store, "rotation", "mnist-10k", knn=0.95, pretrained="rotation-mnist")

@@ -6,10 +6,10 @@ import json
 import threading
 
 import pytest
-
-import sslviz.pretrained.install as inst
-from sslviz.pretrained import experiment as zexp
 from zoo_support import SMALL_EXPERIMENT, TINY_ZOO, install_tiny_zoo, tiny_zoo_doc, tiny_zoo_folder
+
+import sslviz.teaching.pretrained.install as inst
+from sslviz.teaching.pretrained import experiment as zexp
 
 
 def test_background_install_reports_k_of_n_while_it_runs(store, monkeypatch):
@@ -41,16 +41,16 @@ def test_background_install_reports_k_of_n_while_it_runs(store, monkeypatch):
     fut = inst.install_in_background(store)
     assert inst.install_in_background(store) is fut  # once per store and process
     try:
-        # reverse catalogue order: gamma first
-        assert wait_for(lambda: started == ["gamma"])
+        # catalogue order: the first entry (what the pages open on) first
+        assert wait_for(lambda: started == ["alpha"])
         p = inst.install_progress(store)
-        assert (p["done"], p["total"], p["current"], p["finished"]) == (0, 3, "gamma", False)
-        gates["gamma"].set()
+        assert (p["done"], p["total"], p["current"], p["finished"]) == (0, 3, "alpha", False)
+        gates["alpha"].set()
         assert wait_for(lambda: inst.install_progress(store)["done"] == 1)
         assert inst.install_progress(store)["current"] == "beta"
         gates["beta"].set()
         assert wait_for(lambda: inst.install_progress(store)["done"] == 2)
-        gates["alpha"].set()
+        gates["gamma"].set()
         result = fut.result(30)
     finally:
         for g in gates.values():
@@ -70,7 +70,7 @@ def test_progress_callback_counts_every_checkpoint_and_ends_with_none(store, mon
     monkeypatch.setattr(inst, "install_one", lambda s, name, folder=None: s.create({"method": "simclr"}))
     monkeypatch.setattr(zexp, "experiment_path", lambda folder=None: store.root / "no-experiment.json")
     inst.install(store, progress=lambda *a: calls.append(a))
-    assert calls == [(0, 2, "b"), (1, 2, "a"), (2, 2, None)]
+    assert calls == [(0, 2, "a"), (1, 2, "b"), (2, 2, None)]  # catalogue order
     calls.clear()
     inst.install(store, progress=lambda *a: calls.append(a))  # nothing left to do
     assert calls == [(0, 0, None)]
@@ -90,7 +90,7 @@ def test_shipped_experiment_names_runs_by_catalogue_entry_not_by_run_id():
 
 
 def test_install_adds_the_experiment_once_with_this_stores_run_ids(store, monkeypatch):
-    from sslviz.experiments import experiments, load_results
+    from sslviz.experiments.label_efficiency import experiments, load_results
 
     new = install_tiny_zoo(store, monkeypatch)
     marker = inst.installed(store)
@@ -156,7 +156,7 @@ def test_a_damaged_experiment_file_is_one_line_and_the_runs_still_install(store,
 
 
 def test_cli_builds_the_experiment(monkeypatch, tmp_path, capsys):
-    from sslviz.cli import main
+    from sslviz.cli.main import main
 
     calls = {}
 
@@ -174,8 +174,9 @@ def test_cli_builds_the_experiment(monkeypatch, tmp_path, capsys):
 
 
 def test_a_store_that_has_the_runs_but_not_the_experiment_gets_it_on_next_start(store, monkeypatch):
-    import sslviz.pretrained as pretrained
     from zoo_support import use_tiny_zoo
+
+    import sslviz.teaching.pretrained as pretrained
 
     use_tiny_zoo(monkeypatch)
     new = inst.install(store, folder=tiny_zoo_folder(), experiment=False)  # installed before it shipped

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-
-import sslviz.pretrained.install as inst
 from zoo_support import TINY_ZOO, fake_run, install_tiny_zoo
+
+import sslviz.teaching.pretrained.install as inst
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,7 +111,7 @@ def test_compare_opens_on_the_zoos_leaderboard_on_shapes_and_keeps_a_users_choic
 
 
 def test_label_efficiency_opens_on_the_shipped_experiment_over_the_zoo(store, monkeypatch):
-    from sslviz.pretrained.experiment import zoo_experiment
+    from sslviz.teaching.pretrained.experiment import zoo_experiment
 
     new = install_tiny_zoo(store, monkeypatch)
     exp_id = zoo_experiment(store)
@@ -169,6 +169,25 @@ def test_embeddings_opens_on_the_best_self_supervised_run_on_shapes(store):
     at = AppTest.from_function(_embeddings_choice, default_timeout=60)
     at.query_params["run"] = other
     assert f"chosen: {other}" in _text(at.run())
+
+
+def test_embeddings_follows_the_best_run_while_the_zoo_installs_until_the_user_picks_one(store):
+    """A class opens the page while the pretrained runs install: it opens on the best run there is,
+    moves to a better one when it arrives, and stays where the user put it once they pick a run."""
+    gan = fake_run(store, "gan", knn=0.30, pretrained="gan-shapes", name="GAN on shapes, pretrained")
+    installing = fake_run(store, "byol", knn=None, pretrained="byol-shapes", status="running")
+    for run_id in (gan, installing):
+        _snapshot(store, run_id)
+    at = AppTest.from_function(_embeddings_choice, default_timeout=60).run()
+    assert f"chosen: {gan}" in _text(at)  # a finished run, not the one still being installed
+    simclr = fake_run(store, "simclr", knn=0.87, pretrained="simclr-shapes", name="SimCLR on shapes, pretrained")
+    _snapshot(store, simclr)
+    assert f"chosen: {simclr}" in _text(at.run())  # the better run arrived: the page follows it
+    at.selectbox(key="emb_run").set_value(gan)
+    assert f"chosen: {gan}" in _text(at.run())  # the user's pick
+    vicreg = fake_run(store, "vicreg", knn=0.95, pretrained="vicreg-shapes", name="VICReg on shapes, pretrained")
+    _snapshot(store, vicreg)
+    assert f"chosen: {gan}" in _text(at.run())  # stays the user's pick
 
 
 def _pretext_sidebar():

@@ -25,7 +25,7 @@ _built: dict = {}
 
 
 def use_tiny_zoo(monkeypatch) -> None:
-    import sslviz.pretrained as pretrained
+    import sslviz.teaching.pretrained as pretrained
 
     for name, cfg in TINY_ZOO.items():
         monkeypatch.setitem(pretrained.CATALOG, name, cfg)
@@ -36,8 +36,8 @@ def tiny_zoo_folder() -> Path:
     if "folder" not in _built:
         import torch
 
-        from sslviz.pretrained.build import build_one
-        from sslviz.pretrained.experiment import build_experiment
+        from sslviz.teaching.pretrained.build import build_one
+        from sslviz.teaching.pretrained.experiment import build_experiment
 
         folder = Path(tempfile.mkdtemp(prefix="sslviz-tiny-zoo-"))
         atexit.register(shutil.rmtree, folder, True)
@@ -62,7 +62,7 @@ def tiny_zoo_doc() -> dict:
 
 def install_tiny_zoo(store, monkeypatch) -> dict:
     """Install the tiny zoo (and its experiment) into `store`; {name: run id}."""
-    from sslviz.pretrained.install import install
+    from sslviz.teaching.pretrained.install import install
 
     folder = tiny_zoo_folder()
     use_tiny_zoo(monkeypatch)
@@ -75,7 +75,7 @@ def install_tiny_zoo(store, monkeypatch) -> dict:
 def fake_run(store, method: str, dataset: str = "shapes", knn: float | None = None, pretrained: str | None = None,
              status: str = "completed", name: str = "", checkpoint: bool = True) -> str:
     """A run row with a summary (and an empty checkpoint file): enough for the selection rules."""
-    from sslviz.config import RunConfig
+    from sslviz.training.config import RunConfig
 
     config = RunConfig(method=method, dataset=dataset, name=name, owner="pretrained" if pretrained else "me")
     run_id = store.create(config.to_dict(), status=status)

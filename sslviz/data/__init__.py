@@ -20,7 +20,7 @@ import os
 import threading
 from collections import OrderedDict
 
-from ..errors import DataError
+from sslviz.core.errors import DataError
 
 FOLDER_PREFIX = "folder:"
 MEMORY_CACHE_SIZE = 4

@@ -16,7 +16,8 @@ FOLDER = Path(__file__).resolve().parent / "bundled" / "mnist"
 def load_mnist_10k(image_size: int = 28, seed: int = 0):
     import torch
 
-    from ..errors import DataError
+    from sslviz.core.errors import DataError
+
     from .split import make_imageset, resize_images, stratified_split
     from .torchvision_sets import DIGIT_NAMES, _idx_pair
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from sslviz.core.errors import DataError
 
 DIGIT_NAMES = [str(d) for d in range(10)]
 FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -332,7 +332,7 @@ def load_torchvision_set(name: str, image_size: int = 32, data_root: str | os.Pa
                          download: bool = True):
     """Load one of mnist, fashion-mnist, cifar10, svhn, stl10 as an ImageSet."""
     if data_root is None:
-        from ..paths import home
+        from sslviz.core.paths import home
 
         root = home() / "datasets"
     else:

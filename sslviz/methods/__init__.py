@@ -30,7 +30,7 @@ def method_names() -> list[str]:
 
 
 def get_method(name: str) -> type:
-    from ..errors import ConfigError
+    from sslviz.core.errors import ConfigError
 
     try:
         return _registry()[name]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..models import mlp_head
 from .base import Method
+from .models import mlp_head
 
 
 def _standardize(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -70,7 +70,7 @@ class BarlowTwins(Method):
         self.projector = mlp_head(backbone.out_dim, self.hp["proj_hidden"], self.hp["proj_dim"], layers=3)
 
     def step(self, images, labels, index):
-        x = self.views(torch.cat([images, images]))
+        x = self.two_views(images)
         z1, z2 = self.projector(self.backbone(x)).chunk(2)
         loss = barlow_twins_loss(z1, z2, self.hp["lambd"])
         with torch.no_grad():

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..augment import Pipeline, augment
+from sslviz.augment.engine import Pipeline, augment
 
 
 class Method(nn.Module):
@@ -44,7 +44,7 @@ class Method(nn.Module):
         super().__init__()
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
-            from ..errors import ConfigError
+            from sslviz.core.errors import ConfigError
 
             raise ConfigError(f"method_params: '{unknown[0]}' is not a parameter of {self.name}")
         self.hp = {**self.defaults, **params}
@@ -57,6 +57,10 @@ class Method(nn.Module):
         """One augmented view per image, float in [0, 1], channels_last."""
         x = augment(images, pipeline or self.pipeline, generator=self.generator)
         return x.contiguous(memory_format=torch.channels_last)
+
+    def two_views(self, images: torch.Tensor) -> torch.Tensor:
+        """Two independent views of every image, stacked: rows i and N + i are views of image i."""
+        return self.views(torch.cat([images, images]))
 
     def step(self, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError

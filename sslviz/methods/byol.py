@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..augment import PRESETS
-from ..models import mlp_head
+from sslviz.augment.engine import PRESETS
+
 from ._momentum import cosine_momentum, ema_update, momentum_copy
 from .base import Method
+from .models import mlp_head
 
 
 def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -59,13 +60,14 @@ class BYOL(Method):
         self.target_projector = momentum_copy(self.projector)
         self.momentum = float(self.hp["momentum"])  # the current value of the schedule (a metric)
 
-    def _two_views(self, images):
+    def two_views(self, images):
+        """The paper's two views come from two different pipelines (blur always in one, solarize in the other)."""
         if self.hp["asymmetric"]:
             return torch.cat([self.views(images, PRESETS["byol-view1"]), self.views(images, PRESETS["byol-view2"])])
-        return self.views(torch.cat([images, images]))
+        return super().two_views(images)
 
     def step(self, images, labels, index):
-        x = self._two_views(images)
+        x = self.two_views(images)
         p1, p2 = self.predictor(self.projector(self.backbone(x))).chunk(2)
         with torch.no_grad():
             z1, z2 = self.target_projector(self.target_backbone(x)).chunk(2)

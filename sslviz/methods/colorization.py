@@ -13,8 +13,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from ..pretext import LUMA, colorization_task
+from sslviz.augment.pretext import LUMA, colorization_task
+from sslviz.core.errors import ConfigError
+
 from ._decoders import ConvDecoder, input_channels
 from .base import Method
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import mlp_head
 from .base import Method
+from .models import mlp_head
 
 
 def dim_loss(local: torch.Tensor, global_: torch.Tensor, estimator: str = "jsd") -> torch.Tensor:
@@ -60,7 +60,7 @@ class DeepInfoMax(Method):
         self.local_head = nn.Sequential(nn.Conv2d(d, h, 1), nn.ReLU(inplace=True), nn.Conv2d(h, dim, 1))
 
     def step(self, images, labels, index):
-        x = self.views(torch.cat([images, images]))
+        x = self.two_views(images)
         maps = self.backbone.feature_map(x)  # 2N × D × h × w
         m1, m2 = maps.chunk(2)
         summary = self.global_head(m1.mean((2, 3)))  # the summary of view 1 ...

@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import distributed
-from ..evaluate import extract_features
-from ..pretext import LUMA
+from sslviz.augment.pretext import LUMA
+from sslviz.core import distributed
+from sslviz.evaluation.protocols import extract_features
+
 from .base import Method
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..pretext import denoising_task
+from sslviz.augment.pretext import denoising_task
+
 from ._decoders import ConvDecoder, input_channels
 from .base import Method
 

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import mlp_head
 from ._momentum import cosine_momentum, ema_update, momentum_copy
 from .base import Method
+from .models import mlp_head
 
 
 def dino_loss(
@@ -103,7 +103,7 @@ class DINO(Method):
 
     def step(self, images, labels, index):
         n = len(images)
-        x = self.views(torch.cat([images, images]))  # two global views
+        x = self.two_views(images)  # two global views
         student = self.head(self.backbone(x)).reshape(2, n, -1)
         with torch.no_grad():
             teacher = self.teacher_head(self.teacher_backbone(x)).reshape(2, n, -1)

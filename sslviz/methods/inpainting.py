@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..pretext import mask_patches
+from sslviz.augment.pretext import mask_patches
+
 from ._decoders import ConvDecoder, input_channels
 from .base import Method
 

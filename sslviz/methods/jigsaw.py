@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models import mlp_head
-from ..pretext import crop_at, jigsaw_permutations, jigsaw_task, split_tiles
+from sslviz.augment.pretext import crop_at, jigsaw_permutations, jigsaw_task, split_tiles
+
 from .base import Method
+from .models import mlp_head
 
 
 def jigsaw_loss(logits: torch.Tensor, permutation_index: torch.Tensor) -> torch.Tensor:

@@ -6,10 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import mlp_head
+from sslviz.core import distributed
+
 from ._momentum import ema_update, momentum_copy
-from .. import distributed
 from .base import Method
+from .models import mlp_head
 
 
 def infonce_loss(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
@@ -90,7 +91,7 @@ class MoCo(Method):
 
     def step(self, images, labels, index):
         n = len(images)
-        x = self.views(torch.cat([images, images]))  # two views per image
+        x = self.two_views(images)  # two views per image
         x1, x2 = x[:n], x[n:]
         q_views = [x1, x2] if self.hp["symmetric"] else [x1]
         with torch.no_grad():  # keys: momentum encoder, shuffled BN groups

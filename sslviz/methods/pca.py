@@ -1,4 +1,8 @@
-"""Baseline: principal component analysis of the training pixels."""
+"""Baseline: principal component analysis of the training pixels.
+
+scikit-learn's PCA, fitted once on the training images and kept in the checkpoint (its mean and
+components are buffers). The Embeddings page's PCA view is another thing: the embeddings' one PCA
+(sslviz.embeddings.umap_fast.prepare_features) of whatever embedding is shown."""
 
 from __future__ import annotations
 

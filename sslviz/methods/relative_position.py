@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models import mlp_head
-from ..pretext import relative_position_task
+from sslviz.augment.pretext import relative_position_task
+
 from .base import Method
+from .models import mlp_head
 
 
 def relative_position_loss(logits: torch.Tensor, neighbour: torch.Tensor) -> torch.Tensor:

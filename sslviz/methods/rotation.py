@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..pretext import rotation_task
+from sslviz.augment.pretext import rotation_task
+
 from .base import Method
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .. import distributed
-from ..models import mlp_head
+from sslviz.core import distributed
+
 from .base import Method
+from .models import mlp_head
 
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
@@ -53,7 +54,7 @@ class SimCLR(Method):
         self.projector = mlp_head(backbone.out_dim, self.hp["proj_hidden"], self.hp["proj_dim"])
 
     def step(self, images, labels, index):
-        x = self.views(torch.cat([images, images]))  # two independent views per image
+        x = self.two_views(images)  # two independent views per image
         z1, z2 = self.projector(self.backbone(x)).chunk(2)
         # with several processes the negatives are the global batch (a no-op in one process)
         z1, z2 = distributed.gather(z1), distributed.gather(z2)

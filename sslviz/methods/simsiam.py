@@ -7,8 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..models import mlp_head
 from .base import Method
+from .models import mlp_head
 
 
 def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
@@ -55,7 +55,7 @@ class SimSiam(Method):
         self.predictor = mlp_head(self.hp["proj_dim"], self.hp["pred_hidden"], self.hp["proj_dim"])
 
     def step(self, images, labels, index):
-        x = self.views(torch.cat([images, images]))
+        x = self.two_views(images)
         z = self.projector(self.backbone(x))
         p = self.predictor(z)
         (z1, z2), (p1, p2) = z.chunk(2), p.chunk(2)

@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import distributed
-from ..models import mlp_head
+from sslviz.core import distributed
+
 from .base import Method
+from .models import mlp_head
 
 
 @torch.no_grad()
@@ -86,7 +87,7 @@ class SwAV(Method):
     def step(self, images, labels, index):
         with torch.no_grad():  # prototypes stay on the unit sphere (renormalised every step)
             self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
-        x = self.views(torch.cat([images, images]))
+        x = self.two_views(images)
         z = F.normalize(self.projector(self.backbone(x)), dim=1)
         c = self.prototypes.weight
         if self.progress < self.hp["freeze_prototypes"]:  # frozen: no gradient, so no optimiser update

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models import mlp_head
 from .base import Method
+from .models import mlp_head
 
 
 def _variance(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
@@ -73,8 +73,8 @@ class VICReg(Method):
         self.projector = mlp_head(backbone.out_dim, self.hp["proj_hidden"], self.hp["proj_dim"], layers=3)
 
     def step(self, images, labels, index):
-        x = self.views(torch.cat([images, images]))
-        z1, z2 = self.projector(self.backbone(x)).chunk(2)
+        y = self.backbone(self.two_views(images))  # the paper's representations y, y' (stacked)
+        z1, z2 = self.projector(y).chunk(2)  # the expander's embeddings z, z', where the loss is taken
         loss, terms = vicreg_loss(z1, z2, self.hp["sim_coeff"], self.hp["std_coeff"], self.hp["cov_coeff"])
         return loss, {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
 

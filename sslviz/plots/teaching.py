@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..augment import Pipeline, apply, concat_params, sample_params
+from sslviz.augment.engine import Pipeline, apply, concat_params, sample_params
 
 RUN_COLOUR, UNTRAINED_COLOUR, PIXELS_COLOUR = "#d62728", "#9467bd", "#7f7f7f"
 FONT = dict(size=16)
@@ -60,7 +60,7 @@ def augmentation_grid(images: torch.Tensor, pipelines: tuple[Pipeline, Pipeline]
     """One uint8 H×W×3 picture: a column per image, the original on top, then its views in pairs
     (a gap between pairs), a label at the left of every row. `drawn`: the views already drawn by
     `draw_views` with the same arguments (else they are drawn here)."""
-    from ..answers import to_display
+    from sslviz.teaching.answers import to_display
 
     n, _, h, w = images.shape
     out = drawn if drawn is not None else draw_views(images, pipelines, views, seed)[0]
@@ -134,7 +134,7 @@ def tile_lines(img: np.ndarray, grid: int, colour=(255, 255, 255), width: int = 
 
 def position_diagram(target: int, predicted: int | None = None, cell: int = 28) -> np.ndarray:
     """A 3×3 board: the centre patch blue, the true neighbour green, a wrong guess red."""
-    from ..pretext import RELATIVE_OFFSETS
+    from sslviz.augment.pretext import RELATIVE_OFFSETS
 
     board = np.full((3 * cell + 4, 3 * cell + 4, 3), 235, np.uint8)
 

@@ -1,12 +1,12 @@
 """Training curves of one run: loss, kNN accuracy (with the baseline lines) and the collapse gauge
-(spread and effective rank, see sslviz.evaluate.collapse_metrics)."""
+(spread and effective rank, see sslviz.evaluation.protocols.collapse_metrics)."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..evaluate import EFFECTIVE_RANK_WARNING, SPREAD_WARNING
+from sslviz.evaluation.protocols import EFFECTIVE_RANK_WARNING, SPREAD_WARNING
 
 
 def _series(rows: list[dict], name: str, x: str = "epoch") -> tuple[list, list]:

@@ -19,13 +19,42 @@ import threading
 from collections import OrderedDict
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
-from ..runs import RunStore
+from sslviz.training.runs import RunStore
+
+# The sidebar's page list, drawn by `page` (Streamlit's own is off in .streamlit/config.toml: it
+# would name the home page after its file, "app"). Labels come from the page files' names.
+# Material icons, as the home page's links use: they come with Streamlit's font, where emoji need
+# one from the system (a classroom PC's browser may show boxes).
+HOME = ("app.py", "Home", ":material/home:")
+PAGE_ICONS = {"Augmentations": ":material/palette:", "Pretext Tasks": ":material/extension:",
+              "Train": ":material/model_training:", "Embeddings": ":material/scatter_plot:",
+              "Label Efficiency": ":material/trending_up:", "Compare": ":material/balance:"}
+
+
+def navigation() -> list[tuple[str, str, str | None]]:
+    """(path, label, icon) of the home page and every page in pages/, in the sidebar's order."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = [HOME]
+    for path in sorted((root / "pages").glob("*.py"), key=lambda p: (int(p.name.split("_")[0]), p.name)):
+        label = path.stem.split("_", 1)[1].replace("_", " ")
+        out.append((f"pages/{path.name}", label, PAGE_ICONS.get(label)))
+    return out
 
 
 def page(title: str, icon: str = "🧠") -> None:
     st.set_page_config(page_title=f"{title} · sslviz", page_icon=icon, layout="wide")
-    from ..projection_jobs import warm_up_in_background
+    with st.sidebar:
+        try:
+            for path, label, page_icon in navigation():
+                st.page_link(path, label=label, icon=page_icon)
+            st.divider()
+        except StreamlitPageNotFoundError:
+            pass  # a page run on its own (AppTest's entry script), with no app around it to link to
+    from sslviz.embeddings.projection_jobs import warm_up_in_background
 
     warm_up_in_background()  # UMAP's numba code, loaded once per server process in a background thread
     presentation_toggle()
@@ -34,7 +63,7 @@ def page(title: str, icon: str = "🧠") -> None:
 
 @st.cache_resource
 def _store(root: str | None) -> RunStore:
-    from ..logs import setup_logging
+    from sslviz.core.logs import setup_logging
 
     store = RunStore(root)
     setup_logging(store.root).info("app server using the run store %s", store.root)
@@ -90,22 +119,28 @@ def fast_png(image) -> bytes:
     return buf.getvalue()
 
 
-def wait_for_job(fut, message: str) -> bool:
+def wait_for_job(fut, message, also=None, block: bool = True) -> bool:
     """True when the background job `fut` is done (the caller then reads its result or error).
-    While it runs: `message`, and a poller that reruns the page when it finishes. With live
-    refresh off (tests, ?live=0) it simply waits."""
+
+    While it runs: `message` (a string, or a function giving it afresh at each poll), and a poller
+    that reruns the page when it (or the job `also`, e.g. the PCA shown meanwhile) finishes. With
+    live refresh off (tests, ?live=0) it simply waits, or with block=False says to rerun the page."""
     if fut.done():
         return True
+    text = message if callable(message) else (lambda: message)
     every = refresh_every()
     if every is None:
+        if not block:
+            st.info(text() + " — rerun the page to see it")
+            return False
         fut.exception()  # waits; the caller sees the error when it reads the result
         return True
 
     @st.fragment(run_every=every)
     def poll():
-        if fut.done():
+        if fut.done() or (also is not None and also.done()):
             st.rerun(scope="app")
-        st.info(message)
+        st.info(text())
 
     poll()
     return False
@@ -245,8 +280,8 @@ def page_link(path: str, label: str, icon: str | None = None, query_params: dict
 
 def ensure_pretrained():
     """Install the shipped pretrained runs into the store in the background on first start (idempotent;
-    see sslviz/pretrained/install.py). Returns the background Future, or None when nothing is to do."""
-    from ..pretrained.install import install_in_background
+    see sslviz/teaching/pretrained/install.py). Returns the background Future, or None when nothing is to do."""
+    from sslviz.teaching.pretrained.install import install_in_background
 
     try:
         return install_in_background(store())

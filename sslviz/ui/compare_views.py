@@ -7,12 +7,14 @@ from __future__ import annotations
 import pandas  # noqa: F401  imported here, in the script thread, before page() starts background threads
 import streamlit as st
 
-from .. import compare, worker
-from ..errors import SslvizError
-from ..experiments import submit
-from ..methods import method_names
-from ..plots.compare import embedding_scatter, overlay_training
-from ..plots.label_efficiency import label_efficiency_figure
+from sslviz.core.errors import SslvizError
+from sslviz.experiments import compare
+from sslviz.experiments.label_efficiency import submit
+from sslviz.methods import method_names
+from sslviz.plots.compare import embedding_scatter, overlay_training
+from sslviz.plots.label_efficiency import label_efficiency_figure
+from sslviz.training import worker
+
 from .common import refresh_every, session_owner, shared, store
 from .embedding_state import snapshot_stamp
 from .query import query_value, set_query

@@ -13,14 +13,15 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from .. import embeddings as E
-from .. import projection as P
-from ..alignment import align_to
-from ..colouring import ColourBy, colour_points
-from ..errors import SslvizError
-from ..neighbours import embedding_neighbours, pixel_neighbours
-from ..plots.embeddings import customdata_for, evolution_figure, palette, thumbnails
-from ..projection_jobs import jobs, submit_sequence
+from sslviz.core.errors import SslvizError
+from sslviz.embeddings import embedding as E
+from sslviz.embeddings import projection as P
+from sslviz.embeddings.alignment import align_to
+from sslviz.embeddings.colouring import ColourBy, colour_points
+from sslviz.embeddings.neighbours import embedding_neighbours, pixel_neighbours
+from sslviz.embeddings.projection_jobs import jobs, submit_sequence
+from sslviz.plots.embeddings import customdata_for, evolution_figure, palette, thumbnails
+
 from . import embedding_state as S
 from . import embedding_views as V
 from .common import refresh_every, store, wait_for_job
@@ -115,7 +116,7 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
                    + (" · click a point for its neighbours; box/lasso (toolbar) for an image grid" if proj.params.dims == 2
                       else " · drag to rotate (selection works in 2D)")
                    + "; the camera icon saves a PNG")
-        from ..export import figure_html
+        from sslviz.embeddings.export import figure_html
 
         st.download_button("Figure as HTML", lambda: figure_html(fig), file_name="sslviz-embedding.html",
                            mime="text/html", key="emb_html", on_click="ignore")
@@ -320,7 +321,7 @@ def _images_or_none(emb):
 
 
 def export_panel(choice: S.Choice, params: P.ProjectionParams) -> None:
-    from .. import export as X
+    from sslviz.embeddings import export as X
 
     emb = load_or_explain(choice)
     if emb is None:

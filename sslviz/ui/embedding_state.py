@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from .. import embeddings as E
-from ..errors import SslvizError
+from sslviz.core.errors import SslvizError
+from sslviz.embeddings import embedding as E
+
 from .common import refresh_every, store
 from .home_views import install_progress_bar
 from .run_choice import default_embedding_run, run_labels, status_note
@@ -64,7 +65,7 @@ def _cached_embedding(root: str, run_id: str, source: str, epoch: int | None, st
     thread: under a class's load that took up to 38 s and held the server's GIL meanwhile."""
     if source == "run":
         return E.load_embedding(store(), run_id, source, epoch)
-    from ..projection_jobs import jobs, wait
+    from sslviz.embeddings.projection_jobs import jobs, wait
 
     job_key = f"embedding|{root}|{run_id}|{source}|{stamp}"
     job = jobs().submit_to_child(job_key, E.load_embedding_at, root, run_id, source, epoch, retry=True, priority=0)
@@ -93,7 +94,7 @@ def _cached_images(root: str, run_id: str, dataset: str, stamp: float, index_key
 
 def images(emb) -> np.ndarray:
     """uint8 N×C×H×W images behind the points (cached per process)."""
-    from ..projection import fingerprint
+    from sslviz.embeddings.projection import fingerprint
 
     return _cached_images(str(store().root), emb.run_id, str(emb.config.get("dataset")), 0.0,
                           fingerprint(emb.index), emb)
@@ -105,7 +106,7 @@ def _cached_factors(run_id: str, index_key: str, _emb) -> dict:
 
 
 def factors(emb) -> dict:
-    from ..projection import fingerprint
+    from sslviz.embeddings.projection import fingerprint
 
     return _cached_factors(emb.run_id, fingerprint(emb.index), emb)
 
@@ -169,8 +170,11 @@ def choose() -> Choice | None:
     if "emb_run" not in st.session_state and not url_run and shared in ids:
         st.session_state["emb_run"] = shared
     warnings = [_adopt_url("run", "emb_run", ids, str)]
-    if "emb_run" not in st.session_state:  # nothing chosen: the best self-supervised run on shapes, not the newest
-        st.session_state["emb_run"] = default_embedding_run(runs)
+    # Nothing chosen: the best self-supervised run on shapes, not the newest. The page keeps following
+    # that choice (while the pretrained runs install, a better one may arrive) until the user picks one.
+    best = default_embedding_run(runs)
+    if "emb_run" not in st.session_state or st.session_state["emb_run"] == st.session_state.get("emb_run_auto"):
+        st.session_state["emb_run"] = st.session_state["emb_run_auto"] = best
     by_id = {r["id"]: r for r in runs}
     labels = run_labels(runs, status_note)
     run_id = st.sidebar.selectbox("run", ids, key="emb_run", format_func=labels.get)

@@ -3,7 +3,7 @@
 How a projection reaches the screen without waiting:
 1. A cached result (run_dir/projections/...) is shown at once.
 2. PCA is computed in the script (a fraction of a second) and shown immediately.
-3. UMAP / t-SNE go to the background thread (sslviz.projection_jobs); meanwhile the page shows
+3. UMAP / t-SNE go to the background thread (sslviz.embeddings.projection_jobs); meanwhile the page shows
    PCA with a note, and a fragment polls the job (a cheap `future.done()`), rerunning the page
    once, when the result is there. Nothing redraws while a user looks at a finished picture.
 
@@ -20,11 +20,12 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from .. import projection as P
-from ..colouring import KINDS, ColourBy, colour_points
-from ..errors import SslvizError
-from ..plots.embeddings import categorical_scatter, continuous_scatter, customdata_for, palette
-from ..projection_jobs import jobs, wait, warm_state
+from sslviz.core.errors import SslvizError
+from sslviz.embeddings import projection as P
+from sslviz.embeddings.colouring import KINDS, ColourBy, colour_points
+from sslviz.embeddings.projection_jobs import jobs, wait, warm_state
+from sslviz.plots.embeddings import categorical_scatter, continuous_scatter, customdata_for, palette
+
 from .common import refresh_every, wait_for_job
 
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "sslviz-embedding"}}
@@ -53,7 +54,7 @@ def projection_settings() -> P.ProjectionParams:
                                      key="emb_max", help="above this a random sample is projected (seeded)")
         seed = st.number_input("seed", 0, 10_000, 0, key="emb_seed")
         reference = st.toggle("UMAP by umap-learn itself", False, key="emb_umap_learn",
-                              help="off: sslviz's own UMAP optimiser (the same algorithm, about twice as fast); "
+                              help="off: sslviz's own UMAP optimiser (the same algorithm, faster: BENCHMARKS.md, 'UMAP'); "
                                    "on: umap-learn's code on the same neighbour graph, for comparison")
     return P.ProjectionParams(method=method, dims=int(dims), n_neighbors=int(n_neighbors), min_dist=float(min_dist),
                               metric=metric, max_points=int(max_points), seed=int(seed), perplexity=float(perplexity),
@@ -68,7 +69,7 @@ def obtain(emb, params: P.ProjectionParams, run_dir, submit: bool = True) -> tup
     """(projection or None while it computes, the background job or None, the job's key).
 
     A PCA of a network's embedding (milliseconds) is computed here; everything else in the
-    compute child (sslviz.compute_pool), a wide PCA ahead of queued UMAPs. submit=False only
+    compute child (sslviz.core.compute_pool), a wide PCA ahead of queued UMAPs. submit=False only
     looks in the cache."""
     params = params.validate()
     path = P.cache_path(run_dir, emb.source, emb.epoch, params, emb.features)
@@ -88,23 +89,6 @@ def obtain(emb, params: P.ProjectionParams, run_dir, submit: bool = True) -> tup
             raise exc
         return job.result(), job, str(path)
     return None, job, str(path)
-
-
-def wait_for(job, what: str, also=None, meanwhile: bool = True) -> None:
-    """A note while `job` runs; reruns the page once when it (or the job `also`, the PCA shown
-    meanwhile) is done (polls with a fragment)."""
-    live = refresh_every()
-
-    @st.fragment(run_every=live)
-    def poll():
-        if job.done() or (also is not None and also.done()):
-            st.rerun(scope="app")
-        warm = warm_state()
-        extra = "" if warm["done"] else " (the first one after a server start also loads the compiled UMAP code)"
-        shown = "" if not meanwhile else "; PCA is shown meanwhile" if also is None else "; PCA first, in a moment"
-        st.info(f"{what} is computing in the background{extra}{shown}" + ("" if live else " — rerun the page to see it"))
-
-    poll()
 
 
 def projection_or_pca(emb, params: P.ProjectionParams, run_dir, what: str = "") -> P.Projection | None:
@@ -128,8 +112,15 @@ def projection_or_pca(emb, params: P.ProjectionParams, run_dir, what: str = "") 
         except SslvizError:
             return None
     if proj is None:
-        wait_for(job, what or P.METHOD_NAMES[params.method], also=pca_job if pca is None else None,
-                 meanwhile=params.method != "pca")
+        name, meanwhile = what or P.METHOD_NAMES[params.method], params.method != "pca"
+
+        def note() -> str:
+            warm = warm_state()
+            extra = "" if warm["done"] else " (the first one after a server start also loads the compiled UMAP code)"
+            shown = "" if not meanwhile else "; PCA is shown meanwhile" if pca is not None else "; PCA first, in a moment"
+            return f"{name} is computing in the background{extra}{shown}"
+
+        wait_for_job(job, note, also=pca_job if pca is None else None, block=False)
         return pca
     return proj
 
@@ -142,7 +133,7 @@ SLOW_KINDS = ("cluster", "few-shot")  # computed in the compute child: agglomera
 
 def colouring_or_labels(spec: ColourBy, emb, proj: P.Projection, facts: dict):
     """The asked-for colouring; clusters and few-shot predictions are computed in the compute child
-    (sslviz.compute_pool) while the page shows the true labels with a note, so one student's
+    (sslviz.core.compute_pool) while the page shows the true labels with a note, so one student's
     agglomerative clustering never holds up the other sessions. Errors come back as st.error."""
     if spec.kind not in SLOW_KINDS:
         return colour_points(spec, emb, proj, facts)
@@ -166,7 +157,7 @@ def colour_controls(emb, factor_names: list[str], key: str = "emb") -> ColourBy:
     cols = st.columns([1.4, 1.2, 1, 1])
     kind = cols[0].radio("colour by", kinds, key=f"{key}_colour", horizontal=True)
     if kind == "cluster":
-        from ..clusters import CLUSTER_METHODS
+        from sslviz.embeddings.clusters import CLUSTER_METHODS
 
         names = {"kmeans": "k-means", "agglomerative": "agglomerative (Ward)", "hdbscan": "HDBSCAN"}
         method = cols[1].selectbox("clustering", list(CLUSTER_METHODS), key=f"{key}_cmethod", format_func=names.get,

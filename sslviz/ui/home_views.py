@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..errors import SslvizError
+from sslviz.core.errors import SslvizError
+
 from .common import refresh_every, store
 
 
@@ -45,11 +46,11 @@ def demo_status(run_id: str) -> None:
 
 def install_progress_bar(small: bool = False, rerun_on_new: bool = False) -> bool:
     """While the shipped runs install in the background (first start): "Installing pretrained runs: k
-    of n", a bar that follows the installing thread (a fragment polling its progress, sslviz.pretrained.
+    of n", a bar that follows the installing thread (a fragment polling its progress, sslviz.teaching.pretrained.
     install.install_progress), and one full redraw when it is over. small: one thin line, for pages
     that have nothing else to show yet; rerun_on_new: redraw the page as each run arrives (for a page
     that said "no runs yet"). Returns whether an install is in progress."""
-    from ..pretrained.install import install_progress
+    from sslviz.teaching.pretrained.install import install_progress
 
     s = store()
     first = install_progress(s)
@@ -75,7 +76,7 @@ def install_progress_bar(small: bool = False, rerun_on_new: bool = False) -> boo
 
 
 def _entry_title(name: str) -> str:
-    from ..pretrained import CATALOG
+    from sslviz.teaching.pretrained import CATALOG
 
     return CATALOG.get(name, {}).get("name") or name
 
@@ -85,9 +86,10 @@ FEATURED = 4  # the first catalogue entries get a paragraph each; the rest are l
 
 def pretrained_status() -> None:
     """The shipped pretrained runs of this store, with links; a progress bar while they are installed."""
-    from ..answers import TASKS
-    from ..pretrained import CATALOG, NOTES
-    from ..pretrained.install import install_progress, installed
+    from sslviz.teaching.answers import TASKS
+    from sslviz.teaching.pretrained import CATALOG, NOTES
+    from sslviz.teaching.pretrained.install import install_progress, installed
+
     from .common import ensure_pretrained, page_link
 
     ensure_pretrained()

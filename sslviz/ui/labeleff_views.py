@@ -13,13 +13,21 @@ import time
 import pandas  # noqa: F401  imported here, in the script thread, before page() starts background threads
 import streamlit as st
 
-from .. import worker
-from ..errors import DataError, SslvizError
-from ..experiment_inputs import BASELINE_LABELS, BASELINES, NO_LABELS_HELP
-from ..experiments import (PROTOCOL_NOTES, PROTOCOLS, experiments, load_results, results_csv, results_version,
-                           submit)
-from ..fewshot_stats import LABEL_BUDGETS
-from ..plots.label_efficiency import label_efficiency_figure
+from sslviz.core.errors import DataError, SslvizError
+from sslviz.evaluation.fewshot_stats import LABEL_BUDGETS
+from sslviz.experiments.inputs import BASELINE_LABELS, BASELINES, NO_LABELS_HELP
+from sslviz.experiments.label_efficiency import (
+    PROTOCOL_NOTES,
+    PROTOCOLS,
+    experiments,
+    load_results,
+    results_csv,
+    results_version,
+    submit,
+)
+from sslviz.plots.label_efficiency import label_efficiency_figure
+from sslviz.training import worker
+
 from .common import refresh_every, session_owner, store
 from .run_choice import run_label as base_label
 from .run_choice import status_note, zoo_runs
@@ -52,7 +60,7 @@ def zoo_experiment_runs(runs: list[dict], dataset: str | None = None, method: st
                         ) -> tuple[str | None, list[str]]:
     """What the page opens on with nothing chosen: (the shipped experiment's id, or None; its runs in
     this store, best kNN first). Without that experiment: (None, the pretrained runs on the dataset)."""
-    from ..pretrained.experiment import DATASET, zoo_experiment
+    from sslviz.teaching.pretrained.experiment import DATASET, zoo_experiment
 
     zoo = zoo_runs(runs, dataset or DATASET, method)
     if dataset not in (None, DATASET):

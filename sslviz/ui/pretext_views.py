@@ -1,6 +1,6 @@
 """Streamlit widgets of the Pretext Tasks page: pick a task (and a trained run of it), see what the
 network sees, the target it must produce, and - with a run - its answers next to the truth and
-its score on the task. The numbers come from sslviz.answers; this module only lays them out.
+its score on the task. The numbers come from sslviz.teaching.answers; this module only lays them out.
 
 Keys: ``method`` (the task's method), ``run`` and ``dataset`` are bound to the URL; the rest start
 with "pre." (the reset button forgets them).
@@ -12,8 +12,9 @@ import copy
 
 import streamlit as st
 
-from ..answers import ANGLES, TASK_TITLES, TASKS
-from ..errors import SslvizError
+from sslviz.core.errors import SslvizError
+from sslviz.teaching.answers import ANGLES, TASK_TITLES, TASKS
+
 from .common import fast_png, presenting, shared, store, style_figure, url_selectbox, wait_for_job
 from .run_choice import best_first, run_labels, run_title, status_note
 from .teaching_views import background, load, pick_images, render_card
@@ -29,7 +30,7 @@ def _scale(size: int) -> int:
 
 def _row(images, factor: int, captions=None) -> None:
     """A row of enlarged images, all the same width (st.image would otherwise size them by their captions)."""
-    from ..plots.teaching import enlarge
+    from sslviz.plots.teaching import enlarge
 
     st.image([fast_png(enlarge(im, factor)) for im in images], caption=captions, width=factor * images.shape[1],
              output_format="PNG")
@@ -41,7 +42,7 @@ def _mark(ok: bool) -> str:
 
 def sidebar() -> tuple[str, dict | None]:
     """Task and run choosers; returns (task, run or None)."""
-    from ..answers import runs_for_task
+    from sslviz.teaching.answers import runs_for_task
 
     methods = list(METHOD_TO_TASK)
     method = url_selectbox(st.sidebar, "pretext task", methods, key="method",
@@ -82,8 +83,8 @@ def _score_metric(score) -> None:
 
 def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> None:
     """The task on a few held-out images, and the run's answers and score when there is one."""
-    from .. import answers
-    from ..embeddings import dataset_for
+    from sslviz.embeddings.embedding import dataset_for
+    from sslviz.teaching import answers
 
     method = None
     if run is not None:
@@ -133,7 +134,7 @@ def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> 
 def _score_on_a_copy(task: str, method, images):
     """task_score on a private copy of the method: the page keeps using the cached one meanwhile
     (its random generator, e.g. jigsaw's tile crops, must not be shared between threads)."""
-    from ..answers import task_score
+    from sslviz.teaching.answers import task_score
 
     return task_score(task, copy.deepcopy(method), images)
 
@@ -156,7 +157,7 @@ def _rotation(ex, factor, reveal, has_run):
 
 
 def _jigsaw(ex, factor, reveal, has_run):
-    from ..plots.teaching import enlarge, tile_lines
+    from sslviz.plots.teaching import enlarge, tile_lines
 
     g = ex["grid"]
     heads = ["the image", "what the network sees: shuffled tiles", "the answer: the order"] + (
@@ -179,8 +180,8 @@ def _jigsaw(ex, factor, reveal, has_run):
 
 
 def _relative(ex, factor, reveal, has_run):
-    from ..pretext import RELATIVE_NAMES
-    from ..plots.teaching import enlarge, position_diagram, tile_lines
+    from sslviz.augment.pretext import RELATIVE_NAMES
+    from sslviz.plots.teaching import enlarge, position_diagram, tile_lines
 
     heads = ["the image (not shown to it)", "centre patch", "second patch", "the answer: where"] + (
         ["the run's guess"] if has_run else [])
@@ -221,7 +222,7 @@ def _paint(inputs_label: str, target_label: str, pred_label: str):
 
 
 def _contrastive(ex, factor, reveal, has_run):
-    from ..plots.teaching import similarity_figure
+    from sslviz.plots.teaching import similarity_figure
 
     n = len(ex["view1"])
     st.markdown("**The game:** every image was augmented twice. Row 1 holds one view of each image, row 2 the "

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 
+
 def run_title(run: dict) -> str:
     """The run's name, or "<method title> on <dataset>"."""
-    from ..methods import method_title  # unknown methods (gone from this version) come back as stored
+    from sslviz.methods import method_title  # unknown methods (gone from this version) come back as stored
 
     name = (run.get("name") or (run.get("config") or {}).get("name") or "").strip()
     return name or f"{method_title(run.get('method', ''))} on {run.get('dataset', '')}"
@@ -84,7 +85,7 @@ def catalogue_name(run: dict) -> str | None:
 
 
 def is_counter_example(run: dict) -> bool:
-    from ..pretrained import COUNTER_EXAMPLES
+    from sslviz.teaching.pretrained import COUNTER_EXAMPLES
 
     return catalogue_name(run) in COUNTER_EXAMPLES
 
@@ -99,8 +100,8 @@ def zoo_runs(runs: list[dict], dataset: str | None = "shapes", method: str | Non
 
 def _teaches(run: dict) -> bool:
     """Self-supervised: not a baseline, not trained on the labels, not a counter-example."""
-    from ..methods import get_method
-    from ..recipes import BASELINES
+    from sslviz.methods import get_method
+    from sslviz.training.recipes import BASELINES
 
     if run.get("method") in BASELINES or is_counter_example(run):
         return False

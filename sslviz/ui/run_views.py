@@ -6,11 +6,12 @@ import time
 
 import streamlit as st
 
-from .. import worker
-from ..config import RunConfig
-from ..errors import SslvizError
-from ..evaluate import EFFECTIVE_RANK_WARNING, SPREAD_WARNING, collapse_warnings
-from ..plots import training_curves
+from sslviz.core.errors import SslvizError
+from sslviz.evaluation.protocols import EFFECTIVE_RANK_WARNING, SPREAD_WARNING, collapse_warnings
+from sslviz.plots import training_curves
+from sslviz.training import worker
+from sslviz.training.config import RunConfig
+
 from .common import refresh_every, session_owner, shared, store
 from .run_choice import run_title
 
@@ -195,7 +196,7 @@ def run_panel(run_id: str) -> None:
 
 
 def _collapse_warning(rows: list[dict]) -> None:
-    """The gauge's last readings in words: a warning when they cross a line (sslviz.evaluate)."""
+    """The gauge's last readings in words: a warning when they cross a line (sslviz.evaluation.protocols)."""
     last = {}
     for r in rows:  # the latest value of each gauge metric
         if r["name"] in ("spread", "effective_rank", "collapse_std") and r["value"] is not None:

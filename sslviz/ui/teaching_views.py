@@ -16,8 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import streamlit as st
 
-from ..augment import PRESET_NOTES, PRESETS, Pipeline, default_pipeline, default_pipeline_note
-from ..errors import SslvizError
+from sslviz.augment.engine import PRESET_NOTES, PRESETS, Pipeline
+from sslviz.core.errors import SslvizError
+from sslviz.evaluation.fewshot_stats import stratified_draw
+from sslviz.training.recipes import default_pipeline, default_pipeline_note
+
 from .common import fast_png, presenting, shared, store, style_figure, url_selectbox, wait_for_job
 
 # ---- background jobs (sub-second to a few seconds of numeric work) ------------------------------
@@ -36,8 +39,8 @@ def _jobs() -> dict:
 def background(key: tuple, fn, *args, child: bool = False) -> Future:
     """Run fn(*args) once per key in a background thread (shared by all sessions); failed jobs are
     retried. child=True: fn (module-level, picklable arguments) runs in the compute child process,
-    for work that would hold the server's GIL (scikit-learn fits; see sslviz.compute_pool)."""
-    from .. import compute_pool
+    for work that would hold the server's GIL (scikit-learn fits; see sslviz.core.compute_pool)."""
+    from sslviz.core import compute_pool
 
     jobs = _jobs()
     fut = jobs.get(key)
@@ -51,7 +54,7 @@ def background(key: tuple, fn, *args, child: bool = False) -> Future:
 
 def load(name: str):
     """The dataset (cached in memory by sslviz.data), or None after showing a one-line error."""
-    from ..data import load_dataset
+    from sslviz.data import load_dataset
 
     try:
         return load_dataset(name, download=False)
@@ -62,12 +65,11 @@ def load(name: str):
 
 def pick_images(split, n: int, seed: int, one_per_class: bool) -> np.ndarray:
     """Indices of n images of a split: random from the seed, or one per class (random within it)."""
-    rng = np.random.default_rng(seed)
-    if one_per_class:
+    if one_per_class:  # the one N-per-class draw, N = 1, shown in class order
         labels = split.labels.numpy()
-        classes = [c for c in np.unique(labels) if c >= 0]
-        return np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes[:n]])
-    return rng.choice(len(split), size=min(n, len(split)), replace=False)
+        picked = stratified_draw(labels, 1, seed)
+        return picked[np.argsort(labels[picked], kind="stable")][:n]
+    return np.random.default_rng(seed).choice(len(split), size=min(n, len(split)), replace=False)
 
 
 # ---- pipeline editor ----------------------------------------------------------------------------
@@ -225,7 +227,7 @@ def pipeline_editor(view: int, channels: int) -> Pipeline | None:
 
 def views_grid(data, idx: np.ndarray, pipelines: tuple[Pipeline, Pipeline], views: int, seed: int) -> None:
     """The grid (one picture): each image on top, its views below in pairs; and what was drawn."""
-    from ..plots.teaching import augmentation_grid, describe_params, draw_views
+    from sslviz.plots.teaching import augmentation_grid, describe_params, draw_views
 
     scale = max(2, (128 if presenting() else 96) // data.image_size)
 
@@ -288,7 +290,7 @@ def train_with_button(p1: Pipeline, asymmetric: bool) -> None:
 
 
 def probe_runs() -> list[dict]:
-    from ..embeddings import runs_with_embeddings
+    from sslviz.embeddings.embedding import runs_with_embeddings
 
     return [r for r in runs_with_embeddings(store()) if r["dataset"] == "shapes"]
 
@@ -296,8 +298,9 @@ def probe_runs() -> list[dict]:
 def factor_probe_panel() -> None:
     """Pick a shapes run and a snapshot; bars of how well each factor can be read linearly from its
     embedding, beside the untrained network and raw pixels."""
-    from ..plots.teaching import probe_figure
-    from ..probe import FACTOR_NOTES, describe, probe_run_in, summary_sentence
+    from sslviz.embeddings.factor_probe import FACTOR_NOTES, describe, probe_run_in, summary_sentence
+    from sslviz.plots.teaching import probe_figure
+
     from .run_choice import run_labels, status_note
 
     runs = probe_runs()
@@ -343,7 +346,7 @@ def factor_probe_panel() -> None:
 
 def render_card(name: str) -> None:
     """One method's card: what from what, the loss (LaTeX), invariance, collapse, and the loss code."""
-    from ..cards import card, loss_source, source_file
+    from sslviz.teaching.cards import card, loss_source, source_file
 
     c = card(name)
     left, right = st.columns([1, 1])
@@ -363,7 +366,7 @@ def render_card(name: str) -> None:
 
 def card_browser(default: str = "simclr", key: str = "pre.card") -> None:
     """Any method's card, picked from a list (reusable on any page)."""
-    from ..methods import list_methods
+    from sslviz.methods import list_methods
 
     methods = [m["name"] for m in list_methods()]
     name = st.selectbox("method", methods, index=methods.index(default) if default in methods else 0, key=key,

@@ -1,7 +1,7 @@
 """The Train page's upload and delete widgets: a zip of class folders becomes a dataset; deleting a
 finished run asks for the teacher password when one is set.
 
-The upload is checked and extracted by sslviz.uploads (limits, traversal, links, bombs) under the
+The upload is checked and extracted by sslviz.server.uploads (limits, traversal, links, bombs) under the
 run store, then decoded once by the folder loader in this script run, behind a spinner: a class
 set of a few thousand small images takes a second or two, it is done once per upload, and it
 leaves the decoded arrays in the cache so that the run that trains on it starts at once. The
@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .. import access, uploads
-from ..errors import SslvizError
-from ..settings import load_settings
+from sslviz.core import access
+from sslviz.core.errors import SslvizError
+from sslviz.core.settings import load_settings
+from sslviz.server import uploads
+
 from .common import session_owner, store
 
 UPLOAD_LABEL = "Upload a zip of class folders"

@@ -1,0 +1,2 @@
+"""The command line: `python -m sslviz train|eval|export|bench|...` (headless, scriptable).
+"""

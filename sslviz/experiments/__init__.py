@@ -1,0 +1,2 @@
+"""Label-efficiency experiments (inputs, runner, results) and the Compare page's numbers.
+"""

@@ -1,0 +1,3 @@
+"""Running the app for many users: uploads, the doctor, and the load test with its Streamlit
+websocket client.
+"""

@@ -1,0 +1,168 @@
+"""Small pretrained checkpoints shipped with sslviz, so that a class has trained runs to look at
+the moment the app opens (Embeddings, Pretext Tasks, Label efficiency, the factor probe).
+
+    python -m sslviz pretrained build      retrain them with the project's own trainer (build.py)
+    python -m sslviz pretrained install    copy them into a run store (install.py; the app does
+                                           this by itself on first start)
+    python -m sslviz pretrained list
+
+Each checkpoint is two files in this folder: ``<name>.pt`` (the weights as float16, the
+RunConfig, the epoch and step counters; loaded with ``torch.load(weights_only=True)``, so no
+pickled code) and ``<name>.json`` (the training summary and the metric rows the trainer reported,
+so the installed run shows its real loss and kNN curves). Float16 halves the size (about 1 MB a
+checkpoint); the kNN accuracy recomputed from the float16 weights at install matches the build's
+to a fraction of a percent.
+
+Why these (CATALOG): SimCLR on shapes is the home page demo, finished (300 s); the same run without
+colour jitter is its counterpart for the factor probe (colour stays readable when the augmentations
+do not change it); SimCLR and RotNet on MNIST (the bundled `mnist-10k`: real handwritten digits, no
+network needed) show a contrastive and a pretext method on real images. Every other method (and
+supervised training) on shapes is the run of the quality benchmark, `python -m sslviz bench methods
+--datasets shapes --budgets 120 --keep-zoo`: defaults only, 120 s on a quiet machine, so what a
+class sees is the row of BENCHMARKS.md. RotNet on shapes ships as the measured exception: the
+shapes are drawn at uniformly random angles, so "which way is up" has no answer there (it answers
+at chance; tests/test_zoo.py holds that). Each entry is trained with the recipe for its kind of data
+(sslviz/training/recipes.py); `build` skips an entry whose files were built with the same resolved config
+(recipe, budget, seed), so a long build can run in parts.
+
+What ships of a run is what the pages use (build.NOT_SHIPPED): the backbone, projection heads and
+pretext heads; momentum copies, queues, predictors and the GAN's generator are left out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FOLDER = Path(__file__).resolve().parent
+
+# name -> the RunConfig fields of its build (everything else: RunConfig defaults)
+_COMMON = dict(epochs=10_000, batch_size=128, seed=0, device="cpu", eval_train_max=2000, eval_test_max=2000,
+               owner="pretrained")
+CATALOG: dict[str, dict] = {
+    "simclr-shapes": dict(_COMMON, method="simclr", dataset="shapes", time_budget=300.0,
+                          name="SimCLR on shapes, pretrained"),
+    "simclr-shapes-no-colour": dict(_COMMON, method="simclr", dataset="shapes", time_budget=240.0,
+                                    name="SimCLR on shapes, colour left alone (what goes wrong), pretrained",
+                                    pipeline={"no_colour": True}),  # resolved in config_for()
+    "simclr-mnist": dict(_COMMON, method="simclr", dataset="mnist-10k", time_budget=240.0,
+                         name="SimCLR on MNIST, pretrained"),
+    "rotation-mnist": dict(_COMMON, method="rotation", dataset="mnist-10k", time_budget=180.0,
+                           name="RotNet on MNIST, pretrained"),
+}
+
+NOTES = {
+    "simclr-shapes": "SimCLR with the recipe for drawn colour images (crops, flips, rotations, strong colour "
+    "jitter, grayscale; max-pool backbone): shape should stay readable, colour and position should not.",
+    "simclr-shapes-no-colour": "The same SimCLR run with colour jitter and grayscale switched off: colour "
+    "is no longer something the views disagree on, so the embedding keeps it, and loses shape: its kNN on "
+    "shape falls below the untrained network's (what goes wrong, on purpose).",
+    "simclr-mnist": "SimCLR on real handwritten digits (the bundled MNIST test set: mild crops, small "
+    "rotations, no flips, a backbone that keeps a 2×2 grid).",
+    "rotation-mnist": "RotNet: which of 0/90/180/270° was the digit turned by? Digits have an 'up'.",
+}
+
+# Every other method on shapes: exactly the run of `python -m sslviz bench methods --datasets shapes
+# --budgets 120 --keep-zoo` (defaults only: the recipe, batch and monitor as any user's run), so the
+# shipped run is the benchmark's row and the zoo costs no extra CPU to build.
+BENCH_BUDGET = 120.0
+_BENCH = dict(epochs=10_000, seed=0, device="cpu", owner="pretrained", time_budget=BENCH_BUDGET)
+ZOO_METHODS = ("supervised", "moco", "byol", "simsiam", "barlow-twins", "vicreg", "dino", "swav", "deepcluster",
+               "rotation", "jigsaw", "relative-position", "colorization", "inpainting", "denoising-ae", "cpc",
+               "deep-infomax", "gan")
+
+
+def _bench_entries() -> None:
+    from sslviz.methods import get_method
+
+    for method in ZOO_METHODS:
+        cls = get_method(method)
+        title = cls.title or method
+        CATALOG[f"{method}-shapes"] = dict(_BENCH, method=method, dataset="shapes", name=f"{title} on shapes, pretrained")
+        NOTES[f"{method}-shapes"] = (f"{title} with the recipe for drawn colour images, {BENCH_BUDGET:.0f} s of "
+                                     f"training (the benchmark's run). It learns to predict {cls.target}.")
+
+
+_bench_entries()
+
+
+def bench_entry(method: str, dataset: str, budget: float) -> str | None:
+    """The catalogue entry that is exactly the benchmark run (method, dataset, budget), if any."""
+    for name, cfg in CATALOG.items():
+        if (cfg["method"], cfg["dataset"], cfg["time_budget"]) == (method, dataset, budget) and \
+                all(cfg.get(k) == v for k, v in _BENCH.items() if k != "time_budget"):
+            return name
+    return None
+
+
+# Entries shipped to show what goes wrong, on purpose: they are held to their lesson instead of to
+# the baselines (tests/test_zoo.py).
+COUNTER_EXAMPLES = {
+    "simclr-shapes-no-colour": "without colour changes the two views always agree on colour, so SimCLR "
+    "learns colour and background and ends below its own untrained network on shape",
+}
+
+def config_for(name: str) -> dict:
+    """The full RunConfig dict a catalogue entry is built with."""
+    from sslviz.core.errors import ConfigError
+    from sslviz.training.recipes import default_pipeline
+
+    if name not in CATALOG:
+        raise ConfigError(f"pretrained: unknown checkpoint '{name}'; known: {', '.join(CATALOG)}")
+    cfg = dict(CATALOG[name])
+    if cfg.get("pipeline") == {"no_colour": True}:
+        p = default_pipeline(cfg["dataset"])  # the recipe's pipeline for the dataset's kind
+        p.jitter_p, p.gray_p = 0.0, 0.0
+        cfg["pipeline"] = p.to_dict()
+    from sslviz.training.config import RunConfig
+
+    return RunConfig.from_dict(cfg).to_dict()
+
+
+def weights_path(name: str, folder: Path | None = None) -> Path:
+    return (folder or FOLDER) / f"{name}.pt"
+
+
+def info_path(name: str, folder: Path | None = None) -> Path:
+    return (folder or FOLDER) / f"{name}.json"
+
+
+def available(folder: Path | None = None) -> list[str]:
+    """Catalogue names whose files are present (built and committed)."""
+    return [n for n in CATALOG if weights_path(n, folder).exists() and info_path(n, folder).exists()]
+
+
+def main(args) -> int:
+    """`python -m sslviz pretrained build|install|list` (see sslviz/cli/main.py)."""
+    import json
+
+    if args.action == "build":
+        from .build import build
+
+        results = build(args.only or None, Path(args.out) if args.out else None, args.time_budget,
+                        force=getattr(args, "force", False))
+        if args.json:
+            print(json.dumps(results))
+        return 0
+    if args.action == "experiment":
+        from .experiment import main as experiment_main
+
+        return experiment_main(args)
+    if args.action == "install":
+        from sslviz.training.runs import RunStore
+
+        from .install import install
+
+        errors: list[str] = []
+        new = install(RunStore(args.runs_dir), args.only or None, log=errors.append)
+        for name, run_id in new.items():
+            print(f"installed {name} as {run_id}")
+        for line in errors:
+            print(f"error: {line}")
+        if not new and not errors:
+            print("nothing to install: every shipped checkpoint is already in this store")
+        return 1 if errors else 0
+    for name in CATALOG:
+        path = weights_path(name)
+        size = f"{path.stat().st_size / 1e6:.2f} MB" if path.exists() else "not built"
+        print(f"{name:<26} {size:>10}  {NOTES.get(name, '')}")
+    return 0

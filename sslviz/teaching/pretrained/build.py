@@ -1,0 +1,165 @@
+"""Build the shipped checkpoints with the project's own trainer (`python -m sslviz pretrained build`).
+
+Each catalogue entry is trained by `sslviz.training.train.run` exactly as the UI or the CLI would train it
+(same RunConfig, same augmentation engine, same monitor), into a temporary run directory. Its
+checkpoint is then slimmed: the optimiser state and random-generator states are dropped (a
+shipped run is finished, never resumed) and floating-point weights are stored as float16. The
+metric rows the trainer reported go into the JSON sidecar with the summary.
+
+Budgets are wall-clock (``time_budget``), so a build on a busy machine trains fewer steps; rebuild
+on a quiet machine for the best checkpoints (``--time-budget`` overrides every entry's budget).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from . import CATALOG, FOLDER, config_for, info_path, weights_path
+
+FORMAT = 1
+
+
+class _Collect:
+    """A trainer Reporter that keeps every metric row and prints progress now and then."""
+
+    def __init__(self, name: str):
+        self.name, self.rows, self._last = name, [], 0.0
+
+    def metrics(self, step, epoch, elapsed, values):
+        self.rows += [(step, epoch, elapsed, k, v) for k, v in values.items() if v is not None]
+
+    def progress(self, fraction, eta, message=""):
+        if time.monotonic() - self._last > 10:
+            print(f"  {self.name}: {fraction:.0%} {message}", file=sys.stderr)
+            self._last = time.monotonic()
+
+    def should_stop(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+
+# Parts of a trained method that no page uses, left out of the shipped file (installed runs get them
+# at their initial values; a shipped run is finished, never resumed): momentum copies, queues,
+# predictors and the GAN's generator. Projection heads stay (the contrastive game on the Pretext
+# page compares views with them), and so do the pretext tasks' heads (their answers).
+NOT_SHIPPED = {
+    "byol": ("predictor", "target_backbone", "target_projector"),
+    "moco": ("queue", "key_backbone", "key_projector"),
+    "simsiam": ("predictor",),
+    "dino": ("head", "teacher_head"),  # DINO is scored with its teacher: teacher_backbone ships
+    "gan": ("generator_net", "real_fake"),
+    "deep-infomax": ("global_head", "local_head"),
+    "cpc": ("row_mixer", "context", "predictors"),
+}
+
+
+def slim_state(state: dict, method: str = "") -> dict:
+    """What ships of a trained method's state: float16 copies of the floating-point tensors (integer
+    buffers such as BN counters as they are), without the parts NOT_SHIPPED for this method."""
+    drop = NOT_SHIPPED.get(method, ())
+    return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()
+            if k.split(".", 1)[0] not in drop}
+
+
+def write_entry(name: str, ckpt: dict, summary: dict, rows: list, out: Path | None = None) -> int:
+    """Write <name>.pt (slimmed weights, the resolved config, counters) and <name>.json (summary and
+    metric rows) from a finished run's checkpoint; returns the size of the .pt in bytes."""
+    payload = {
+        "format": FORMAT,
+        "name": name,
+        "config": ckpt["config"],  # as the recipe resolved it: what the weights were trained with
+        "model": slim_state(ckpt["model"], ckpt["config"].get("method", "")),
+        "epoch": int(ckpt.get("epoch", summary.get("epochs", 0))),
+        "step": int(ckpt.get("step", summary.get("steps", 0))),
+        "elapsed": float(ckpt.get("elapsed", summary.get("seconds", 0.0))),
+    }
+    out = Path(out or FOLDER)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    weights_path(name, out).write_bytes(buf.getvalue())
+    info = {
+        "name": name,
+        "built": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "torch": torch.__version__,
+        "summary": summary,
+        "metrics": [[int(r[0]), round(float(r[1]), 4), round(float(r[2]), 3), r[3], float(r[4])]
+                    for r in rows if r[4] is not None],
+    }
+    info_path(name, out).write_text(json.dumps(info, indent=0) + "\n")
+    return len(buf.getvalue())
+
+
+def build_one(name: str, out: Path | None = None, time_budget: float | None = None) -> dict:
+    """Train one catalogue entry and write <name>.pt and <name>.json into `out`; returns the summary."""
+    from sslviz.training.config import RunConfig
+    from sslviz.training.train import load_checkpoint, run
+
+    cfg = config_for(name)
+    if time_budget:
+        cfg["time_budget"] = float(time_budget)
+    config = RunConfig.from_dict(cfg)
+    report = _Collect(name)
+    with tempfile.TemporaryDirectory(prefix=f"sslviz-pretrained-{name}-") as tmp:
+        summary = run(config, Path(tmp), report)
+        ckpt = load_checkpoint(Path(tmp) / "checkpoint.pt")
+    size = write_entry(name, ckpt, summary, report.rows, out)
+    return {"name": name, "bytes": size, **summary}
+
+
+def resolved_config(name: str, time_budget: float | None = None) -> dict:
+    """The config an entry trains with: its catalogue fields completed by the recipe for its data."""
+    from sslviz.data import load_dataset
+    from sslviz.training.config import RunConfig
+    from sslviz.training.recipes import resolve
+
+    cfg = config_for(name)
+    if time_budget:
+        cfg["time_budget"] = float(time_budget)
+    config = RunConfig.from_dict(cfg)
+    data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)
+    return resolve(config, data).to_dict()
+
+
+def up_to_date(name: str, out: Path | None = None, time_budget: float | None = None) -> bool:
+    """Were this entry's files built with the config the recipe gives it now?"""
+    import json as _json
+
+    try:
+        payload = torch.load(weights_path(name, out or FOLDER), map_location="cpu", weights_only=True)
+        _json.loads(info_path(name, out or FOLDER).read_text())
+    except (OSError, ValueError, RuntimeError):
+        return False
+    return payload.get("config") == resolved_config(name, time_budget)
+
+
+def build(names: list[str] | None = None, out: Path | None = None, time_budget: float | None = None,
+          force: bool = False) -> list[dict]:
+    """Build the named entries (default: all), one after the other; an entry already built with its
+    current recipe is skipped (force=True rebuilds it), so a long build can run in parts."""
+    results = []
+    for name in names or list(CATALOG):
+        config_for(name)  # unknown name: fail before anything trains
+    for name in names or list(CATALOG):
+        if not force and up_to_date(name, out, time_budget):
+            print(f"{name}: already built with its current recipe; skipped (--force rebuilds it)", file=sys.stderr)
+            continue
+        print(f"building {name} ...", file=sys.stderr)
+        results.append(build_one(name, out, time_budget))
+        r = results[-1]
+        print(f"  {name}: kNN {r.get('knn_accuracy')} (raw pixels {r.get('knn_pixels')}, untrained "
+              f"{r.get('knn_random_init')}); 10 labels per class {r.get('few_label_linear')} (raw pixels "
+              f"{r.get('few_label_pixels')}, untrained {r.get('few_label_random_init')}) after {r.get('epochs')} "
+              f"epochs, {r.get('seconds')} s, {r['bytes'] / 1e6:.2f} MB", file=sys.stderr)
+    return results

@@ -1,0 +1,260 @@
+"""Install the shipped checkpoints into a run store as completed runs.
+
+What an installed run holds (the same files as a run the trainer finished):
+  config.json            the RunConfig it was built with (owner "pretrained")
+  checkpoint.pt          the weights back in float32, with the trainer's keys ("model", "config",
+                         epoch, step; an empty optimiser state): every page and evaluator loads
+                         it like any other checkpoint
+  embeddings_0000.npz    the untrained network's test-set embedding, and
+  embeddings_<E>.npz     the trained one's, both recomputed here by the trainer's own Monitor
+                         (same seed, same test subset as the build), so projections, the factor
+                         probe and label-efficiency work at once
+  metrics in the store   the loss and kNN rows the build reported, so the curves are the real ones
+
+Idempotent and safe: a marker file in the store (pretrained.json: name -> run id) records what
+was installed, under a file lock so two sessions starting at once do not install twice. An
+entry already in the marker is never installed again (not even when the user deleted that run:
+deleting it is a choice), and nothing the user made is touched; runs get fresh ids from the store.
+A checkpoint that no longer loads (the method's layers changed since it was built) is skipped
+with a message, and its half-made run removed.
+
+After the runs, the shipped label-efficiency experiment over the shapes runs (experiment.py) is
+added as a finished eval job, once (its marker entry: "experiment-shapes" -> the job's id).
+On first app start all this runs in a background thread; `install_progress` tells the pages how far
+it is ("k of n"), so every page stays usable and shows a progress bar meanwhile.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from sslviz.core.errors import SslvizError
+
+from . import available, info_path, weights_path
+
+MARKER = "pretrained.json"
+
+
+@contextmanager
+def _locked(root: Path):
+    with open(root / ".pretrained.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def installed(store) -> dict[str, str]:
+    """name -> run id of the checkpoints installed in this store (from its marker file)."""
+    try:
+        return dict(json.loads((store.root / MARKER).read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def pending(store, folder: Path | None = None) -> list[str]:
+    """Shipped checkpoints not installed in this store yet."""
+    done = installed(store)
+    return [n for n in available(folder) if n not in done]
+
+
+def load_shipped(name: str, folder: Path | None = None) -> tuple[dict, dict]:
+    """(payload of <name>.pt with float32 weights, info of <name>.json)."""
+    import torch
+
+    try:
+        payload = torch.load(weights_path(name, folder), map_location="cpu", weights_only=True)
+        info = json.loads(info_path(name, folder).read_text())
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise SslvizError(f"pretrained {name}: cannot read its files ({exc})") from None
+    payload["model"] = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["model"].items()}
+    return payload, info
+
+
+def load_shipped_state(method, state: dict, method_name: str) -> None:
+    """Load shipped weights: every key must fit, and only the parts the build leaves out
+    (build.NOT_SHIPPED: momentum copies, queues, predictors...) may be missing; they keep their
+    initial values."""
+    from .build import NOT_SHIPPED
+
+    missing, unexpected = method.load_state_dict(state, strict=False)
+    dropped = NOT_SHIPPED.get(method_name, ())
+    missing = [k for k in missing if k.split(".", 1)[0] not in dropped]
+    if missing or unexpected:
+        raise RuntimeError(f"missing keys {missing[:3]}, unexpected keys {unexpected[:3]}")
+
+
+def install_one(store, name: str, folder: Path | None = None) -> str:
+    """Install one shipped checkpoint as a completed run; returns the new run id."""
+    import torch
+
+    from sslviz.core.files import atomic_write_bytes
+    from sslviz.core.processes import process_start_ticks
+    from sslviz.data import load_dataset
+    from sslviz.training.config import RunConfig
+    from sslviz.training.train import Monitor, build_method
+
+    payload, info = load_shipped(name, folder)
+    try:
+        config = RunConfig.from_dict(payload["config"])
+    except SslvizError as exc:
+        raise SslvizError(f"pretrained {name}: its config no longer fits this version ({exc})") from None
+    data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)
+    device = torch.device("cpu")
+    torch.manual_seed(config.seed)  # the trainer's seeding: this is the network the run started from
+    untrained = build_method(config, data, device)
+    trained = build_method(config, data, device)
+    try:
+        load_shipped_state(trained, payload["model"], config.method)
+    except RuntimeError as exc:
+        raise SslvizError(f"pretrained {name}: the weights no longer fit the {config.method} model "
+                          f"({str(exc).splitlines()[0][:120]}); rebuild with `python -m sslviz pretrained build`") from None
+
+    # "running" while we write (no scheduler claims it; reconcile sees this live process)
+    run_id = store.create(config.to_dict(), status="running")
+    now = time.time()
+    store.update(run_id, started=now, pid=os.getpid(), pid_start=process_start_ticks(os.getpid()),
+                 message="installing the pretrained checkpoint")
+    run_dir = store.run_dir(run_id)
+    try:
+        epoch = int(payload.get("epoch", 1))
+        buf = io.BytesIO()
+        torch.save({"model": trained.state_dict(), "optimizer": {}, "config": config.to_dict(), "epoch": epoch,
+                    "step": int(payload.get("step", 0)), "elapsed": float(payload.get("elapsed", 0.0)),
+                    "pretrained": name}, buf)
+        atomic_write_bytes(run_dir / "checkpoint.pt", buf.getvalue())
+        g = torch.Generator().manual_seed(config.seed)  # the trainer's monitor subsets
+        monitor = Monitor(data, config, run_dir, device, g)
+        untrained.prepare(data.train.images)  # as the trainer does before its first evaluation
+        before = monitor(untrained, 0)
+        after = monitor(trained, epoch)
+        rows = [tuple(r) for r in info.get("metrics", [])]
+        if not any(r[3] == "spread" for r in rows):  # built before the gauge changed: measure it here
+            gauge = ("spread", "effective_rank")
+            rows += [(0, 0.0, 0.0, k, before.get(k)) for k in gauge]
+            rows += [(int(payload.get("step", 0)), float(epoch), float(payload.get("elapsed", 0.0)), k, after.get(k))
+                     for k in gauge]
+        store.add_metrics(run_id, rows)
+        summary = dict(info.get("summary", {}))
+        summary.setdefault("spread", after.get("spread"))
+        summary.setdefault("effective_rank", after.get("effective_rank"))
+        summary.update(pretrained=name, knn_at_install=after.get("knn_accuracy"),
+                       knn_random_init=summary.get("knn_random_init", before.get("knn_accuracy")))
+        store.update(run_id, status="completed", progress=1.0, eta=0.0, ended=time.time(), pid=None,
+                     summary=summary, message=f"pretrained checkpoint shipped with sslviz ({info.get('built', '')})")
+    except BaseException:
+        store.update(run_id, status="failed", pid=None)
+        store.delete(run_id)
+        raise
+    return run_id
+
+
+def install(store, names: list[str] | None = None, folder: Path | None = None, log=None, progress=None,
+            experiment: bool = True) -> dict[str, str]:
+    """Install the shipped checkpoints this store does not have yet; returns {name: run id} of the new
+    ones. Errors of one checkpoint are reported through `log` (default: ignored) and skip it.
+    progress(done, total, name) is called before each checkpoint (name: the one starting) and once at
+    the end (name None). experiment: also add the shipped label-efficiency experiment over the
+    installed runs (sslviz/teaching/pretrained/experiment.py), once per store."""
+    new: dict[str, str] = {}
+    with _locked(store.root):
+        done = installed(store)
+        # in catalogue order: its first entries are what the pages open on (SimCLR on shapes first),
+        # so a class that opens the app during the install sees them within seconds
+        todo = [n for n in (names or available(folder)) if n not in done]
+        for k, name in enumerate(todo):
+            if progress:
+                progress(k, len(todo), name)
+            try:
+                new[name] = install_one(store, name, folder)
+            except SslvizError as exc:
+                if log:
+                    log(str(exc))
+                continue
+            done[name] = new[name]
+            from sslviz.core.files import atomic_write_text
+
+            atomic_write_text(store.root / MARKER, json.dumps(done, indent=2))
+        if experiment:
+            from .experiment import install_experiment
+
+            try:
+                install_experiment(store, folder)
+            except (SslvizError, OSError, KeyError, TypeError, ValueError) as exc:  # the runs stay installed
+                if log:
+                    log(str(exc) if isinstance(exc, SslvizError) else f"pretrained experiment: cannot install it "
+                        f"({type(exc).__name__}: {exc})")
+        if progress:
+            progress(len(todo), len(todo), None)
+    return new
+
+
+# ---- on first app start: once per store and process, in a background thread ------------------
+
+_background: dict[str, "object"] = {}
+_background_lock = __import__("threading").Lock()
+_progress: dict[str, dict] = {}  # store root -> how far its background install is (this process)
+
+
+def auto_install_enabled() -> bool:
+    """False when SSLVIZ_PRETRAINED=0 (the test suite sets it, so that a test's store holds exactly
+    the runs the test made; tests that want the pretrained runs call install())."""
+    return os.environ.get("SSLVIZ_PRETRAINED", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def install_in_background(store):
+    """Start installing what this store lacks, once per store per process; returns the Future (or
+    None when there is nothing to do or auto-install is off). Cheap to call on every page load.
+    While it runs, `install_progress(store)` says how far it is."""
+    import threading
+    from concurrent.futures import Future
+
+    from .experiment import experiment_pending
+
+    if not auto_install_enabled():
+        return None
+    key = str(store.root)
+    with _background_lock:
+        if key in _background:
+            return _background[key]
+        todo = pending(store)
+        if not todo and not experiment_pending(store):
+            _background[key] = None
+            return None
+        future: Future = Future()
+        _background[key] = future
+        _progress[key] = {"done": 0, "total": len(todo), "current": None, "finished": False, "errors": []}
+
+    def report(done: int, total: int, name: str | None) -> None:
+        with _background_lock:  # one consistent dict for the pages that read it
+            _progress[key] = {**_progress[key], "done": done, "total": total, "current": name}
+
+    def work():
+        errors: list[str] = []
+        try:
+            future.set_result({"installed": install(store, log=errors.append, progress=report), "errors": errors})
+        except BaseException as exc:  # noqa: BLE001 - reported to the page that asks
+            errors.append(str(exc) or type(exc).__name__)
+            future.set_exception(exc)
+        finally:
+            with _background_lock:
+                _progress[key] = {**_progress[key], "finished": True, "errors": errors}
+
+    threading.Thread(target=work, name="sslviz-pretrained-install", daemon=True).start()
+    return future
+
+
+def install_progress(store) -> dict | None:
+    """How far this process's background install into `store` is: {"done": k, "total": n, "current":
+    the checkpoint being installed (None between them), "finished": bool, "errors": [...]}, or None
+    when none was started here. Written by the installing thread, read by every page (a copy)."""
+    with _background_lock:
+        p = _progress.get(str(store.root))
+        return dict(p) if p is not None else None
