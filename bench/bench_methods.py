@@ -3,7 +3,7 @@
     python -m sslviz bench methods [--json] [--markdown] [--budgets 120] [--datasets shapes,mnist-10k]
                                    [--methods all|simclr,byol,...] [--mnist-root DIR]
 
-With --keep-zoo, a run that is a catalogue entry of the shipped zoo (sslviz/pretrained: every
+With --keep-zoo, a run that is a catalogue entry of the shipped zoo (sslviz/teaching/pretrained: every
 method on shapes at 120 s) is written into the zoo as measured, so the zoo is the table's runs.
 With --markdown, the table for BENCHMARKS.md is printed after the per-run lines (one table per
 dataset and budget, the verdict column and the quality bars computed from the numbers, never typed
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="all")
     ap.add_argument("--mnist-root", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     ap.add_argument("--keep-zoo", action="store_true",
-                    help="a run that is a pretrained catalogue entry (sslviz/pretrained) is written into the zoo")
+                    help="a run that is a pretrained catalogue entry (sslviz/teaching/pretrained) is written into the zoo")
     args = ap.parse_args(argv)
     methods = [m["name"] for m in list_methods()] if args.methods == "all" else args.methods.split(",")
     rows = []
