@@ -161,7 +161,7 @@ def choose() -> Choice | None:
         st.info("No run has saved embeddings yet. Train one on the Train page (even one epoch saves two snapshots: "
                 "the untrained network and the trained one).")
         try:
-            st.page_link("pages/3_Train.py", label="Go to Train", icon="🏋️")
+            st.page_link("pages/3_Train.py", label="Go to Train", icon=":material/model_training:")
         except st.errors.StreamlitAPIException:  # the page runs on its own (tests): no page registry
             st.markdown("Open the **Train** page from the sidebar.")
         install_progress_bar(small=True, rerun_on_new=True)
