@@ -162,12 +162,13 @@ SHORTFALLS: dict[tuple[str, str], str] = {
                                 "(monitor's draws); factor probe near the untrained network's (shape 0.38 vs 0.36)",
     # MNIST (mnist-10k) at 120 s, raw pixels 0.757 and the untrained network 0.732 at 10 labels per class
     ("cpc", "grey-centred"): "10 labels per class 0.697 at 120 s on MNIST, below its untrained network (0.732) and "
-                             "raw pixels (0.757); its kNN never rose above its first score",
+                             "raw pixels (0.757); its kNN never rose above its first score; lr 5e-4: 0.726 "
+                             "(monitor's draws; untrained 0.731), closer but still short",
     ("gan", "grey-centred"): "10 labels per class 0.646 at 120 s on MNIST, below its untrained network (0.732) and "
                              "raw pixels (0.757); its kNN never rose above its first score; lr 5e-4: 0.697 "
                              "(monitor's draws; 2e-3: 0.656), better but still short",
     ("inpainting", "grey-centred"): "10 labels per class 0.739 at 120 s on MNIST: above its untrained network (0.732), "
-                                    "below raw pixels (0.757)",
+                                    "below raw pixels (0.757); lr 5e-4: 0.733 (monitor's draws), no better",
 }
 
 
