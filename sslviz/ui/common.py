@@ -14,6 +14,7 @@ Classroom affordances, shared by every page:
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -33,7 +34,8 @@ PAGE_ICONS = {"Augmentations": ":material/palette:", "Pretext Tasks": ":material
               "Label Efficiency": ":material/trending_up:", "Compare": ":material/balance:"}
 
 
-def navigation() -> list[tuple[str, str, str | None]]:
+@functools.cache  # the pages folder does not change while the server runs; every rerun draws the sidebar
+def navigation() -> tuple[tuple[str, str, str | None], ...]:
     """(path, label, icon) of the home page and every page in pages/, in the sidebar's order."""
     from pathlib import Path
 
@@ -42,7 +44,7 @@ def navigation() -> list[tuple[str, str, str | None]]:
     for path in sorted((root / "pages").glob("*.py"), key=lambda p: (int(p.name.split("_")[0]), p.name)):
         label = path.stem.split("_", 1)[1].replace("_", " ")
         out.append((f"pages/{path.name}", label, PAGE_ICONS.get(label)))
-    return out
+    return tuple(out)
 
 
 def page(title: str, icon: str = "🧠") -> None:

@@ -172,9 +172,8 @@ def choose() -> Choice | None:
     warnings = [_adopt_url("run", "emb_run", ids, str)]
     # Nothing chosen: the best self-supervised run on shapes, not the newest. The page keeps following
     # that choice (while the pretrained runs install, a better one may arrive) until the user picks one.
-    best = default_embedding_run(runs)
     if "emb_run" not in st.session_state or st.session_state["emb_run"] == st.session_state.get("emb_run_auto"):
-        st.session_state["emb_run"] = st.session_state["emb_run_auto"] = best
+        st.session_state["emb_run"] = st.session_state["emb_run_auto"] = default_embedding_run(runs)
     by_id = {r["id"]: r for r in runs}
     labels = run_labels(runs, status_note)
     run_id = st.sidebar.selectbox("run", ids, key="emb_run", format_func=labels.get)
