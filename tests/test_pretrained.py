@@ -36,7 +36,9 @@ def tiny(_built, tmp_path, monkeypatch):
 
 def test_shipped_checkpoints_are_small_load_safely_and_fit_the_current_models():
     from sslviz.data import load_dataset
+    from sslviz.teaching.pretrained.build import FORMAT
     from sslviz.teaching.pretrained.install import load_shipped_state
+    from sslviz.teaching.pretrained.storage import unpack_state
     from sslviz.training.config import RunConfig
     from sslviz.training.train import build_method
 
@@ -46,23 +48,27 @@ def test_shipped_checkpoints_are_small_load_safely_and_fit_the_current_models():
     assert total < 30e6, f"shipped checkpoints take {total / 1e6:.1f} MB"
     for name in names:
         payload = torch.load(pretrained.weights_path(name), map_location="cpu", weights_only=True)
-        assert all(v.dtype in (torch.float16, torch.int64) for v in payload["model"].values()), name
+        assert payload["format"] == FORMAT, f"{name}: stored in an old format (pretrained build repacks it)"
+        assert {v.dtype for v in payload["model"].values()} <= {torch.int8, torch.float16, torch.float32, torch.int64}, name
         cfg = RunConfig.from_dict(payload["config"])
         data = load_dataset(cfg.dataset, image_size=cfg.image_size)
         model = build_method(cfg, data, torch.device("cpu"))
         # every shipped key fits; only the parts the build leaves out (build.NOT_SHIPPED) may be missing
-        load_shipped_state(model, {k: v.float() if v.is_floating_point() else v for k, v in payload["model"].items()},
-                           cfg.method)
+        load_shipped_state(model, unpack_state(payload["model"]), cfg.method)
         info = json.loads(pretrained.info_path(name).read_text())
         assert any(r[3] == "knn_accuracy" for r in info["metrics"]) and info["summary"]["epochs"] >= 1
 
 
-def test_build_slims_the_checkpoint_to_float16_weights_and_keeps_the_curves(tiny):
+def test_build_slims_the_checkpoint_to_int8_weights_and_keeps_the_curves(tiny):
     folder, result = tiny
     payload = torch.load(pretrained.weights_path("tiny", folder), weights_only=True)
     assert set(payload) >= {"model", "config", "epoch", "step"} and "optimizer" not in payload
     assert payload["config"]["method"] == "rotation" and payload["epoch"] == 1
-    assert {v.dtype for v in payload["model"].values()} <= {torch.float16, torch.int64}
+    model = payload["model"]
+    assert {v.dtype for v in model.values()} <= {torch.int8, torch.float16, torch.float32, torch.int64}
+    kernels = [k for k, v in model.items() if v.dtype == torch.int8]
+    assert kernels and all(model[k + "@scale"].dtype == torch.float32 for k in kernels)  # one scale per channel
+    assert all(v.dtype != torch.float32 for k, v in model.items() if not k.endswith("@scale"))
     info = json.loads(pretrained.info_path("tiny", folder).read_text())
     names = {r[3] for r in info["metrics"]}
     assert {"loss", "knn_accuracy", "knn_pixels"} <= names

@@ -3,7 +3,8 @@
 Each catalogue entry is trained by `sslviz.training.train.run` exactly as the UI or the CLI would train it
 (same RunConfig, same augmentation engine, same monitor), into a temporary run directory. Its
 checkpoint is then slimmed: the optimiser state and random-generator states are dropped (a
-shipped run is finished, never resumed) and floating-point weights are stored as float16. The
+shipped run is finished, never resumed) and the weights are stored small (storage.py: int8 weight
+matrices with a scale per output channel, float16 for the rest). The
 metric rows the trainer reported go into the JSON sidecar with the summary.
 
 Budgets are wall-clock (``time_budget``), so a build on a busy machine trains fewer steps; rebuild
@@ -24,7 +25,7 @@ import torch
 
 from . import CATALOG, FOLDER, config_for, info_path, weights_path
 
-FORMAT = 1
+FORMAT = 2  # 1: float16 weights; 2: storage.pack_state (int8 weights + scales)
 
 
 class _Collect:
@@ -64,11 +65,12 @@ NOT_SHIPPED = {
 
 
 def slim_state(state: dict, method: str = "") -> dict:
-    """What ships of a trained method's state: float16 copies of the floating-point tensors (integer
-    buffers such as BN counters as they are), without the parts NOT_SHIPPED for this method."""
+    """What ships of a trained method's state, packed small (storage.pack_state), without the parts
+    NOT_SHIPPED for this method."""
+    from .storage import pack_state
+
     drop = NOT_SHIPPED.get(method, ())
-    return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()
-            if k.split(".", 1)[0] not in drop}
+    return pack_state({k: v for k, v in state.items() if k.split(".", 1)[0] not in drop})
 
 
 def write_entry(name: str, ckpt: dict, summary: dict, rows: list, out: Path | None = None) -> int:
@@ -144,6 +146,22 @@ def up_to_date(name: str, out: Path | None = None, time_budget: float | None = N
     return payload.get("config") == resolved_config(name, time_budget)
 
 
+def repack(name: str, out: Path | None = None) -> bool:
+    """Store an entry built in an older FORMAT in the current one, without retraining (its recorded
+    figures still hold: the install re-scores it and tests/test_zoo.py compares). True if rewritten."""
+    from .storage import pack_state, unpack_state
+
+    path = weights_path(name, out or FOLDER)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format", 1) >= FORMAT:
+        return False
+    payload.update(format=FORMAT, model=pack_state(unpack_state(payload["model"])))
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    path.write_bytes(buf.getvalue())
+    return True
+
+
 def build(names: list[str] | None = None, out: Path | None = None, time_budget: float | None = None,
           force: bool = False) -> list[dict]:
     """Build the named entries (default: all), one after the other; an entry already built with its
@@ -153,7 +171,8 @@ def build(names: list[str] | None = None, out: Path | None = None, time_budget: 
         config_for(name)  # unknown name: fail before anything trains
     for name in names or list(CATALOG):
         if not force and up_to_date(name, out, time_budget):
-            print(f"{name}: already built with its current recipe; skipped (--force rebuilds it)", file=sys.stderr)
+            note = "; stored in the current format" if repack(name, out) else ""
+            print(f"{name}: already built with its current recipe; skipped (--force rebuilds it){note}", file=sys.stderr)
             continue
         print(f"building {name} ...", file=sys.stderr)
         results.append(build_one(name, out, time_budget))

@@ -69,12 +69,14 @@ def load_shipped(name: str, folder: Path | None = None) -> tuple[dict, dict]:
     """(payload of <name>.pt with float32 weights, info of <name>.json)."""
     import torch
 
+    from .storage import unpack_state
+
     try:
         payload = torch.load(weights_path(name, folder), map_location="cpu", weights_only=True)
         info = json.loads(info_path(name, folder).read_text())
     except (OSError, ValueError, RuntimeError) as exc:
         raise SslvizError(f"pretrained {name}: cannot read its files ({exc})") from None
-    payload["model"] = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["model"].items()}
+    payload["model"] = unpack_state(payload["model"])
     return payload, info
 
 
