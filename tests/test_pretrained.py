@@ -75,6 +75,28 @@ def test_build_slims_the_checkpoint_to_int8_weights_and_keeps_the_curves(tiny):
     assert info["summary"]["knn_accuracy"] == result["knn_accuracy"]
 
 
+def test_an_entry_in_the_older_float16_format_is_repacked_without_retraining(tiny, monkeypatch):
+    import sslviz.teaching.pretrained.build as build_mod
+    from sslviz.teaching.pretrained.storage import unpack_state
+
+    folder, _ = tiny
+    path = pretrained.weights_path("tiny", folder)
+    payload = torch.load(path, weights_only=True)
+    weights = unpack_state(payload["model"])
+    old = dict(payload, model={k: v.half() if v.is_floating_point() else v for k, v in weights.items()})
+    del old["format"]  # format 1: float16 weights, no format field
+    torch.save(old, path)
+    monkeypatch.setattr(build_mod, "build_one", lambda *a, **k: pytest.fail("an up-to-date entry was retrained"))
+    assert build_mod.build(["tiny"], folder) == []
+    repacked = torch.load(path, weights_only=True)
+    assert repacked["format"] == build_mod.FORMAT and any(v.dtype == torch.int8 for v in repacked["model"].values())
+    restored = unpack_state(repacked["model"])
+    for key, value in weights.items():
+        if value.is_floating_point():
+            assert torch.allclose(restored[key], value, atol=value.abs().max().item() / 127 + 1e-3), key
+    assert build_mod.repack("tiny", folder) is False  # already in the current format
+
+
 def test_install_makes_a_completed_run_every_page_can_use_and_is_idempotent(tiny, store):
     from sslviz.embeddings.embedding import load_embedding, snapshot_epochs
     from sslviz.training.train import load_checkpoint

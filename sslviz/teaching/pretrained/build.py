@@ -73,6 +73,13 @@ def slim_state(state: dict, method: str = "") -> dict:
     return pack_state({k: v for k, v in state.items() if k.split(".", 1)[0] not in drop})
 
 
+def compact_rows(rows: list) -> list:
+    """The metric rows as the sidecar keeps them: values to 5 significant digits (the curves the pages
+    draw; the summary keeps its figures exact), times to the millisecond."""
+    return [[int(r[0]), round(float(r[1]), 4), round(float(r[2]), 3), r[3], float(f"{float(r[4]):.5g}")]
+            for r in rows if r[4] is not None]
+
+
 def write_entry(name: str, ckpt: dict, summary: dict, rows: list, out: Path | None = None) -> int:
     """Write <name>.pt (slimmed weights, the resolved config, counters) and <name>.json (summary and
     metric rows) from a finished run's checkpoint; returns the size of the .pt in bytes."""
@@ -96,10 +103,9 @@ def write_entry(name: str, ckpt: dict, summary: dict, rows: list, out: Path | No
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
         "summary": summary,
-        "metrics": [[int(r[0]), round(float(r[1]), 4), round(float(r[2]), 3), r[3], float(r[4])]
-                    for r in rows if r[4] is not None],
+        "metrics": compact_rows(rows),
     }
-    info_path(name, out).write_text(json.dumps(info, indent=0) + "\n")
+    info_path(name, out).write_text(json.dumps(info, separators=(",", ":")) + "\n")
     return len(buf.getvalue())
 
 
