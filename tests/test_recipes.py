@@ -185,6 +185,7 @@ def test_the_bars_each_recipe_claims_and_its_measured_exceptions():
     assert recipes.claims("rotation", "graphics") == set() and ("rotation", "graphics") in recipes.EXCEPTIONS
     assert recipes.claims("simclr", "grey-centred") == {"few-label"}  # raw pixels are strong on MNIST
     assert all(recipes.claims(b, "graphics") == set() for b in recipes.BASELINES)
-    assert recipes.claims("cpc", "graphics") == set() and ("cpc", "graphics") in recipes.SHORTFALLS
+    assert recipes.claims("inpainting", "graphics") == set() and ("inpainting", "graphics") in recipes.SHORTFALLS
+    assert recipes.claims("cpc", "graphics") == {"few-label"}  # met on shapes since its lr 5e-4 (not a joint embedding)
     assert recipes.claims("cpc", "grey-centred") == set() and ("cpc", "grey-centred") in recipes.SHORTFALLS  # MNIST, 120 s
     assert recipes.claims("deepcluster", "grey-centred") == {"few-label"}

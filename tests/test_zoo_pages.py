@@ -110,6 +110,29 @@ def test_compare_opens_on_the_zoos_leaderboard_on_shapes_and_keeps_a_users_choic
     assert at.multiselect(key="cmp-runs").value == [mine]
 
 
+def test_compare_with_the_mnist_filter_opens_on_the_mnist_zoo(store):
+    ids, mine = _zoo_rows(store, n_extra=2)
+    byol = fake_run(store, "byol", "mnist-10k", knn=0.92, pretrained="byol-mnist", name="BYOL on MNIST, pretrained")
+    at = _page("pages/6_Compare.py", dataset="mnist-10k")  # the home page's second leaderboard link
+    assert not at.exception, at.exception
+    assert at.multiselect(key="cmp-runs").value == [ids["simclr-mnist"], byol]  # best kNN first, no shapes run
+    assert "Opened on the 2 pretrained runs on mnist-10k" in _text(at)
+
+
+def test_home_links_each_dataset_of_the_zoo_to_its_leaderboard(store):
+    import sslviz.teaching.pretrained as pretrained
+
+    names = ["simclr-shapes", "simclr-shapes-no-colour", "simclr-mnist", "rotation-mnist", "byol-shapes", "byol-mnist"]
+    runs = {n: fake_run(store, pretrained.CATALOG[n]["method"], pretrained.CATALOG[n]["dataset"], knn=0.5,
+                        pretrained=n, name=pretrained.CATALOG[n]["name"]) for n in names}
+    (store.root / inst.MARKER).write_text(json.dumps(runs))
+    at = _page("app.py")
+    assert not at.exception, at.exception
+    links = {(link.proto.label, link.proto.query_string) for link in at.page_link}
+    assert ("All methods on shapes, side by side (leaderboard)", "") in links
+    assert ("All methods on MNIST, side by side (leaderboard)", "dataset=mnist-10k") in links
+
+
 def test_label_efficiency_opens_on_the_shipped_experiment_over_the_zoo(store, monkeypatch):
     from sslviz.teaching.pretrained.experiment import zoo_experiment
 

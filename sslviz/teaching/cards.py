@@ -109,7 +109,7 @@ _CARDS: dict[str, tuple[str, str, str, str, str, str]] = {
     "cpc": (
         "Contrastive predictive coding",
         "From the rows of an image seen so far, pick the true features of a patch further down among "
-        "patches of other rows and images.",
+        "the image's other patches.",
         r"\hat{z}_{i+k} = W_k c_i, \quad \mathcal{L} = -\log \frac{\exp(\hat{z}_{i+k} \cdot z_{i+k})}{\sum_l \exp(\hat{z}_{i+k} \cdot z_l)}",
         "Ignores pixel detail that differs from patch to patch; keeps the global shape that predicts what is below.",
         "Negatives prevent collapse; the shortcut is predicting from pixels the context has already seen, "
