@@ -94,3 +94,22 @@ def test_client_sees_page_exceptions_live_fragments_and_widget_changes(tmp_path)
     seen = (tmp_path / "seen.log").read_text().splitlines()
     assert "fragment" in seen  # fragment reruns ran the fragment only
     assert len({line for line in seen if line.startswith("page ")}) > 1  # changed values reached the script
+
+
+def test_a_stray_traceback_in_the_server_log_is_reported_with_where_it_was_raised():
+    from sslviz.server.loadtest import server_errors
+
+    log = "\n".join([
+        "2026-12-03 20:00:00.000 INFO sslviz: started",
+        "Traceback (most recent call last):",
+        '  File "/x/threading.py", line 1, in run',
+        "    self._target()",
+        '  File "/x/sslviz/embeddings/embedding.py", line 42, in load',
+        "    open(path)",
+        "FileNotFoundError: [Errno 2] No such file or directory: 'snap.npz'",
+        "2026-12-03 20:00:01.000 INFO sslviz: still serving",
+    ])
+    errors, scripts = server_errors(log)
+    assert scripts == 0 and len(errors) == 1
+    assert 'File "/x/sslviz/embeddings/embedding.py", line 42, in load' in errors[0]
+    assert errors[0].endswith("FileNotFoundError: [Errno 2] No such file or directory: 'snap.npz'")

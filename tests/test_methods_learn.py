@@ -25,6 +25,7 @@ from sslviz.evaluation.protocols import (
     collapse_warnings,
     extract_features,
 )
+from sslviz.methods import get_method
 from sslviz.training.config import RunConfig
 
 BASELINES = ["random-init", "pixels", "pca"]
@@ -108,6 +109,13 @@ BUDGETS = {
     "gan": (100, 32),
 }
 
+# Methods trained here at their own defaults rather than the recipe's for drawn images: the budget
+# above was measured with them. The recipe's harder corruption for the denoising autoencoder (noise
+# 0.5, half the pixels dropped) pays off at 120 s on the max-pool backbone (kNN 0.262 vs 0.243,
+# BENCHMARKS.md) but not in 300 × 32 on this one: 19.7 -> 16.9 (seed 0).
+CLASS_DEFAULTS = ("denoising-ae",)
+
+
 # Methods that do not beat the untrained network on shapes reliably within a test-sized budget,
 # and why (measured as above). They must still train without wrecking the features, and learn
 # their own task: that is what the test checks for them.
@@ -159,7 +167,8 @@ def test_short_training_reduces_the_loss_and_beats_the_untrained_network(name, t
 
     steps, batch = BUDGETS[name]
     report = Reporter()
-    summary = _short_run(name, tmp_path, report, steps=steps, batch=batch)
+    over = {"method_params": dict(get_method(name).defaults)} if name in CLASS_DEFAULTS else {}
+    summary = _short_run(name, tmp_path, report, steps=steps, batch=batch, **over)
     assert summary["steps"] == steps
     series = _series(report)
     assert all(math.isfinite(v) for v in series["loss"])

@@ -122,8 +122,11 @@ def server_errors(log_text: str) -> tuple[list[str], int]:
                 errors.append(line.strip())
         elif (line.startswith("Traceback (most recent call last)") or line.startswith("Exception in thread")) \
                 and level not in ("ERROR", "CRITICAL"):
-            tail = next((l.strip() for l in lines[i + 1:] if l and not l.startswith(" ")), "")
-            errors.append(f"{line.strip()} {tail}")
+            body = [l for l in lines[i + 1:i + 200]]
+            end = next((j for j, l in enumerate(body) if l and not l.startswith(" ")), len(body))
+            where = next((l.strip() for l in reversed(body[:end]) if l.strip().startswith("File ")), "")
+            tail = body[end].strip() if end < len(body) else ""
+            errors.append(" ".join(x for x in (line.strip(), where, tail) if x))  # where it was raised, and what
             level = "ERROR"  # the rest of this traceback belongs to this error
     return errors, scripts
 
