@@ -122,7 +122,7 @@ def server_errors(log_text: str) -> tuple[list[str], int]:
                 errors.append(line.strip())
         elif (line.startswith("Traceback (most recent call last)") or line.startswith("Exception in thread")) \
                 and level not in ("ERROR", "CRITICAL"):
-            body = [l for l in lines[i + 1:i + 200]]
+            body = lines[i + 1:i + 200]
             end = next((j for j, l in enumerate(body) if l and not l.startswith(" ")), len(body))
             where = next((l.strip() for l in reversed(body[:end]) if l.strip().startswith("File ")), "")
             tail = body[end].strip() if end < len(body) else ""

@@ -123,12 +123,13 @@ def pretrained_status() -> None:
                           query_params={"run": run_id})
     rest = names[FEATURED:]
     if rest:
-        with st.expander(f"{len(rest)} more pretrained runs: every method on shapes and on MNIST"):
+        mnist = any(CATALOG[name]["dataset"] == "mnist-10k" for name in rest)
+        with st.expander(f"{len(rest)} more pretrained runs: every method on shapes" + (" and on MNIST" if mnist else "")):
             for name in rest:
                 run_id = present[name]
                 st.markdown(f"**{_entry_title(name)}** (`{run_id}`): {NOTES.get(name, '')}")
         page_link("pages/6_Compare.py", "All methods on shapes, side by side (leaderboard)", icon=":material/balance:")
-        if any(CATALOG[name]["dataset"] == "mnist-10k" for name in rest):
+        if mnist:
             page_link("pages/6_Compare.py", "All methods on MNIST, side by side (leaderboard)", icon=":material/balance:",
                       query_params={"dataset": "mnist-10k"})
         page_link("pages/5_Label_Efficiency.py", "How many labels each saves (label efficiency)",

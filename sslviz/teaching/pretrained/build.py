@@ -73,6 +73,14 @@ def slim_state(state: dict, method: str = "") -> dict:
     return pack_state({k: v for k, v in state.items() if k.split(".", 1)[0] not in drop})
 
 
+def _save(payload: dict, path: Path) -> int:
+    """Write a shipped checkpoint's payload; returns its size in bytes."""
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    path.write_bytes(buf.getvalue())
+    return len(buf.getvalue())
+
+
 def compact_rows(rows: list) -> list:
     """The metric rows as the sidecar keeps them: values to 5 significant digits (the curves the pages
     draw; the summary keeps its figures exact), times to the millisecond."""
@@ -94,9 +102,7 @@ def write_entry(name: str, ckpt: dict, summary: dict, rows: list, out: Path | No
     }
     out = Path(out or FOLDER)
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    weights_path(name, out).write_bytes(buf.getvalue())
+    size = _save(payload, weights_path(name, out))
     info = {
         "name": name,
         "built": time.strftime("%Y-%m-%d %H:%M"),
@@ -106,7 +112,7 @@ def write_entry(name: str, ckpt: dict, summary: dict, rows: list, out: Path | No
         "metrics": compact_rows(rows),
     }
     info_path(name, out).write_text(json.dumps(info, separators=(",", ":")) + "\n")
-    return len(buf.getvalue())
+    return size
 
 
 def build_one(name: str, out: Path | None = None, time_budget: float | None = None) -> dict:
@@ -162,9 +168,7 @@ def repack(name: str, out: Path | None = None) -> bool:
     if payload.get("format", 1) >= FORMAT:
         return False
     payload.update(format=FORMAT, model=pack_state(unpack_state(payload["model"])))
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    path.write_bytes(buf.getvalue())
+    _save(payload, path)
     return True
 
 
