@@ -7,6 +7,8 @@
 5. CPC: each patch is encoded on its own, so a patch's code cannot tell where the patch sits.
 6. Batch-norm statistics re-estimated on clean images for methods trained on altered inputs.
 7. Colorization: class rebalancing of rare colours (Zhang et al., Eq. 3-4).
+8. Denoising and inpainting paint from the pooled representation (the papers' bottleneck), not the map.
+9. GAN: one-sided label smoothing of the real images' target (Salimans et al., 2016), when asked.
 """
 
 import math
@@ -240,3 +242,44 @@ def test_colorization_weights_survive_a_checkpoint():
     fresh.load_state_dict(method.state_dict())
     fresh.load_extra_state(method.extra_state())  # what train.run does on resume
     assert torch.equal(fresh.class_weights, method.class_weights)
+
+
+# --- 8. reconstruction from the pooled representation ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["denoising-ae", "inpainting"])
+def test_reconstruction_methods_paint_from_the_pooled_vector_by_default(name):
+    """With the papers' bottleneck the picture must pass through the vector we score: moving the
+    feature map's cells around (which leaves its global average unchanged) changes nothing; the
+    decoder that reads the map sees the change."""
+    x = _images(8).float().div(255).contiguous(memory_format=torch.channels_last)
+    outputs = {}
+    for code in ("vector", "map"):
+        method = _build(name, **({} if code == get_method(name).defaults["code"] else {"code": code})).eval()
+        assert method.hp["code"] == code
+        with torch.no_grad():
+            plain = method.reconstruct(x)
+            hook = method.backbone.features.register_forward_hook(lambda m, i, out: out.flip(-1).flip(-2))
+            moved = method.reconstruct(x)
+            hook.remove()
+        outputs[code] = (plain - moved).abs().max().item()
+    assert get_method(name).defaults["code"] == "vector"
+    assert outputs["vector"] < 1e-6 and outputs["map"] > 1e-4  # untrained decoders: small outputs, 5e-4 here
+
+
+# --- 9. GAN label smoothing ---------------------------------------------------------------------
+
+
+def test_gan_one_sided_label_smoothing_targets_real_images_only():
+    from sslviz.methods.gan import discriminator_loss
+
+    real, fake = torch.tensor([0.3, 2.0]), torch.tensor([-1.0, 0.5])
+    plain = discriminator_loss(real, fake)
+    assert plain.item() == pytest.approx((torch.nn.functional.softplus(-real).mean()
+                                          + torch.nn.functional.softplus(fake).mean()).item(), abs=1e-6)
+    smooth = discriminator_loss(real, fake, real_label=0.9)
+    p = torch.sigmoid(real)
+    expected = -(0.9 * p.log() + 0.1 * (1 - p).log()).mean() + torch.nn.functional.softplus(fake).mean()
+    assert smooth.item() == pytest.approx(expected.item(), abs=1e-6)
+    # a very confident real logit now costs more than a moderately confident one
+    assert discriminator_loss(torch.tensor([8.0]), fake, 0.9) > discriminator_loss(torch.tensor([2.2]), fake, 0.9)

@@ -100,6 +100,16 @@ def test_mask_covers_the_claimed_fraction(patch, ratio):
     assert torch.equal(masked[~hidden], x[~hidden]) and torch.all(masked[hidden] == 0.5)
 
 
+def test_mask_fits_images_whose_size_is_not_a_multiple_of_the_patch():
+    x = torch.rand(6, 1, 28, 28, generator=_gen())
+    masked, mask = mask_patches(x, 8, 0.5, _gen(1))  # a 4×4 grid, the last row and column 4 px
+    assert mask.shape == (6, 1, 28, 28)
+    cells = torch.nn.functional.pad(mask, (0, 4, 0, 4))[:, 0].unfold(1, 8, 8).unfold(2, 8, 8)[..., :4, :4]
+    assert torch.all(cells.amin((-1, -2)) == cells.amax((-1, -2)))  # whole (cut) patches, never parts
+    assert torch.all(cells[..., 0, 0].flatten(1).sum(1) == 8)  # half of the 16 patches of each image
+    assert torch.equal(masked[mask.expand_as(x) == 0], x[mask.expand_as(x) == 0])
+
+
 def test_masked_loss_ignores_visible_pixels_and_is_zero_for_a_perfect_painting():
     from sslviz.methods.inpainting import masked_reconstruction_loss
 

@@ -38,7 +38,7 @@ def test_shipped_checkpoints_are_small_load_safely_and_fit_the_current_models():
     from sslviz.data import load_dataset
     from sslviz.teaching.pretrained.build import FORMAT
     from sslviz.teaching.pretrained.install import load_shipped_state
-    from sslviz.teaching.pretrained.storage import unpack_state
+    from sslviz.teaching.pretrained.storage import load_payload, unpack_state
     from sslviz.training.config import RunConfig
     from sslviz.training.train import build_method
 
@@ -47,7 +47,7 @@ def test_shipped_checkpoints_are_small_load_safely_and_fit_the_current_models():
     total = sum(pretrained.weights_path(n).stat().st_size for n in names)
     assert total < 30e6, f"shipped checkpoints take {total / 1e6:.1f} MB"
     for name in names:
-        payload = torch.load(pretrained.weights_path(name), map_location="cpu", weights_only=True)
+        payload = load_payload(pretrained.weights_path(name))
         assert payload["format"] == FORMAT, f"{name}: stored in an old format (pretrained build repacks it)"
         assert {v.dtype for v in payload["model"].values()} <= {torch.int8, torch.float16, torch.float32, torch.int64}, name
         cfg = RunConfig.from_dict(payload["config"])
@@ -60,8 +60,12 @@ def test_shipped_checkpoints_are_small_load_safely_and_fit_the_current_models():
 
 
 def test_build_slims_the_checkpoint_to_int8_weights_and_keeps_the_curves(tiny):
+    from sslviz.teaching.pretrained.storage import load_payload
+
     folder, result = tiny
-    payload = torch.load(pretrained.weights_path("tiny", folder), weights_only=True)
+    path = pretrained.weights_path("tiny", folder)
+    assert not path.read_bytes().startswith(b"PK")  # compressed, not torch.save's plain zip archive
+    payload = load_payload(path)
     assert set(payload) >= {"model", "config", "epoch", "step"} and "optimizer" not in payload
     assert payload["config"]["method"] == "rotation" and payload["epoch"] == 1
     model = payload["model"]
@@ -77,18 +81,18 @@ def test_build_slims_the_checkpoint_to_int8_weights_and_keeps_the_curves(tiny):
 
 def test_an_entry_in_the_older_float16_format_is_repacked_without_retraining(tiny, monkeypatch):
     import sslviz.teaching.pretrained.build as build_mod
-    from sslviz.teaching.pretrained.storage import unpack_state
+    from sslviz.teaching.pretrained.storage import load_payload, unpack_state
 
     folder, _ = tiny
     path = pretrained.weights_path("tiny", folder)
-    payload = torch.load(path, weights_only=True)
+    payload = load_payload(path)
     weights = unpack_state(payload["model"])
     old = dict(payload, model={k: v.half() if v.is_floating_point() else v for k, v in weights.items()})
-    del old["format"]  # format 1: float16 weights, no format field
+    del old["format"]  # format 1: float16 weights, no format field, a plain torch.save file
     torch.save(old, path)
     monkeypatch.setattr(build_mod, "build_one", lambda *a, **k: pytest.fail("an up-to-date entry was retrained"))
     assert build_mod.build(["tiny"], folder) == []
-    repacked = torch.load(path, weights_only=True)
+    repacked = load_payload(path)
     assert repacked["format"] == build_mod.FORMAT and any(v.dtype == torch.int8 for v in repacked["model"].values())
     restored = unpack_state(repacked["model"])
     for key, value in weights.items():
@@ -129,11 +133,13 @@ def test_install_makes_a_completed_run_every_page_can_use_and_is_idempotent(tiny
 
 
 def test_a_checkpoint_that_no_longer_fits_is_skipped_with_a_message(tiny, store):
+    from sslviz.teaching.pretrained.storage import load_payload, save_payload
+
     folder, _ = tiny
     path = pretrained.weights_path("tiny", folder)
-    payload = torch.load(path, weights_only=True)
+    payload = load_payload(path)
     payload["model"] = {k: v for k, v in payload["model"].items() if not k.startswith("classifier")}
-    torch.save(payload, path)
+    save_payload(payload, path)
     errors = []
     assert install(store, folder=folder, log=errors.append) == {}
     assert len(errors) == 1 and "no longer fit" in errors[0] and "pretrained build" in errors[0]

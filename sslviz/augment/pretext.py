@@ -196,17 +196,17 @@ def mask_patches(
 
     Exactly round(ratio × number of patches) squares per image are hidden, chosen uniformly (the
     lowest of per-patch random keys, as MAE does). Returns the masked float images (hidden pixels
-    set to `fill`, mid-grey by default) and the mask N×1×H×W (1 = hidden, 0 = visible).
+    set to `fill`, mid-grey by default) and the mask N×1×H×W (1 = hidden, 0 = visible). When the
+    size is not a multiple of `patch` (28-px digits, 8-px patches) the last row and column of
+    patches are cut short by the border.
     """
     n, _, h, w = images.shape
-    gh, gw = h // patch, w // patch
-    if gh * patch != h or gw * patch != w:
-        raise ValueError(f"mask_patches: image size {h}×{w} is not divisible by patch {patch}")
+    gh, gw = -(-h // patch), -(-w // patch)
     hidden = round(ratio * gh * gw)
     keys = torch.rand(n, gh * gw, generator=generator, device=images.device)
     rank = keys.argsort(1).argsort(1)
     grid = (rank < hidden).float().reshape(n, 1, gh, gw)
-    mask = grid.repeat_interleave(patch, 2).repeat_interleave(patch, 3)
+    mask = grid.repeat_interleave(patch, 2).repeat_interleave(patch, 3)[:, :, :h, :w]
     x = images.float()
     return x * (1 - mask) + fill * mask, mask
 

@@ -4,6 +4,8 @@ It turns the backbone's last feature map (N×D×h×w, h = H/8 for both backbones
 image: a 1×1 conv to 64 channels, three ×2 transposed-conv stages (64 -> 32 -> 16 channels) and a
 3×3 conv to the output channels. About 2.5 MFLOP per 32×32 image, a tenth of the small backbone,
 so the encoder has to do the work: a strong decoder could reconstruct from weak features.
+`VectorDecoder` paints from the pooled representation instead (the papers' bottleneck; the
+default of inpainting and the denoising autoencoder), through the same stages.
 """
 
 from __future__ import annotations
@@ -33,6 +35,31 @@ class ConvDecoder(nn.Module):
         if tuple(out.shape[-2:]) != tuple(size):
             out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         return out
+
+
+class VectorDecoder(nn.Module):
+    """Decodes the pooled feature vector, the representation itself, rather than the feature map.
+
+    The papers' autoencoders squeeze the image through one code: Vincent et al. (2008) a hidden
+    layer, Pathak et al. (2016) a channel-wise fully connected bottleneck. Decoding from the
+    spatial map lets the network paint each region from local features that global pooling then
+    averages away; decoding from the pooled vector makes that vector carry the whole picture.
+    A linear layer maps it to a small 16×4×4 map (few weights: the zoo ships them), then
+    ConvDecoder's 1×1 conv to 64 channels and its three ×2 stages.
+    """
+
+    def __init__(self, in_dim: int, out_channels: int, widths: tuple[int, ...] = (64, 32, 16), seed_channels: int = 16,
+                 start: int = 4):
+        super().__init__()
+        self.shape = (seed_channels, start, start)
+        self.fc = nn.Sequential(nn.Linear(in_dim, seed_channels * start * start, bias=False),
+                                nn.BatchNorm1d(seed_channels * start * start), nn.ReLU(inplace=True))
+        self.conv = ConvDecoder(seed_channels, out_channels, widths)
+
+    def forward(self, code: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Decode (N, in_dim) codes to images of `size`."""
+        grid = self.fc(code).view(len(code), *self.shape)
+        return self.conv(grid.contiguous(memory_format=torch.channels_last), size)
 
 
 def input_channels(backbone: nn.Module) -> int:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from sslviz.augment.pretext import denoising_task
 
-from ._decoders import ConvDecoder, input_channels
+from ._decoders import ConvDecoder, VectorDecoder, input_channels
 from .base import Method
 
 
@@ -36,26 +36,34 @@ class DenoisingAE(Method):
     target = "the clean image, from a noisy copy"
     description = (
         "Gaussian noise is added to the image and a fraction of its pixels are blacked out; the "
-        "network squeezes the noisy image through the backbone and a small decoder must give back "
-        "the clean one. An ordinary autoencoder can learn the identity map; the noise forbids that, "
+        "network squeezes the noisy image through the backbone into one pooled vector (the "
+        "representation we score), from which a small decoder must give back the clean one. An ordinary autoencoder can learn the identity map; the noise forbids that, "
         "because telling noise from signal needs a model of what images look like (edges, strokes, "
         "smooth regions). It buys invariance to the noise, not to position or colour, so the "
         "features keep a lot of low-level detail. A failing run reconstructs a blurry average image "
         "whatever the input. Views use the dataset's augmentation, so the clean target is a view."
     )
     default_lr = 2e-3
-    defaults = {"sigma": 0.2, "drop": 0.25}
+    # code: what the decoder paints from. "vector": the pooled representation itself, the papers'
+    # bottleneck (VectorDecoder); "map": the last feature map, whose local features let each region
+    # be painted on its own, so the pooled vector never has to hold the picture. At 120 s on shapes
+    # (recipe's corruption), 10 labels per class 0.211 vs 0.191 (untrained 0.193; kNN 0.268 vs 0.235).
+    defaults = {"sigma": 0.2, "drop": 0.25, "code": "vector"}
     recalibrate_bn = True  # trained on noisy images, scored on clean ones: BN statistics re-estimated on clean images
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
         channels = input_channels(backbone)
-        self.decoder = ConvDecoder(backbone.map_channels, channels)
+        if self.hp["code"] == "vector":  # paint from the pooled representation (the papers' bottleneck)
+            self.decoder = VectorDecoder(backbone.out_dim, channels)
+        else:  # "map": from the last feature map
+            self.decoder = ConvDecoder(backbone.map_channels, channels)
 
     def reconstruct(self, noisy: torch.Tensor) -> torch.Tensor:
         """The network's clean-up of noisy float images (also for the teaching page)."""
         noisy = noisy.contiguous(memory_format=torch.channels_last)
-        return self.decoder(self.backbone.feature_map(noisy), noisy.shape[-2:])
+        code = self.backbone(noisy) if self.hp["code"] == "vector" else self.backbone.feature_map(noisy)
+        return self.decoder(code, noisy.shape[-2:])
 
     def step(self, images, labels, index):
         noisy, clean = denoising_task(self.views(images), self.hp["sigma"], self.hp["drop"], self.generator)

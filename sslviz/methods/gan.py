@@ -12,7 +12,7 @@ from ._decoders import input_channels
 from .base import Method
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
     """The GAN losses, written with logits l (D = sigmoid(l), sp = softplus).
 
     Goodfellow et al. (2014), "Generative Adversarial Nets", Eq. 1 and Sec. 3, as used by DCGAN
@@ -21,8 +21,13 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
         L_D = -E_x[log D(x)] - E_z[log(1 - D(G(z)))] = E[sp(-l_real)] + E[sp(l_fake)]
         L_G = -E_z[log D(G(z))] = E[sp(-l_fake)]   (`generator_loss`; the non-saturating form,
               strong gradients while the discriminator still wins easily)
+
+    With real_label < 1 (one-sided label smoothing, Salimans et al., 2016, "Improved Techniques for
+    Training GANs", Sec. 3.4) the real images' target is real_label instead of 1, so the
+    discriminator is not pushed to ever larger logits on them.
     """
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
+    return real + F.softplus(fake_logits).mean()
 
 
 def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -47,6 +52,26 @@ def real_statistics_only(module: nn.Module):
     finally:
         for m, momentum in zip(norms, saved):
             m.momentum = momentum
+
+
+def diff_augment(x: torch.Tensor, generator: torch.Generator | None = None, shift: float = 0.125,
+                 cutout: float = 0.5) -> torch.Tensor:
+    """Differentiable augmentation of real and generated images alike (Zhao et al., 2020,
+    "Differentiable Augmentation for Data-Efficient GAN Training", policy "translation,cutout"):
+    each image shifted by up to `shift` of its size (zeros come in) and a square of `cutout` of its
+    side blanked. Gradients flow through both into the generator, so it is not taught to draw them."""
+    n, _, h, w = x.shape
+    rnd = torch.rand(n, 4, generator=generator, device=x.device)
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, :, 2] = (rnd[:, :2] * 2 - 1) * 2 * shift  # affine_grid's units: half the image per 1.0
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    ys = torch.arange(h, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, w)
+    cy, cx = (rnd[:, 2] * h).view(n, 1, 1), (rnd[:, 3] * w).view(n, 1, 1)
+    hole = ((ys - cy).abs() < cutout * h / 2) & ((xs - cx).abs() < cutout * w / 2)
+    return x * (~hole).unsqueeze(1).to(x.dtype)
 
 
 def _up(cin: int, cout: int) -> nn.Sequential:
@@ -94,7 +119,11 @@ class GAN(Method):
     # (300 steps of 32 images at 2e-3: 24.5%, seed 1 23.5%). The generator keeps DCGAN's Adam;
     # on centred greyscale images the recipe (training/recipes.py) sets 5e-4 and a generator lr of 4e-3, measured.
     default_lr = 2e-3
-    defaults = {"z_dim": 64, "g_width": 64, "g_lr": 2e-4}
+    # real_label: the real images' target (0.9: one-sided label smoothing); diff_augment: shift and cut
+    # out real and generated images alike before the discriminator sees them (the recipe for digits:
+    # at 120 s on MNIST, 10 labels per class 0.762 with it, 0.750 and 0.724 in two runs without;
+    # label smoothing 0.697). Both measured in training/recipes.py.
+    defaults = {"z_dim": 64, "g_width": 64, "g_lr": 2e-4, "real_label": 1.0, "diff_augment": False}
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -115,6 +144,8 @@ class GAN(Method):
             self.g_optimizer.load_state_dict(state["g_optimizer"])
 
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hp["diff_augment"] and self.training:  # the teaching page asks it of plain images
+            x = diff_augment(x, self.generator)
         return self.real_fake(self.backbone(x.contiguous(memory_format=torch.channels_last))).flatten()
 
     def sample(self, n: int, size: int = 32) -> torch.Tensor:
@@ -135,7 +166,7 @@ class GAN(Method):
         real_logits = self.discriminate(real)
         with real_statistics_only(self.backbone):
             fake_logits = self.discriminate(fake.detach())
-        d_loss = discriminator_loss(real_logits, fake_logits)
+        d_loss = discriminator_loss(real_logits, fake_logits, self.hp["real_label"])
         d_acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
         return d_loss, {"loss": d_loss.item(), "generator_loss": g_loss.item(), "discriminator_accuracy": d_acc.item()}
 

@@ -13,7 +13,6 @@ on a quiet machine for the best checkpoints (``--time-budget`` overrides every e
 
 from __future__ import annotations
 
-import io
 import json
 import platform
 import sys
@@ -25,7 +24,7 @@ import torch
 
 from . import CATALOG, FOLDER, config_for, info_path, weights_path
 
-FORMAT = 2  # 1: float16 weights; 2: storage.pack_state (int8 weights + scales)
+FORMAT = 3  # 1: float16 weights; 2: storage.pack_state (int8 weights + scales); 3: the same, zlib-compressed
 
 
 class _Collect:
@@ -74,11 +73,10 @@ def slim_state(state: dict, method: str = "") -> dict:
 
 
 def _save(payload: dict, path: Path) -> int:
-    """Write a shipped checkpoint's payload; returns its size in bytes."""
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    path.write_bytes(buf.getvalue())
-    return len(buf.getvalue())
+    """Write a shipped checkpoint's payload (compressed: storage.save_payload); returns its size in bytes."""
+    from .storage import save_payload
+
+    return save_payload(payload, path)
 
 
 def compact_rows(rows: list) -> list:
@@ -150,8 +148,10 @@ def up_to_date(name: str, out: Path | None = None, time_budget: float | None = N
     """Were this entry's files built with the config the recipe gives it now?"""
     import json as _json
 
+    from .storage import load_payload
+
     try:
-        payload = torch.load(weights_path(name, out or FOLDER), map_location="cpu", weights_only=True)
+        payload = load_payload(weights_path(name, out or FOLDER))
         _json.loads(info_path(name, out or FOLDER).read_text())
     except (OSError, ValueError, RuntimeError):
         return False
@@ -161,13 +161,15 @@ def up_to_date(name: str, out: Path | None = None, time_budget: float | None = N
 def repack(name: str, out: Path | None = None) -> bool:
     """Store an entry built in an older FORMAT in the current one, without retraining (its recorded
     figures still hold: the install re-scores it and tests/test_zoo.py compares). True if rewritten."""
-    from .storage import pack_state, unpack_state
+    from .storage import load_payload, pack_state, unpack_state
 
     path = weights_path(name, out or FOLDER)
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_payload(path)
     if payload.get("format", 1) >= FORMAT:
         return False
-    payload.update(format=FORMAT, model=pack_state(unpack_state(payload["model"])))
+    if payload.get("format", 1) < 2:  # float16 weights: pack them (format 2 is packed, only not compressed)
+        payload["model"] = pack_state(unpack_state(payload["model"]))
+    payload["format"] = FORMAT
     _save(payload, path)
     return True
 

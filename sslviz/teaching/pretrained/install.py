@@ -67,12 +67,10 @@ def pending(store, folder: Path | None = None) -> list[str]:
 
 def load_shipped(name: str, folder: Path | None = None) -> tuple[dict, dict]:
     """(payload of <name>.pt with float32 weights, info of <name>.json)."""
-    import torch
-
-    from .storage import unpack_state
+    from .storage import load_payload, unpack_state
 
     try:
-        payload = torch.load(weights_path(name, folder), map_location="cpu", weights_only=True)
+        payload = load_payload(weights_path(name, folder))
         info = json.loads(info_path(name, folder).read_text())
     except (OSError, ValueError, RuntimeError) as exc:
         raise SslvizError(f"pretrained {name}: cannot read its files ({exc})") from None

@@ -8,9 +8,17 @@ Per-channel int8 keeps each weight within 0.4% of its channel's largest one: the
 re-scored at install stays within 0.01 of the build's (tests/test_zoo.py), at a quarter of float32's
 size, which is what lets every method on shapes and on MNIST ship under 30 MB. Written by hand
 because it is ten lines; torch's quantisation APIs produce modules, not a plain state dict.
+
+The file itself (`save_payload`) is torch.save's bytes compressed with zlib: torch's zip archive
+stores tensors uncompressed, and int8 weights still shrink by about 6% (the 38 entries: 28.7 ->
+26.9 MB, 0.9 s to compress at level 9). `load_payload` reads both that and a plain torch.save file.
 """
 
 from __future__ import annotations
+
+import io
+import zlib
+from pathlib import Path
 
 import torch
 
@@ -46,3 +54,23 @@ def unpack_state(packed: dict) -> dict:
         else:
             out[key] = v.float() if v.is_floating_point() else v
     return out
+
+
+def save_payload(payload: dict, path: Path) -> int:
+    """Write a shipped checkpoint's payload, zlib-compressed; returns its size in bytes."""
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    data = zlib.compress(buf.getvalue(), 9)
+    Path(path).write_bytes(data)
+    return len(data)
+
+
+def load_payload(path: Path) -> dict:
+    """A payload written by `save_payload`, or by a plain torch.save (older builds); weights_only."""
+    data = Path(path).read_bytes()
+    if not data.startswith(b"PK"):  # torch.save's zip archive starts with PK; otherwise a zlib stream
+        try:
+            data = zlib.decompress(data)
+        except zlib.error as exc:
+            raise ValueError(f"{path}: neither a torch checkpoint nor a compressed one ({exc})") from None
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
