@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pandas import isna as pandas_isna
 from streamlit.testing.v1 import AppTest
 from zoo_support import TINY_ZOO, fake_run, install_tiny_zoo
 
@@ -112,11 +113,16 @@ def test_compare_opens_on_the_zoos_leaderboard_on_shapes_and_keeps_a_users_choic
 
 def test_compare_with_the_mnist_filter_opens_on_the_mnist_zoo(store):
     ids, mine = _zoo_rows(store, n_extra=2)
-    byol = fake_run(store, "byol", "mnist-10k", knn=0.92, pretrained="byol-mnist", name="BYOL on MNIST, pretrained")
+    byol = fake_run(store, "byol", "mnist-10k", knn=0.92, pretrained="byol-mnist", name="BYOL on MNIST, pretrained",
+                    few=0.812)
     at = _page("pages/6_Compare.py", dataset="mnist-10k")  # the home page's second leaderboard link
     assert not at.exception, at.exception
     assert at.multiselect(key="cmp-runs").value == [ids["simclr-mnist"], byol]  # best kNN first, no shapes run
     assert "Opened on the 2 pretrained runs on mnist-10k" in _text(at)
+    # no experiment on MNIST runs: the trainer's own 10-label probe is what the board shows for them
+    board = at.dataframe[0].value.set_index("run")
+    assert board.loc[byol, "10 labels (run)"] == pytest.approx(0.812)
+    assert np.all(pandas_isna(board.loc[byol, ["linear @1", "linear @10", "linear @100"]]))
 
 
 def test_home_links_each_dataset_of_the_zoo_to_its_leaderboard(store):

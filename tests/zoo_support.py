@@ -73,13 +73,14 @@ def install_tiny_zoo(store, monkeypatch) -> dict:
 
 
 def fake_run(store, method: str, dataset: str = "shapes", knn: float | None = None, pretrained: str | None = None,
-             status: str = "completed", name: str = "", checkpoint: bool = True) -> str:
+             status: str = "completed", name: str = "", checkpoint: bool = True, few: float | None = None) -> str:
     """A run row with a summary (and an empty checkpoint file): enough for the selection rules."""
     from sslviz.training.config import RunConfig
 
     config = RunConfig(method=method, dataset=dataset, name=name, owner="pretrained" if pretrained else "me")
     run_id = store.create(config.to_dict(), status=status)
-    summary = {k: v for k, v in (("knn_accuracy", knn), ("pretrained", pretrained)) if v is not None}
+    summary = {k: v for k, v in (("knn_accuracy", knn), ("pretrained", pretrained), ("few_label_linear", few))
+               if v is not None}
     store.update(run_id, summary=summary, progress=1.0 if status == "completed" else 0.3)
     if checkpoint:
         (store.run_dir(run_id) / "checkpoint.pt").write_bytes(b"")

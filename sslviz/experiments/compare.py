@@ -1,7 +1,9 @@
 """Methods side by side: the Compare page's numbers, without Streamlit.
 
     leaderboard        one row per run: kNN (the trainer's monitor), linear probe at 1/10/100
-                       labels per class (from the newest experiment that measured it), images/s,
+                       labels per class (from the newest experiment that measured it), the
+                       trainer's own probe at 10 labels per class at the end of training (every
+                       run has it, a zoo run on MNIST included, with no experiment), images/s,
                        training seconds and the collapse gauge (spread, effective rank) with
                        a warning; runs recorded before that gauge show the old one, marked "old"
     training_series    each run's metric rows, for loss and kNN curves overlaid against wall-clock
@@ -29,6 +31,9 @@ from sslviz.core.errors import ConfigError, SslvizError
 from .label_efficiency import experiments, load_results
 
 LEADERBOARD_BUDGETS = (1, 10, 100)
+# The trainer's monitor: a linear probe on 10 labelled images per class, mean of 5 fixed paired
+# draws, at the run's last evaluation (summary "few_label_linear"; the bars of the benchmark).
+TRAINER_PROBE = "10 labels (run)"
 
 
 def _last_metric(store, run_id: str, name: str):
@@ -77,6 +82,7 @@ def leaderboard(store, run_ids: list[str]) -> list[dict]:
         rows.append({"run": rid, "method": run["method"], "name": run["name"], "status": run["status"],
                      "kNN": _last_metric(store, rid, "knn_accuracy") if knn is None else knn,
                      **{f"linear @{b}": linear.get(b) for b in LEADERBOARD_BUDGETS},
+                     TRAINER_PROBE: s.get("few_label_linear"),
                      "images/s": _last_metric(store, rid, "images_per_second") if ips is None else ips,
                      "training s": seconds, "collapse": collapse})
     return rows

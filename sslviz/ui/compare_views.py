@@ -76,8 +76,12 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
         pct = st.column_config.NumberColumn(format="%.3f")
         st.dataframe(board, hide_index=True, width="stretch", column_order=BOARD_COLUMNS,
                      column_config={"kNN": pct, "linear @1": pct, "linear @10": pct, "linear @100": pct,
+                                    compare.TRAINER_PROBE: pct,
                                     "images/s": st.column_config.NumberColumn(format="%.0f"),
                                     "training s": st.column_config.NumberColumn(format="%.1f")})
+        st.caption(f"kNN and '{compare.TRAINER_PROBE}' are the trainer's own figures at the end of each run (a "
+                   "linear probe on 10 labelled images per class, mean of 5 fixed draws); 'linear @N' come from a "
+                   "label-efficiency experiment on the run.")
         missing = [r for r in compare.missing_linear(board) if (s.run_dir(r) / "checkpoint.pt").exists()]
         if missing and st.button(f"Measure kNN and linear probe at 1/10/100 labels per class for {len(missing)} "
                                  "run(s)", key="cmp-measure"):
@@ -86,7 +90,7 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
     live()
 
 
-BOARD_COLUMNS = ("name", "kNN", "linear @1", "linear @10", "linear @100", "images/s", "training s", "collapse",
+BOARD_COLUMNS = ("name", "kNN", compare.TRAINER_PROBE, "linear @1", "linear @10", "linear @100", "images/s", "training s", "collapse",
                  "method", "status", "run")
 
 
