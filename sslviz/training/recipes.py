@@ -188,7 +188,7 @@ SHORTFALLS: dict[tuple[str, str], str] = {
     # (fifth session, BENCHMARKS.md): the reconstruction methods by painting from the pooled vector,
     # CPC on digits by its 3×3 grid, the GAN on digits by DiffAugment. CPC (0.761) and the GAN (0.765)
     # clear raw pixels (0.757) by under a point on MNIST: a thin margin (two runs of the GAN's
-    previous recipe differed by 0.026).
+    # previous recipe differed by 0.026).
 }
 
 
