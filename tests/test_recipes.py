@@ -179,13 +179,17 @@ def test_batch_size_follows_the_recipe_unless_the_config_names_one():
         RunConfig.from_dict({"batch_size": 1})
 
 
-def test_the_bars_each_recipe_claims_and_its_measured_exceptions():
+def test_the_bars_each_recipe_claims_and_its_measured_exceptions(monkeypatch):
     assert recipes.claims("byol", "graphics") == {"few-label", "knn"}
     assert recipes.claims("rotation", "grey-centred") == {"few-label"}  # digits have an 'up'
     assert recipes.claims("rotation", "graphics") == set() and ("rotation", "graphics") in recipes.EXCEPTIONS
     assert recipes.claims("simclr", "grey-centred") == {"few-label"}  # raw pixels are strong on MNIST
     assert all(recipes.claims(b, "graphics") == set() for b in recipes.BASELINES)
-    assert recipes.claims("inpainting", "graphics") == set() and ("inpainting", "graphics") in recipes.SHORTFALLS
     assert recipes.claims("cpc", "graphics") == {"few-label"}  # met on shapes since its lr 5e-4 (not a joint embedding)
-    assert recipes.claims("cpc", "grey-centred") == set() and ("cpc", "grey-centred") in recipes.SHORTFALLS  # MNIST, 120 s
+    # the last shortfalls met their bar with the fifth session's recipes (BENCHMARKS.md): none is listed
+    assert recipes.SHORTFALLS == {}
+    assert recipes.claims("inpainting", "graphics") == {"few-label"} and recipes.claims("cpc", "grey-centred") == {"few-label"}
+    # a bar not met yet is listed, and then not claimed (the zoo test holds the list to the shipped runs)
+    monkeypatch.setitem(recipes.SHORTFALLS, ("cpc", "grey-centred"), "10 labels per class under raw pixels")
+    assert recipes.claims("cpc", "grey-centred") == set() and recipes.claims("cpc", "graphics") == {"few-label"}
     assert recipes.claims("deepcluster", "grey-centred") == {"few-label"}
