@@ -109,14 +109,47 @@ def load_trained(store, run_id: str) -> Trained:
     except Exception as exc:  # a truncated, foreign or mismatched checkpoint
         raise AnswerError(f"run {run_id}: cannot load its checkpoint ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:160]})") from None
-    method.eval()
     method.generator = torch.Generator().manual_seed(0)  # the heads' own random choices (jigsaw tile crops)
+    if getattr(method, "recalibrate_bn", False):
+        task_statistics(method, data.train.images)
+    method.eval()
     trained = Trained(run_id, method, run["config"], int(state.get("epoch", 0)))
     with _loaded_lock:
         _loaded[key] = trained
         while len(_loaded) > 4:
             _loaded.popitem(last=False)
     return trained
+
+
+@torch.no_grad()
+def task_statistics(method, images: torch.Tensor, batch_size: int = 256, batches: int = 4) -> None:
+    """Batch-norm statistics for answering the method's own task, in place.
+
+    A method trained on altered inputs (noisy, masked, tiles, patches) is scored on clean images,
+    so the trainer re-estimates its batch norms on clean images before each evaluation and the
+    checkpoint keeps those. Its own task feeds it altered inputs again: normalised with clean-image
+    statistics, a denoising autoencoder on shapes answered with errors ten times the noisy input's.
+    So for the Pretext page the statistics are re-estimated on what training fed it: a few of its
+    own training steps' inputs (`method.step` on a fixed subset of training images), plain average
+    over the batches, nothing learned."""
+    norms = [m for m in method.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    n = min(len(images), batch_size * batches) // batch_size * batch_size or min(len(images), batch_size)
+    if not norms or n < 2:
+        return
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    method.train()
+    try:
+        for start in range(0, n, batch_size):
+            x = images[pick[start : start + batch_size]]
+            method.step(x, torch.zeros(len(x), dtype=torch.long), torch.arange(len(x)))
+    finally:
+        method.eval()
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
 
 
 def runs_for_task(store, task: str) -> list[dict]:
