@@ -23,6 +23,8 @@ features with a few labels; fine-tuning the whole network is in sslviz/evaluatio
 
 from __future__ import annotations
 
+import contextlib
+
 import copy
 import math
 import warnings
@@ -43,6 +45,27 @@ def extract_features(embed, images: torch.Tensor, device: torch.device | str = "
     return torch.cat(out) if out else torch.empty(0, 0)
 
 
+@contextlib.contextmanager
+def averaged_bn_statistics(module: torch.nn.Module):
+    """Inside this block the batch norms of `module` forget their running statistics and average
+    those of every batch that passes (training mode, momentum None); their modes and momenta are
+    restored after. Yields whether there are any batch norms. Used to re-estimate statistics on the
+    inputs that matter: clean images for scoring (`recalibrate_bn`), a pretext task's own inputs for
+    answering it (sslviz.teaching.answers.task_statistics)."""
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.training, m.momentum) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    try:
+        yield bool(norms)
+    finally:
+        for m, (training, momentum) in zip(norms, saved):
+            m.train(training)
+            m.momentum = momentum
+
+
 @torch.no_grad()
 def recalibrate_bn(embed, module: torch.nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
                    batch_size: int = 256, batches: int = 8, seed: int = 0) -> None:
@@ -51,26 +74,15 @@ def recalibrate_bn(embed, module: torch.nn.Module, images: torch.Tensor, device:
     A network trained on altered inputs (noisy, masked, cut into tiles or patches) keeps running
     means and variances of those inputs, while evaluation feeds it whole clean images. This runs
     `embed` (float images in [0, 1]) over `batches` equal batches of a fixed random subset of the
-    uint8 `images` with the batch norms of `module` in training mode and momentum None (a plain
-    average over the batches), then restores their modes and momenta.
+    uint8 `images` inside `averaged_bn_statistics(module)` (a plain average over the batches).
     """
-    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not norms or len(images) == 0:
+    if len(images) == 0 or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
         return
     n = min(len(images), batch_size * batches)
     n = n // batch_size * batch_size or n  # equal batches, so the average of batch means is the mean
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-    saved = [(m.training, m.momentum) for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-        m.train()
-    try:
+    with averaged_bn_statistics(module):
         extract_features(embed, images[pick], device, batch_size=min(batch_size, n))
-    finally:
-        for m, (training, momentum) in zip(norms, saved):
-            m.train(training)
-            m.momentum = momentum
 
 
 @torch.no_grad()

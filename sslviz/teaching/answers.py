@@ -132,24 +132,16 @@ def task_statistics(method, images: torch.Tensor, batch_size: int = 256, batches
     So for the Pretext page the statistics are re-estimated on what training fed it: a few of its
     own training steps' inputs (`method.step` on a fixed subset of training images), plain average
     over the batches, nothing learned."""
-    norms = [m for m in method.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    from sslviz.evaluation.protocols import averaged_bn_statistics
+
     n = min(len(images), batch_size * batches) // batch_size * batch_size or min(len(images), batch_size)
-    if not norms or n < 2:
+    if n < 2:
         return
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    method.train()
-    try:
+    with averaged_bn_statistics(method):
         for start in range(0, n, batch_size):
             x = images[pick[start : start + batch_size]]
             method.step(x, torch.zeros(len(x), dtype=torch.long), torch.arange(len(x)))
-    finally:
-        method.eval()
-        for m, momentum in zip(norms, saved):
-            m.momentum = momentum
 
 
 def runs_for_task(store, task: str) -> list[dict]:
