@@ -24,7 +24,6 @@ features with a few labels; fine-tuning the whole network is in sslviz/evaluatio
 from __future__ import annotations
 
 import contextlib
-
 import copy
 import math
 import warnings

@@ -62,6 +62,19 @@ class VectorDecoder(nn.Module):
         return self.conv(grid.contiguous(memory_format=torch.channels_last), size)
 
 
+def painter(backbone: nn.Module, channels: int, code: str) -> nn.Module:
+    """The decoder of a reconstruction method: from the pooled vector ("vector") or the map ("map")."""
+    if code == "vector":
+        return VectorDecoder(backbone.out_dim, channels)
+    return ConvDecoder(backbone.map_channels, channels)
+
+
+def paint(backbone: nn.Module, decoder: nn.Module, x: torch.Tensor, code: str) -> torch.Tensor:
+    """Images of x's size painted by `decoder` from the backbone's code of x (float, channels_last)."""
+    x = x.contiguous(memory_format=torch.channels_last)
+    return decoder(backbone(x) if code == "vector" else backbone.feature_map(x), x.shape[-2:])
+
+
 def input_channels(backbone: nn.Module) -> int:
     """How many image channels the backbone takes (its first convolution's input channels)."""
     return next(m for m in backbone.modules() if isinstance(m, nn.Conv2d)).in_channels

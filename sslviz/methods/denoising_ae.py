@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from sslviz.augment.pretext import denoising_task
 
-from ._decoders import ConvDecoder, VectorDecoder, input_channels
+from ._decoders import input_channels, paint, painter
 from .base import Method
 
 
@@ -54,16 +54,11 @@ class DenoisingAE(Method):
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
         channels = input_channels(backbone)
-        if self.hp["code"] == "vector":  # paint from the pooled representation (the papers' bottleneck)
-            self.decoder = VectorDecoder(backbone.out_dim, channels)
-        else:  # "map": from the last feature map
-            self.decoder = ConvDecoder(backbone.map_channels, channels)
+        self.decoder = painter(backbone, channels, self.hp["code"])
 
     def reconstruct(self, noisy: torch.Tensor) -> torch.Tensor:
         """The network's clean-up of noisy float images (also for the teaching page)."""
-        noisy = noisy.contiguous(memory_format=torch.channels_last)
-        code = self.backbone(noisy) if self.hp["code"] == "vector" else self.backbone.feature_map(noisy)
-        return self.decoder(code, noisy.shape[-2:])
+        return paint(self.backbone, self.decoder, noisy, self.hp["code"])
 
     def step(self, images, labels, index):
         noisy, clean = denoising_task(self.views(images), self.hp["sigma"], self.hp["drop"], self.generator)

@@ -6,7 +6,7 @@ import torch
 
 from sslviz.augment.pretext import mask_patches
 
-from ._decoders import ConvDecoder, VectorDecoder, input_channels
+from ._decoders import input_channels, paint, painter
 from .base import Method
 
 
@@ -70,16 +70,11 @@ class Inpainting(Method):
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
         channels = input_channels(backbone)
-        if self.hp["code"] == "vector":  # paint from the pooled representation (the papers' bottleneck)
-            self.decoder = VectorDecoder(backbone.out_dim, channels)
-        else:  # "map": from the last feature map
-            self.decoder = ConvDecoder(backbone.map_channels, channels)
+        self.decoder = painter(backbone, channels, self.hp["code"])
 
     def reconstruct(self, masked: torch.Tensor) -> torch.Tensor:
         """The network's painting of whole images from masked float images (also for the teaching page)."""
-        masked = masked.contiguous(memory_format=torch.channels_last)
-        code = self.backbone(masked) if self.hp["code"] == "vector" else self.backbone.feature_map(masked)
-        return self.decoder(code, masked.shape[-2:])
+        return paint(self.backbone, self.decoder, masked, self.hp["code"])
 
     def step(self, images, labels, index):
         x = self.views(images)
