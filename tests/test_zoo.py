@@ -32,6 +32,15 @@ def test_every_shipped_entry_is_built_small_and_named_for_people():
         assert " on " in pretrained.CATALOG[name]["name"]
 
 
+def test_every_shipped_entry_was_built_with_the_recipe_and_budget_it_has_now():
+    """A recipe or budget changed without rebuilding the zoo would ship runs the tables do not describe:
+    every entry's stored config is the one `pretrained build` would train it with today."""
+    from sslviz.teaching.pretrained.build import up_to_date
+
+    stale = [name for name in pretrained.available() if not up_to_date(name)]
+    assert not stale, f"rebuild with `python -m sslviz pretrained build`: {stale}"
+
+
 def test_rescored_at_install_within_001_of_the_build(installed_zoo):
     store, new = installed_zoo
     for name, run_id in new.items():
