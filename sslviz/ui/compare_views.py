@@ -80,8 +80,8 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
                                     "images/s": st.column_config.NumberColumn(format="%.0f"),
                                     "training s": st.column_config.NumberColumn(format="%.1f")})
         st.caption(f"kNN and '{compare.TRAINER_PROBE}' are the trainer's own figures at the end of each run (a "
-                   "linear probe on 10 labelled images per class, mean of 5 fixed draws); 'linear @N' come from a "
-                   "label-efficiency experiment on the run.")
+                   f"linear probe on 10 labelled images per class, mean of {compare.TRAINER_PROBE_DRAWS} fixed draws); "
+                   "'linear @N' come from a label-efficiency experiment on the run.")
         missing = [r for r in compare.missing_linear(board) if (s.run_dir(r) / "checkpoint.pt").exists()]
         if missing and st.button(f"Measure kNN and linear probe at 1/10/100 labels per class for {len(missing)} "
                                  "run(s)", key="cmp-measure"):
