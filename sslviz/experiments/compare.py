@@ -34,8 +34,6 @@ LEADERBOARD_BUDGETS = (1, 10, 100)
 # The trainer's monitor: a linear probe on 10 labelled images per class, mean of its fixed paired
 # draws, at the run's last evaluation (summary "few_label_linear"; the benchmark's bars use 5 draws).
 TRAINER_PROBE = "10 labels (run)"
-TRAINER_PROBE_DRAWS = 3  # evaluation.protocols.FEW_LABEL_DRAWS, named here so the page need not import torch to
-# say it (tests/test_experiments.py checks the two agree)
 
 
 def _last_metric(store, run_id: str, name: str):

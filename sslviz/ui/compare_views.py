@@ -8,6 +8,7 @@ import pandas  # noqa: F401  imported here, in the script thread, before page() 
 import streamlit as st
 
 from sslviz.core.errors import SslvizError
+from sslviz.evaluation.protocols import FEW_LABEL_DRAWS
 from sslviz.experiments import compare
 from sslviz.experiments.label_efficiency import submit
 from sslviz.methods import method_names
@@ -80,7 +81,7 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
                                     "images/s": st.column_config.NumberColumn(format="%.0f"),
                                     "training s": st.column_config.NumberColumn(format="%.1f")})
         st.caption(f"kNN and '{compare.TRAINER_PROBE}' are the trainer's own figures at the end of each run (a "
-                   f"linear probe on 10 labelled images per class, mean of {compare.TRAINER_PROBE_DRAWS} fixed draws); "
+                   f"linear probe on 10 labelled images per class, mean of {FEW_LABEL_DRAWS} fixed draws); "
                    "'linear @N' come from a label-efficiency experiment on the run.")
         missing = [r for r in compare.missing_linear(board) if (s.run_dir(r) / "checkpoint.pt").exists()]
         if missing and st.button(f"Measure kNN and linear probe at 1/10/100 labels per class for {len(missing)} "

@@ -22,10 +22,10 @@ the quality benchmark with defaults only, on a quiet machine, so what a class se
 BENCHMARKS.md: on shapes (Compare's leaderboard and the label-efficiency experiment open there) at
 twice the classroom budget, `python -m sslviz bench methods --datasets shapes --budgets 240
 --keep-zoo`; on MNIST at the classroom budget, `--datasets mnist-10k --budgets 120 --keep-zoo`
-(BENCH_BUDGETS; the denoising autoencoder on shapes stays at 120 s, where it teaches more: SHORTER). RotNet on shapes ships as the measured exception: the
-shapes are drawn at uniformly random angles, so "which way is up" has no answer there (it answers
-at chance; tests/test_zoo.py holds that). Each entry is trained with the recipe for its kind of data
-(sslviz/training/recipes.py); `build` skips an entry whose files were built with the same resolved config
+(BENCH_BUDGETS; the denoising autoencoder on shapes stays at 120 s, where it teaches more: SHORTER).
+RotNet on shapes ships as the measured exception: the shapes are drawn at uniformly random angles,
+so "which way is up" has no answer there (it answers at chance; tests/test_zoo.py holds that). Each
+entry is trained with the recipe for its kind of data (sslviz/training/recipes.py); `build` skips an entry whose files were built with the same resolved config
 (recipe, budget, seed), so a long build can run in parts, and stores one built in an older format in
 the current one without retraining.
 
@@ -71,9 +71,9 @@ NOTES = {
 # for twice the classroom budget.
 BENCH_BUDGETS = {"shapes": 240.0, "mnist-10k": 120.0}
 # Where a longer run is measured to teach less, the entry keeps the classroom budget. The denoising
-# autoencoder on shapes: its 10-label probe peaks after 4-5 epochs (0.205) and then falls as the
-# reconstruction of colour detail takes over; at 240 s it ends at 0.172, under its untrained
-# network's 0.200, where 120 s ends at 0.212 (2026-12-04, BENCHMARKS.md).
+# autoencoder on shapes: its 10-label probe is highest after 1-5 epochs (0.205) and then falls while
+# the reconstruction loss keeps improving; at 240 s it ends at 0.172, under its untrained network's
+# 0.200, where 120 s ends at 0.212 (2026-12-04, BENCHMARKS.md).
 SHORTER = {("denoising-ae", "shapes"): 120.0}
 _BENCH = dict(epochs=10_000, seed=0, device="cpu", owner="pretrained")
 ZOO_METHODS = ("supervised", "moco", "byol", "simsiam", "barlow-twins", "vicreg", "dino", "swav", "deepcluster",
