@@ -16,7 +16,7 @@ re-scored from them at install matches the build's within 0.01 (tests/test_zoo.p
 Why these (CATALOG): SimCLR on shapes is the home page demo, finished (300 s); the same run without
 colour jitter is its counterpart for the factor probe (colour stays readable when the augmentations
 do not change it); SimCLR and RotNet on MNIST (the bundled `mnist-10k`: real handwritten digits, no
-network needed) have longer runs (240 and 180 s) because the pages open on them. Every other method
+network needed) have their own runs (240 and 180 s) because the pages open on them. Every other method
 (and supervised training) on shapes, and every method that takes greyscale on MNIST, is a run of
 the quality benchmark with defaults only, on a quiet machine, so what a class sees is a row of
 BENCHMARKS.md, at twice the classroom budget: `python -m sslviz bench methods --datasets shapes
