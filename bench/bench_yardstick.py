@@ -40,8 +40,8 @@ def _seconds_to(summary: dict, target: float) -> float | None:
     return next((t for t, acc in summary.get("curve") or [] if acc >= target), None)
 
 
-def _secs(t: float | None) -> str:
-    return "never" if t is None else f"{t:.1f} s"
+def _when(t: float | None) -> str:
+    return "never" if t is None else f"after {t:.1f} s"
 
 
 def main(argv=None) -> int:
@@ -53,6 +53,11 @@ def main(argv=None) -> int:
                     help="extra `sslviz train` flags for one more run per round (repeatable)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    for flags in args.also:
+        try:
+            shlex.split(flags)
+        except ValueError as e:
+            raise SystemExit(f"--also {flags!r}: {e}") from None
     folder = str(Path(args.folder).expanduser().resolve())
     rows = []
     with tempfile.TemporaryDirectory() as home:
@@ -81,11 +86,11 @@ def main(argv=None) -> int:
             print(f"round {r}: plain loop kNN {r_['plain_knn']:.4f} ({r_['plain_epochs']} epochs, "
                   f"{r_['plain_images_per_second']:.0f} img/s); sslviz kNN {r_['sslviz_knn']:.4f} "
                   f"({r_['sslviz_epochs']} epochs, {r_['sslviz_images_per_second']:.0f} img/s); sslviz reached the "
-                  f"plain loop's kNN after {_secs(reach)} of {args.seconds:.0f}", flush=True)
+                  f"plain loop's kNN {_when(reach)} (budget {args.seconds:.0f} s)", flush=True)
             for a in r_["also"]:
                 print(f"round {r}: sslviz {a['flags']}: kNN {a['knn']:.4f} ({a['epochs']} epochs, "
-                      f"{a['images_per_second']:.0f} img/s); reached the plain loop's kNN after "
-                      f"{_secs(a['seconds_to_plain_knn'])}", flush=True)
+                      f"{a['images_per_second']:.0f} img/s); reached the plain loop's kNN "
+                      f"{_when(a['seconds_to_plain_knn'])}", flush=True)
     out = {"benchmark": "yardstick", "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.machine(),
            "cpus": os.cpu_count(), "seconds": args.seconds, "folder": folder, "rounds": rows}
     if args.json:
