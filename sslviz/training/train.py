@@ -49,9 +49,14 @@ class CheckpointError(SslvizError):
 
 
 class Reporter:
-    """Where the trainer sends what it measures. This base version keeps everything in memory."""
+    """Where the trainer sends what it measures. This base version keeps everything in memory.
 
-    def __init__(self):
+    Training steps are reported at most every `interval` seconds of wall clock (the last step of an
+    epoch always), so a fast run does not flood the store; 0 reports every step, so which steps a
+    test sees does not depend on the machine's speed."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval = interval
         self.rows: list[tuple[int, float, float, str, float]] = []
         self.last_progress = (0.0, None, "")
 
@@ -315,7 +320,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
             st["images_seen"] += len(idx) * world
             st["train_seconds"] += time.perf_counter() - t0
             now = time.perf_counter()
-            if now - last_report > 0.5 or i == steps_per_epoch - 1:
+            if now - last_report > getattr(report, "interval", 0.5) or i == steps_per_epoch - 1:
                 values.update(lr=lr, images_per_second=st["images_seen"] / max(st["train_seconds"], 1e-9))
                 report.metrics(st["step"], epoch + (i + 1) / steps_per_epoch, now - start, values)
                 eta = (now - start) / max(progress, 1e-6) * (1 - progress) if progress > 0 else None
