@@ -53,9 +53,10 @@ def main(argv=None) -> int:
                     help="extra `sslviz train` flags for one more run per round (repeatable)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    variants = {"": []}  # flags as given -> their argv; "" is the no-flags run the bar is about
     for flags in args.also:
         try:
-            shlex.split(flags)
+            variants[flags] = shlex.split(flags)
         except ValueError as e:
             raise SystemExit(f"--also {flags!r}: {e}") from None
     folder = str(Path(args.folder).expanduser().resolve())
@@ -69,8 +70,8 @@ def main(argv=None) -> int:
             plain = _run([sys.executable, "bench/plain_simclr.py", "--dataset", f"folder:{folder}",
                           "--seconds", str(args.seconds), "--budget-counts", "all" if grey else "train", "--json"], env)
             runs = {flags: _run([sys.executable, "-m", "sslviz", "train", "--dataset", f"folder:{folder}",
-                                 "--time-budget", str(args.seconds), *shlex.split(flags), "--json"], env)
-                    for flags in ["", *args.also]}
+                                 "--time-budget", str(args.seconds), *argv, "--json"], env)
+                    for flags, argv in variants.items()}
             ours = runs[""]
             reach = _seconds_to(ours, plain["knn_accuracy"])
             rows.append({"round": r, "plain_knn": plain["knn_accuracy"], "plain_epochs": plain["epochs"],

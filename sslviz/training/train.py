@@ -48,6 +48,9 @@ class CheckpointError(SslvizError):
     """A checkpoint cannot be loaded: missing, truncated, or holding pickled code (refused)."""
 
 
+REPORT_INTERVAL = 0.5  # seconds of wall clock between training-step reports, unless the reporter says otherwise
+
+
 class Reporter:
     """Where the trainer sends what it measures. This base version keeps everything in memory.
 
@@ -55,7 +58,7 @@ class Reporter:
     epoch always), so a fast run does not flood the store; 0 reports every step, so which steps a
     test sees does not depend on the machine's speed."""
 
-    def __init__(self, interval: float = 0.5):
+    def __init__(self, interval: float = REPORT_INTERVAL):
         self.interval = interval
         self.rows: list[tuple[int, float, float, str, float]] = []
         self.last_progress = (0.0, None, "")
@@ -288,6 +291,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         checkpoint()
         stopped_by = "nothing to train"
     last_report = time.perf_counter()
+    report_interval = getattr(report, "interval", REPORT_INTERVAL)  # the store's reporters duck-type Reporter
     method.train()
     while st["epoch"] < config.epochs and stopped_by == "epochs":
         epoch = st["epoch"]
@@ -320,7 +324,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
             st["images_seen"] += len(idx) * world
             st["train_seconds"] += time.perf_counter() - t0
             now = time.perf_counter()
-            if now - last_report > getattr(report, "interval", 0.5) or i == steps_per_epoch - 1:
+            if now - last_report > report_interval or i == steps_per_epoch - 1:
                 values.update(lr=lr, images_per_second=st["images_seen"] / max(st["train_seconds"], 1e-9))
                 report.metrics(st["step"], epoch + (i + 1) / steps_per_epoch, now - start, values)
                 eta = (now - start) / max(progress, 1e-6) * (1 - progress) if progress > 0 else None

@@ -25,9 +25,9 @@ and `--datasets mnist-10k --budgets 240 --keep-zoo` (BENCH_BUDGETS; an entry mea
 when trained longer keeps the classroom budget's run: SHORTER).
 RotNet on shapes ships as the measured exception: the shapes are drawn at uniformly random angles,
 so "which way is up" has no answer there (it answers at chance; tests/test_zoo.py holds that). Each
-entry is trained with the recipe for its kind of data (sslviz/training/recipes.py); `build` skips an entry whose files were built with the same resolved config
-(recipe, budget, seed), so a long build can run in parts, and stores one built in an older format in
-the current one without retraining.
+entry is trained with the recipe for its kind of data (sslviz/training/recipes.py); `build` skips an
+entry whose files were built with the same resolved config (recipe, budget, seed), so a long build
+can run in parts, and stores one built in an older format in the current one without retraining.
 
 What ships of a run is what the pages use (build.NOT_SHIPPED): the backbone, projection heads and
 pretext heads; momentum copies, queues, predictors and the GAN's generator are left out.
