@@ -48,8 +48,8 @@ with tempfile.TemporaryDirectory() as tmp:
     # the linear probe at 10 labels per class, mean of 5 paired draws (the same images for the
     # method, its untrained network and raw pixels), on the monitor's 5,000-image bank and test set
     ckpt = train.load_checkpoint(Path(tmp) / "checkpoint.pt")
-    data = load_dataset(cfg.dataset, image_size=cfg.image_size, data_root=cfg.data_root, seed=cfg.seed)
-    resolved = RunConfig.from_dict(ckpt["config"])
+    resolved = RunConfig.from_dict(ckpt["config"])  # the recipe's, image size included
+    data = load_dataset(cfg.dataset, image_size=resolved.image_size, data_root=cfg.data_root, seed=cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     bank = torch.randperm(len(data.train), generator=g)[: cfg.eval_train_max].sort().values
     test = torch.randperm(len(data.test), generator=g)[: cfg.eval_test_max].sort().values

@@ -89,16 +89,20 @@ def test_bad_input_is_one_line_not_a_traceback(runs_dir, args, needle):
 
 def test_train_backbone_follows_the_data_and_an_explicit_choice_wins():
     from sslviz.cli.main import _parser, config_from_args
-    from sslviz.data import load_dataset
     from sslviz.training.recipes import resolve
 
     def backbone(*argv):
         cfg = config_from_args(_parser().parse_args(["train", *argv]))
-        return cfg.backbone, resolve(cfg, load_dataset(cfg.dataset, image_size=cfg.image_size)).backbone
+        return cfg.backbone, resolve(cfg).backbone
 
     assert backbone("--dataset", "mnist-10k") == ("auto", "small-cnn-grid")  # centred digits: keep where strokes are
     assert backbone("--dataset", "shapes") == ("auto", "small-cnn-max")  # drawn objects anywhere: max-pooling
     assert backbone("--dataset", "mnist-10k", "--backbone", "small-cnn") == ("small-cnn", "small-cnn")
+    # the working size too: open unless given, then the recipe's (MNIST at its own 28 px)
+    cfg = config_from_args(_parser().parse_args(["train", "--dataset", "mnist-10k"]))
+    assert cfg.image_size is None and resolve(cfg).image_size == 28
+    cfg = config_from_args(_parser().parse_args(["train", "--dataset", "mnist-10k", "--image-size", "32"]))
+    assert resolve(cfg).image_size == 32
 
 
 def test_doctor_reports_a_healthy_install(runs_dir):

@@ -63,16 +63,41 @@ def test_photos_graphics_and_position_are_told_apart():
 
 
 def test_the_same_images_get_the_same_recipe_as_a_folder(tmp_path):
-    """MNIST as the bundled set and as a folder of PNGs: same kind, same resolved run."""
+    """MNIST as the bundled set and as a folder of PNGs: same kind, same resolved run, same images."""
     mnist = load_dataset("mnist-10k", image_size=28)
     folder = _write_folder(mnist.train.images[:400], mnist.train.labels[:400], tmp_path / "digits")
     as_folder = load_dataset(f"folder:{folder}", image_size=28, cache_dir=str(tmp_path / "cache"))
-    a = recipes.resolve(RunConfig(method="simclr", dataset="mnist-10k", image_size=28), mnist)
-    b = recipes.resolve(RunConfig(method="simclr", dataset=f"folder:{folder}", image_size=28), as_folder)
+    a = recipes.resolve(RunConfig(method="simclr", dataset="mnist-10k"), mnist)
+    b = recipes.resolve(RunConfig(method="simclr", dataset=f"folder:{folder}"), as_folder)
     assert recipes.traits(as_folder).kind == "grey-centred"
-    keep = ("backbone", "pipeline", "lr", "method_params", "batch_size")
+    keep = ("backbone", "pipeline", "lr", "method_params", "batch_size", "image_size")
     assert {k: getattr(a, k) for k in keep} == {k: getattr(b, k) for k in keep}
     assert a.backbone == "small-cnn-grid" and a.pipeline["flip_p"] == 0.0  # a flipped 2 is not a 2
+    assert a.image_size == 28  # MNIST's own size: no resampling of the digits
+    # the trainer's loader: the folder read at 32 px to learn its kind, then at the recipe's 28 px,
+    # where its pixels are the PNGs' own, as the bundled set's are
+    config, data = recipes.resolve_with_data(RunConfig(method="simclr", dataset=f"folder:{folder}"))
+    assert config.image_size == data.image_size == 28
+    assert torch.equal(data.train.images.sort(0).values, as_folder.train.images.sort(0).values)
+
+
+def test_image_size_follows_the_recipe_unless_the_config_names_one():
+    digits, shapes = load_dataset("digits"), load_dataset("shapes")
+    size = {m: recipes.resolve(RunConfig(method=m, dataset="digits"), digits).image_size
+            for m in ("simclr", "vicreg", "supervised", "rotation", "jigsaw", "relative-position", "cpc", "gan")}
+    # centred greyscale works at 28 px; the methods that cut patches on a grid tuned at 32 px keep it
+    assert size == {"simclr": 28, "vicreg": 28, "supervised": 28, "rotation": 28, "jigsaw": 32,
+                    "relative-position": 32, "cpc": 32, "gan": 32}
+    assert recipes.resolve(RunConfig(method="simclr", dataset="shapes"), shapes).image_size == 32
+    assert recipes.resolve(RunConfig(method="simclr", dataset="digits", image_size=20), digits).image_size == 20
+    config, data = recipes.resolve_with_data(RunConfig(method="simclr", dataset="digits"))
+    assert config.image_size == data.image_size == 28 and data.channels == 1
+    config, data = recipes.resolve_with_data(RunConfig(method="simclr", dataset="digits", image_size=16))
+    assert config.image_size == data.image_size == 16
+    with pytest.raises(Exception, match="image_size"):
+        RunConfig.from_dict({"image_size": 4})
+    # the Train page's line says the size it will work at
+    assert "at 28 px" in recipes.note("simclr", "digits") and "at 32 px" in recipes.note("simclr", "shapes")
 
 
 def test_explicit_choices_win_over_the_recipe():
@@ -108,6 +133,11 @@ def test_the_trainer_stores_the_resolved_config_and_scores_few_labels(tmp_path):
     pixels = {rows[(e, "few_label_pixels")] for e in (0, 1, 2)}
     assert len(pixels) == 1 and 0.5 < pixels.pop() <= 1.0  # digits' pixels with 10 labels per class: a fixed line
     assert train.load_checkpoint(tmp_path / "checkpoint.pt")["config"]["backbone"] == "small-cnn-grid"
+    # a config that leaves the image size open trains, and is stored, at the recipe's
+    rep.rows = []
+    summary = train.run(tiny_config(epochs=1, image_size=None), tmp_path / "open", rep)
+    assert rep.config["image_size"] == 28 and summary["recipe"]["data"].startswith("greyscale, 28 px")
+    np.testing.assert_equal(np.load(tmp_path / "open" / "embeddings_0001.npz")["features"].shape[0], 200)
 
 
 def test_few_label_score_uses_fixed_paired_draws():

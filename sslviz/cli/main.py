@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--precision", default="auto", help="auto (mixed precision on a GPU) | fp32 | bf16 | fp16")
     t.add_argument("--compile", action="store_true", help="torch.compile the backbone (opt-in; helps on GPUs)")
-    t.add_argument("--image-size", type=int, default=32)
+    t.add_argument("--image-size", type=int, default=None,
+                   help="working size in pixels (default: the recipe's: 28 for centred greyscale, else 32)")
     t.add_argument("--data-root", default=None)
     t.add_argument("--labels-per-class", type=int, default=None)
     t.add_argument("--pipeline", default=None, help="augmentation preset name or JSON object (default: per dataset)")
@@ -185,8 +186,10 @@ def cmd_train(args) -> int:
         print(json.dumps(out) if args.json else f"queued {run_id} ({out['status']})")
         return 0
     from sslviz.data import load_dataset
+    from sslviz.training.recipes import DEFAULT_IMAGE_SIZE
 
-    load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)  # fail fast
+    load_dataset(config.dataset, image_size=config.image_size or DEFAULT_IMAGE_SIZE, data_root=config.data_root,
+                 seed=config.seed)  # fail fast
     from sslviz.core import distributed
 
     if distributed.launched_by_torchrun():  # torchrun --nproc_per_node=N -m sslviz train ...

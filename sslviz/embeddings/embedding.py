@@ -195,7 +195,7 @@ def dataset_for(config: dict):
     """The run's ImageSet (kept in memory for the last few datasets asked for)."""
     from sslviz.data import load_dataset
 
-    key = (config.get("dataset", "shapes"), int(config.get("image_size", 32)), config.get("data_root"),
+    key = (config.get("dataset", "shapes"), int(config.get("image_size") or 32), config.get("data_root"),
            int(config.get("seed", 0)))
     with _datasets_lock:
         if key in _datasets:

@@ -29,7 +29,7 @@ class RunConfig:
     device: str = "auto"
     precision: str = "auto"  # auto (bf16/fp16 mixed precision on a GPU, fp32 elsewhere) | fp32 | bf16 | fp16
     compile: bool = False  # torch.compile the backbone (opt-in: compiling costs time up front)
-    image_size: int = 32
+    image_size: int | None = None  # None: the recipe's working size (sslviz/training/recipes.py; else 32)
     data_root: str | None = None
     pipeline: dict | None = None  # augment.Pipeline as a dict; None: the dataset's default
     method_params: dict = field(default_factory=dict)  # hyper-parameters of the method (temperature, ...)
@@ -61,13 +61,14 @@ class RunConfig:
         positive_int("epochs", self.epochs)
         if self.batch_size is not None:
             positive_int("batch_size", self.batch_size)
-        positive_int("image_size", self.image_size)
+        if self.image_size is not None:
+            positive_int("image_size", self.image_size)
         positive_int("snapshot_every", self.snapshot_every)
         positive_int("eval_train_max", self.eval_train_max)
         positive_int("eval_test_max", self.eval_test_max)
         if self.batch_size is not None and self.batch_size < 2:
             raise ConfigError("batch_size: must be at least 2 (contrastive methods compare images in a batch)")
-        if self.image_size < 8 or self.image_size > 512:
+        if self.image_size is not None and not 8 <= self.image_size <= 512:
             raise ConfigError(f"image_size: must be between 8 and 512, got {self.image_size}")
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr: must be a positive number, got {self.lr!r}")

@@ -14,8 +14,8 @@ The kind of data (`traits`):
   -> kind: "grey-centred" (digits, MNIST, Fashion-MNIST), "grey", "colour-centred" (house numbers),
      "colour" (shapes, photos)
 
-What a kind decides for every method (the pipeline and the backbone), and what a method decides on
-top (lr, temperature, heads, momentum...) is in RECIPES below, each with the measurement that
+What a kind decides for every method (the pipeline, the backbone and the working image size), and
+what a method decides on top (lr, temperature, heads, momentum...) is in RECIPES below, each with the measurement that
 chose it. Explicit choices in a config always win over the recipe.
 """
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sslviz.augment.pipelines import PRESETS, Pipeline, pipeline_for_kind
 
 DEFAULT_BATCH_SIZE = 256  # when neither the config nor the recipe names one
+DEFAULT_IMAGE_SIZE = 32  # likewise for the working image size; also the size the kind of data is first read at
 CENTRED_RATIO = 0.5  # border/centre pixel-variance ratio below which position is taken to matter
 FLAT_FRACTION = 0.6  # share of an image's pixels in its 3 commonest colours above which it is drawn, not photographed
 
@@ -55,10 +56,10 @@ class Traits:
         base = "graphics" if self.drawn else "colour" if self.colour else "grey"
         return base + ("-centred" if self.centred else "")
 
-    def describe(self) -> str:
+    def describe(self, size: bool = True) -> str:
         what = ("colour graphics (flat colours)" if self.drawn else "colour" if self.colour else "greyscale")
         where = "centred (position matters)" if self.centred else "objects anywhere"
-        return f"{what}, {self.size} px, {where}"
+        return f"{what}, {self.size} px, {where}" if size else f"{what}, {where}"
 
 
 def traits(data) -> Traits:
@@ -85,11 +86,12 @@ def traits(data) -> Traits:
 
 
 # ---------------------------------------------------------------------------------------------
-# What the kind of data decides for every method: the augmentations and the backbone.
-# Measured with bench/recipe_search.py (fixed epochs, so the machine's load does not matter).
+# What the kind of data decides for every method: the augmentations, the backbone and the working
+# image size (DEFAULT_IMAGE_SIZE where a kind names none). Measured with bench/recipe_search.py (fixed
+# epochs, so the machine's load does not matter) and, for the image size, at a fixed budget.
 
 KIND_DEFAULTS: dict[str, dict] = {
-    "grey-centred": {"backbone": "small-cnn-grid", "pipeline": "digits"},
+    "grey-centred": {"backbone": "small-cnn-grid", "pipeline": "digits", "image_size": 28},
     "grey": {"backbone": "small-cnn", "pipeline": "grey-objects"},
     "colour-centred": {"backbone": "small-cnn-grid", "pipeline": "colour-centred"},
     "colour": {"backbone": "small-cnn", "pipeline": "natural"},
@@ -101,8 +103,11 @@ KIND_DEFAULTS: dict[str, dict] = {
 # 0.586 (its untrained net 0.366), at the same images/s as small-cnn. Drawn images need the strong colour
 # changes: their colours are the drawer's choice, a nuisance. 3 epochs on mnist-10k (28 px, raw pixels 0.949):
 # "digits" augmentations with small-cnn-grid 0.953; the plain loop's crops (0.3-1, no jitter, no rotation) 0.935.
-# Image size is not a recipe field yet (RunConfig.image_size, default 32). Measured 2026-12-04, SimCLR at 120 s on
-# mnist-10k: native 28 px 650 images/s, kNN 0.964, 10 labels per class 0.898; 32 px 469 images/s, 0.958, 0.896.
+# Centred greyscale works at 28 px, MNIST's own size (smaller images, such as sklearn's 8-px digits, are
+# upsampled to it as they were to 32). Measured 2026-12-04, SimCLR at 120 s on mnist-10k: 28 px 650 images/s,
+# kNN 0.964, 10 labels per class 0.898; 32 px 469 images/s, 0.958, 0.896. The plain-loop yardstick on MNIST
+# as a folder of PNGs (bench yardstick, 90 s, side by side): at 32 px sslviz never reached the plain loop's
+# kNN 0.9550; at 28 px after 38.3 s. The methods that cut patches on a grid keep 32 px (RECIPES below).
 # The "colour" (photo) and "grey" rows are not measured here (no such set on this machine): they follow
 # SimCLR's CIFAR-10 recipe and the plain loop of bench/plain_simclr.py.
 
@@ -139,13 +144,20 @@ RECIPES: dict[tuple[str, str], dict] = {
                    "measured": "lr 5e-4 vs 2e-3 at 120 s: on shapes kNN 0.426 vs 0.259, 10 labels per class 0.220 vs "
                                "0.173 (untrained 0.200); on MNIST 0.904 vs 0.863, 0.736 vs 0.698 (untrained 0.732). "
                                "Batch-wide negatives on MNIST: 0.727 (3 draws) at half the images/s"},
-    ("cpc", "grey-centred"): {"method_params": {"grid": 3},
+    # The patch methods keep 32 px on centred greyscale: their grids and patch sizes were tuned there (CPC
+    # upsamples anything smaller to 32 px anyway), and the GAN's generator draws 32-px images.
+    ("jigsaw", "grey-centred"): {"image_size": 32, "measured": "kept at 32 px, where its 2×2 tiles of 16 px were "
+                                                               "tuned: 10 labels per class 0.848 at 240 s on MNIST"},
+    ("relative-position", "grey-centred"): {"image_size": 32,
+                                            "measured": "kept at 32 px, where its 3×3 patch grid was tuned: 10 labels "
+                                                        "per class 0.765 at 120 s on MNIST"},
+    ("cpc", "grey-centred"): {"method_params": {"grid": 3}, "image_size": 32,
                               "measured": "a 3×3 grid of 16-px patches vs 4×4 of 12 px at 120 s on MNIST: 10 labels "
                                           "per class 0.762 (monitor's draws; raw pixels 0.757, untrained 0.731), kNN "
                                           "0.911 (4×4: 0.736 and 0.904 in the benchmark); fewer blank border patches "
                                           "to tell apart. Images upsampled to 44 px (17-px patches): 0.723 at a third "
                                           "of the images/s"},
-    ("gan", "grey-centred"): {"lr": 5e-4, "method_params": {"g_lr": 4e-3, "diff_augment": True},
+    ("gan", "grey-centred"): {"lr": 5e-4, "method_params": {"g_lr": 4e-3, "diff_augment": True}, "image_size": 32,
                               "measured": "at 120 s on MNIST, 10 labels per class 0.724 vs 0.656 with lr 2e-3 and "
                                           "DCGAN's generator lr 2e-4 (kNN 0.877 vs 0.799). Searched, discriminator / "
                                           "generator lr (3 draws): 5e-4 / 2e-4 0.697, 5e-4 / 5e-4 0.691, 5e-4 / 1e-3 "
@@ -223,15 +235,18 @@ def recipe_for(method: str, kind: str) -> dict:
 
 
 def resolve(config, data=None):
-    """A copy of `config` with what it leaves open filled in from the recipe for its data."""
+    """A copy of `config` with what it leaves open filled in from the recipe for its data (`data`:
+    the ImageSet at any size; the kind of data does not depend on it)."""
     from sslviz.data import load_dataset
 
     if data is None:
-        data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root,
-                            seed=config.seed)
+        data = load_dataset(config.dataset, image_size=config.image_size or DEFAULT_IMAGE_SIZE,
+                            data_root=config.data_root, seed=config.seed)
     t = traits(data)
     r = recipe_for(config.method, t.kind)
     changes: dict = {}
+    if config.image_size is None:
+        changes["image_size"] = r.get("image_size", DEFAULT_IMAGE_SIZE)
     if config.backbone == "auto":
         changes["backbone"] = r["backbone"]
     if config.pipeline is None:
@@ -244,6 +259,23 @@ def resolve(config, data=None):
     if params != config.method_params:
         changes["method_params"] = params
     return dataclasses.replace(config, **changes) if changes else config
+
+
+def resolve_with_data(config):
+    """(config completed by its recipe, its dataset loaded at the working size the recipe chose).
+
+    When the config leaves the image size open the kind of data is read first at DEFAULT_IMAGE_SIZE
+    and the images are loaded again at the recipe's size if it differs (a cached folder decodes once
+    per size)."""
+    from sslviz.data import load_dataset
+
+    data = load_dataset(config.dataset, image_size=config.image_size or DEFAULT_IMAGE_SIZE,
+                        data_root=config.data_root, seed=config.seed)
+    config = resolve(config, data)
+    if data.image_size != config.image_size:
+        data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root,
+                            seed=config.seed)
+    return config, data
 
 
 def note(method: str, dataset: str) -> str:
@@ -265,7 +297,9 @@ def note(method: str, dataset: str) -> str:
     r = recipe_for(method, t.kind)
     params = ", ".join(f"{k} {v}" for k, v in r["method_params"].items())
     measured = RECIPES.get((method, t.kind), RECIPES.get((method, "*"), {})).get("measured", "")
-    return (f"{t.describe()} → {r['backbone']}, '{r['pipeline']}' augmentations ({PRESET_NOTES.get(r['pipeline'], '')})"
+    size = r.get("image_size", DEFAULT_IMAGE_SIZE)
+    return (f"{t.describe(size=False)} → {r['backbone']} at {size} px, '{r['pipeline']}' augmentations "
+            f"({PRESET_NOTES.get(r['pipeline'], '')})"
             + (f"; {params}" if params else "") + (f"; lr {r['lr']}" if "lr" in r else "")
             + (f". Measured: {measured}" if measured else ""))
 

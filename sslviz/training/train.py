@@ -23,7 +23,6 @@ from sslviz.augment.engine import Pipeline
 from sslviz.core import distributed
 from sslviz.core.errors import SslvizError
 from sslviz.core.files import atomic_write_bytes
-from sslviz.data import load_dataset
 from sslviz.evaluation.fewshot_stats import stratified_draw
 from sslviz.evaluation.protocols import (
     collapse_metrics,
@@ -37,7 +36,7 @@ from sslviz.methods import get_method
 from sslviz.methods.models import build_backbone, mixed_precision, pick_device
 
 from .config import RunConfig
-from .recipes import resolve, traits
+from .recipes import resolve, resolve_with_data, traits
 
 
 class Diverged(SslvizError):
@@ -217,8 +216,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         report = Reporter()  # only rank 0 talks to the run store
 
     report.progress(0.0, None, f"loading {config.dataset}")
-    data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)
-    config = resolve(config, data)  # the recipe for this kind of data fills what the config leaves open
+    config, data = resolve_with_data(config)  # the recipe for this kind of data fills what the config leaves open
     if hasattr(report, "resolved"):  # optional in a reporter
         report.resolved(config.to_dict())
     train_x, train_y = data.train.images, data.train.labels

@@ -132,16 +132,13 @@ def build_one(name: str, out: Path | None = None, time_budget: float | None = No
 
 def resolved_config(name: str, time_budget: float | None = None) -> dict:
     """The config an entry trains with: its catalogue fields completed by the recipe for its data."""
-    from sslviz.data import load_dataset
     from sslviz.training.config import RunConfig
     from sslviz.training.recipes import resolve
 
     cfg = config_for(name)
     if time_budget:
         cfg["time_budget"] = float(time_budget)
-    config = RunConfig.from_dict(cfg)
-    data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root, seed=config.seed)
-    return resolve(config, data).to_dict()
+    return resolve(RunConfig.from_dict(cfg)).to_dict()
 
 
 def up_to_date(name: str, out: Path | None = None, time_budget: float | None = None) -> bool:
