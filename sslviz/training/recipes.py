@@ -107,7 +107,9 @@ KIND_DEFAULTS: dict[str, dict] = {
 # upsampled to it as they were to 32). Measured 2026-12-04, SimCLR at 120 s on mnist-10k: 28 px 650 images/s,
 # kNN 0.964, 10 labels per class 0.898; 32 px 469 images/s, 0.958, 0.896. The plain-loop yardstick on MNIST
 # as a folder of PNGs (bench yardstick, 90 s, side by side): at 32 px sslviz never reached the plain loop's
-# kNN 0.9550; at 28 px after 38.3 s. The methods that cut patches on a grid keep 32 px (RECIPES below).
+# kNN 0.9550; at 28 px after 38.3 s. The MNIST zoo rebuilt at 28 px (bench methods, 240 s, 12 methods):
+# 1.2-1.5x the images/s, 10 of 12 gain at 10 labels per class (SimSiam 0.873 -> 0.891), Barlow Twins and
+# supervised level (-0.002, -0.001). The methods that cut patches on a grid keep 32 px (RECIPES below).
 # The "colour" (photo) and "grey" rows are not measured here (no such set on this machine): they follow
 # SimCLR's CIFAR-10 recipe and the plain loop of bench/plain_simclr.py.
 
