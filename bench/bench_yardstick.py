@@ -8,7 +8,7 @@ issue defines it; training only on colour) and (2) `python -m sslviz train --dat
 --time-budget SECONDS --json`, nothing else. It prints both kNN accuracies (the same monitor: weighted
 cosine kNN, k=20, a 5,000-image bank, 2,000 test images) and, from sslviz's own curve, the seconds
 it took to reach the plain loop's final accuracy (the goal: half the budget). Each `--also "FLAGS"`
-adds one more sslviz run to every round with those train flags (say `--also "--image-size 28"`), so
+adds one more sslviz run to every round with those train flags (say `--also "--image-size 32"`), so
 a lever for the goal is measured side by side with the defaults, not against an older table.
 """
 
