@@ -185,6 +185,17 @@ def test_bad_input_is_one_clear_line(lab, tmp_path):
         prepare(dict(baselines=["pixels"], dataset=f"folder:{folder.parent}", image_size=8), store)
 
 
+def test_a_baselines_only_experiment_works_at_the_recipes_image_size(lab):
+    """Raw pixels and the untrained network on centred digits at 28 px, as the zoo's runs on them."""
+    store = lab["store"]
+    cfg, _ = prepare(dict(baselines=["pixels", "random-init"], dataset="digits", device="cpu"), store)
+    assert cfg["image_size"] == 28
+    cfg, _ = prepare(dict(baselines=["pixels"], dataset="shapes", device="cpu"), store)
+    assert cfg["image_size"] == 32
+    cfg, _ = prepare(dict(baselines=["pixels"], dataset="digits", image_size=16, device="cpu"), store)
+    assert cfg["image_size"] == 16
+
+
 def tiny_cfg_dict():
     from conftest import tiny_config
 

@@ -194,9 +194,10 @@ _datasets_lock = threading.Lock()
 def dataset_for(config: dict):
     """The run's ImageSet (kept in memory for the last few datasets asked for)."""
     from sslviz.data import load_dataset
+    from sslviz.training.recipes import DEFAULT_IMAGE_SIZE
 
-    key = (config.get("dataset", "shapes"), int(config.get("image_size") or 32), config.get("data_root"),
-           int(config.get("seed", 0)))
+    size = int(config.get("image_size") or DEFAULT_IMAGE_SIZE)  # a run's stored config has the recipe's
+    key = (config.get("dataset", "shapes"), size, config.get("data_root"), int(config.get("seed", 0)))
     with _datasets_lock:
         if key in _datasets:
             _datasets.move_to_end(key)

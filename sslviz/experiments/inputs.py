@@ -129,6 +129,12 @@ class Inputs:
                 self.notes.append(f"the runs were trained with different seeds ({sorted(seeds)}); all are scored on "
                                   f"the split of seed {cfg.data_seed}, so a few test images may have been in another "
                                   "run's (unlabelled) training images")
+        if cfg.image_size is None and cfg.dataset:  # baselines only: the recipe's working size for the data
+            from sslviz.training.config import RunConfig
+            from sslviz.training.recipes import resolve
+
+            cfg.image_size = resolve(RunConfig(method="random-init", dataset=cfg.dataset, data_root=cfg.data_root,
+                                               seed=cfg.data_seed or 0)).image_size
         cfg.image_size = cfg.image_size or 32
         cfg.backbone = cfg.backbone or "small-cnn"
         cfg.data_seed = cfg.data_seed or 0

@@ -15,8 +15,8 @@ The kind of data (`traits`):
      "colour" (shapes, photos)
 
 What a kind decides for every method (the pipeline, the backbone and the working image size), and
-what a method decides on top (lr, temperature, heads, momentum...) is in RECIPES below, each with the measurement that
-chose it. Explicit choices in a config always win over the recipe.
+what a method decides on top (lr, temperature, heads, momentum...) is in RECIPES below, each with the
+measurement that chose it. Explicit choices in a config always win over the recipe.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ KIND_DEFAULTS: dict[str, dict] = {
 # as a folder of PNGs (bench yardstick, 90 s, side by side): at 32 px sslviz never reached the plain loop's
 # kNN 0.9550; at 28 px after 38.3 s. The MNIST zoo rebuilt at 28 px (bench methods, 240 s, 12 methods):
 # 1.2-1.5x the images/s, 10 of 12 gain at 10 labels per class (SimSiam 0.873 -> 0.891), Barlow Twins and
-# supervised level (-0.002, -0.001). The methods that cut patches on a grid keep 32 px (RECIPES below).
+# supervised level (-0.002, -0.001). Jigsaw, CPC and the GAN keep 32 px (RECIPES below).
 # The "colour" (photo) and "grey" rows are not measured here (no such set on this machine): they follow
 # SimCLR's CIFAR-10 recipe and the plain loop of bench/plain_simclr.py.
 
@@ -146,13 +146,15 @@ RECIPES: dict[tuple[str, str], dict] = {
                    "measured": "lr 5e-4 vs 2e-3 at 120 s: on shapes kNN 0.426 vs 0.259, 10 labels per class 0.220 vs "
                                "0.173 (untrained 0.200); on MNIST 0.904 vs 0.863, 0.736 vs 0.698 (untrained 0.732). "
                                "Batch-wide negatives on MNIST: 0.727 (3 draws) at half the images/s"},
-    # The patch methods keep 32 px on centred greyscale: their grids and patch sizes were tuned there (CPC
+    # Jigsaw and CPC keep 32 px on centred greyscale: their grids and patch sizes were tuned there (CPC
     # upsamples anything smaller to 32 px anyway), and the GAN's generator draws 32-px images.
     ("jigsaw", "grey-centred"): {"image_size": 32, "measured": "kept at 32 px, where its 2×2 tiles of 16 px were "
                                                                "tuned: 10 labels per class 0.848 at 240 s on MNIST"},
-    ("relative-position", "grey-centred"): {"image_size": 32,
-                                            "measured": "kept at 32 px, where its 3×3 patch grid was tuned: 10 labels "
-                                                        "per class 0.765 at 120 s on MNIST"},
+    ("relative-position", "grey-centred"): {"image_size": 28,
+                                            "measured": "28 vs 32 px at 120 s on MNIST, side by side (monitor's 3 "
+                                                        "draws): 10 labels per class 0.781 vs 0.749 (raw pixels 0.748 "
+                                                        "and 0.757 at those sizes), kNN 0.915 vs 0.883 (untrained "
+                                                        "0.904 and 0.901)"},
     ("cpc", "grey-centred"): {"method_params": {"grid": 3}, "image_size": 32,
                               "measured": "a 3×3 grid of 16-px patches vs 4×4 of 12 px at 120 s on MNIST: 10 labels "
                                           "per class 0.762 (monitor's draws; raw pixels 0.757, untrained 0.731), kNN "
@@ -239,11 +241,8 @@ def recipe_for(method: str, kind: str) -> dict:
 def resolve(config, data=None):
     """A copy of `config` with what it leaves open filled in from the recipe for its data (`data`:
     the ImageSet at any size; the kind of data does not depend on it)."""
-    from sslviz.data import load_dataset
-
     if data is None:
-        data = load_dataset(config.dataset, image_size=config.image_size or DEFAULT_IMAGE_SIZE,
-                            data_root=config.data_root, seed=config.seed)
+        data = _load(config, config.image_size or DEFAULT_IMAGE_SIZE)
     t = traits(data)
     r = recipe_for(config.method, t.kind)
     changes: dict = {}
@@ -269,15 +268,17 @@ def resolve_with_data(config):
     When the config leaves the image size open the kind of data is read first at DEFAULT_IMAGE_SIZE
     and the images are loaded again at the recipe's size if it differs (a cached folder decodes once
     per size)."""
-    from sslviz.data import load_dataset
-
-    data = load_dataset(config.dataset, image_size=config.image_size or DEFAULT_IMAGE_SIZE,
-                        data_root=config.data_root, seed=config.seed)
+    data = _load(config, config.image_size or DEFAULT_IMAGE_SIZE)
     config = resolve(config, data)
     if data.image_size != config.image_size:
-        data = load_dataset(config.dataset, image_size=config.image_size, data_root=config.data_root,
-                            seed=config.seed)
+        data = _load(config, config.image_size)
     return config, data
+
+
+def _load(config, image_size: int):
+    from sslviz.data import load_dataset
+
+    return load_dataset(config.dataset, image_size=image_size, data_root=config.data_root, seed=config.seed)
 
 
 def note(method: str, dataset: str) -> str:
