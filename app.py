@@ -22,6 +22,8 @@ climbs past the raw-pixel line, which means the network learned *shape* while ig
 position — without ever seeing a label.
 """
 )
+page_link("pages/0_Lessons.py", "Teaching a class? Follow a lesson: a guided 45-minute path, the class votes before each reveal",
+          icon=":material/school:")
 if st.button("Start the one-minute demo (SimCLR on shapes)", type="primary", icon=":material/play_arrow:"):
     run_id = start_demo()
     select_run(run_id)
@@ -42,6 +44,8 @@ if demo:
 pretrained_status()
 
 st.subheader("Pages")
+page_link("pages/0_Lessons.py", "Lessons — a guided path for a class: one view per step, a question, a reveal",
+          icon=":material/school:")
 page_link("pages/1_Augmentations.py", "Augmentations — edit the views live; see what training made the network forget",
           icon=":material/palette:")
 page_link("pages/2_Pretext_Tasks.py", "Pretext Tasks — what each task asks, the network's answers, a card per method",

@@ -29,7 +29,7 @@ from sslviz.training.runs import RunStore
 # Material icons, as the home page's links use: they come with Streamlit's font, where emoji need
 # one from the system (a classroom PC's browser may show boxes).
 HOME = ("app.py", "Home", ":material/home:")
-PAGE_ICONS = {"Augmentations": ":material/palette:", "Pretext Tasks": ":material/extension:",
+PAGE_ICONS = {"Lessons": ":material/school:", "Augmentations": ":material/palette:", "Pretext Tasks": ":material/extension:",
               "Train": ":material/model_training:", "Embeddings": ":material/scatter_plot:",
               "Label Efficiency": ":material/trending_up:", "Compare": ":material/balance:"}
 

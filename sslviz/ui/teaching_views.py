@@ -298,9 +298,6 @@ def probe_runs() -> list[dict]:
 def factor_probe_panel() -> None:
     """Pick a shapes run and a snapshot; bars of how well each factor can be read linearly from its
     embedding, beside the untrained network and raw pixels."""
-    from sslviz.embeddings.factor_probe import FACTOR_NOTES, describe, probe_run_in, summary_sentence
-    from sslviz.plots.teaching import probe_figure
-
     from .run_choice import run_labels, status_note
 
     runs = probe_runs()
@@ -319,7 +316,23 @@ def factor_probe_panel() -> None:
     epochs = sorted(by_id[run_id]["epochs"], reverse=True)  # the latest first: the default
     epoch = url_selectbox(cols[1], "epoch", epochs, key="epoch",
                           help="the embedding snapshot (0 = before training)")
-    config = by_id[run_id]["config"]
+    factor_probe_of(by_id[run_id], int(epoch), key="aug.probe")
+
+
+def factor_probe_of(run: dict, epoch: int | None, key: str) -> None:
+    """The probe's bars for one shapes run at one snapshot (None: its newest), with what they mean."""
+    from sslviz.embeddings.embedding import snapshot_epochs
+    from sslviz.embeddings.factor_probe import FACTOR_NOTES, describe, probe_run_in, summary_sentence
+    from sslviz.plots.teaching import probe_figure
+
+    run_id = run["id"]
+    if epoch is None:
+        epochs = snapshot_epochs(store().run_dir(run_id))
+        if not epochs:
+            st.info(f"{run_id} has no embedding snapshot yet.")
+            return
+        epoch = epochs[-1]
+    config = run["config"]
     pipe = Pipeline.from_dict(config["pipeline"]) if config.get("pipeline") else default_pipeline("shapes")
     st.caption(f"**{config['method']}**, trained with: {pipe.summary()}.")
     fut = background(("probe", run_id, int(epoch)), probe_run_in, str(store().root), run_id, int(epoch), child=True)
@@ -330,7 +343,7 @@ def factor_probe_panel() -> None:
     except SslvizError as exc:
         st.error(str(exc))
         return
-    st.plotly_chart(style_figure(probe_figure(results)), width="stretch", key="aug.probe")
+    st.plotly_chart(style_figure(probe_figure(results)), width="stretch", key=key)
     st.markdown(summary_sentence(describe(results["run"], results["random-init"])))
     st.caption("Each bar: a linear read-out fitted on 4/5 of the test images and scored on the other 1/5 "
                "(5 folds, error bar = spread over folds). Shape: accuracy (dashed line = guessing). Others: R², "
