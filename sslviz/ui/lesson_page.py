@@ -64,7 +64,8 @@ def _sidebar(lesson: Lesson, number: int) -> bool:
         page_link(PAGE, "All lessons", icon=":material/list:")
         notes = st.toggle("Teacher's notes", value=not presenting(), key="lesson-notes",
                           help="What to say, what students usually get wrong, how long it takes. Off on a projector.")
-        st.download_button("Handout (HTML)", data=lambda: _handout(lesson.id), file_name=f"sslviz-{lesson.id}.html",
+        s = store()  # read here, in the script's thread: the download's data is made later, outside it
+        st.download_button("Handout (HTML)", data=lambda: handout(lesson, s).encode("utf-8"), file_name=f"sslviz-{lesson.id}.html",
                            mime="text/html", icon=":material/download:", key="lesson-handout",
                            help="The lesson as one page to print or post: text, the runs' figures, questions and answers.")
         if presenting():
@@ -75,7 +76,7 @@ def _sidebar(lesson: Lesson, number: int) -> bool:
     return notes
 
 
-def handout(lesson: Lesson) -> str:
+def handout(lesson: Lesson, s) -> str:
     """The lesson's handout (sslviz/plots/handout.py) with the figures of the shipped runs this store holds."""
     from sslviz.core.errors import SslvizError
     from sslviz.experiments.label_efficiency import load_results
@@ -83,7 +84,6 @@ def handout(lesson: Lesson) -> str:
     from sslviz.teaching.pretrained.experiment import zoo_experiment
     from sslviz.teaching.pretrained.install import installed
 
-    s = store()
     have = installed(s)
     runs, names = {}, {}
     for name in lesson.runs():
@@ -95,10 +95,6 @@ def handout(lesson: Lesson) -> str:
     exp_id = zoo_experiment(s)
     experiment = load_results(s, exp_id) if exp_id else None
     return handout_html(lesson, runs, experiment, names)
-
-
-def _handout(lesson_id: str) -> bytes:
-    return handout(lessons()[lesson_id]).encode("utf-8")
 
 
 def _tally_figure(choices: tuple[str, ...], counts: list[int], answer: int | None):
@@ -154,7 +150,7 @@ def _presenter(lesson: Lesson, number: int, revealed: bool) -> None:
 
     votes()
     if not revealed and st.button("Reveal the answer to the class", key=f"lesson-reveal-{number}", type="primary",
-                                  icon=":material/visibility:", shortcut="enter"):
+                                  icon=":material/visibility:"):
         classroom.reveal(s, lesson.id, number)
         st.rerun()
 
