@@ -7,6 +7,7 @@ from sslviz.ui import embedding_panels as panels
 from sslviz.ui.common import page
 from sslviz.ui.embedding_state import choose
 from sslviz.ui.embedding_views import projection_settings
+from sslviz.ui.map_views import map_comparison_view
 
 page("Embeddings", "🗺️")
 st.title("Embeddings")
@@ -16,7 +17,10 @@ st.caption("Each point is a held-out test image, placed by what the network make
 choice = choose()
 if choice is not None:
     params = projection_settings()
-    view = st.radio("view", ["Explore", "Evolution", "Side by side", "Export"], horizontal=True, key="emb_view",
-                    label_visibility="collapsed")
-    {"Explore": panels.explore, "Evolution": panels.evolution, "Side by side": panels.side_by_side,
-     "Export": panels.export_panel}[view](choice, params)
+    view = st.radio("view", ["Explore", "Evolution", "Side by side", "Read the map", "Export"], horizontal=True,
+                    key="emb_view", label_visibility="collapsed")
+    if view == "Read the map":  # the run's network (the sidebar's epoch), as PCA, t-SNE and UMAP side by side
+        map_comparison_view(choice.run["id"], "emb_map", epoch=choice.epoch if choice.source == "run" else None)
+    else:
+        {"Explore": panels.explore, "Evolution": panels.evolution, "Side by side": panels.side_by_side,
+         "Export": panels.export_panel}[view](choice, params)

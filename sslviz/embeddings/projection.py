@@ -59,6 +59,7 @@ class ProjectionParams:
     seed: int = 0
     n_epochs: int = 200  # UMAP optimisation epochs
     perplexity: float = 30.0  # t-SNE
+    tsne_iterations: int = 1000  # t-SNE: optimisation steps (scikit-learn's max_iter; 250 of them exaggerated)
     pca_variance: float = 0.95  # PCA pre-reduction keeps this fraction of the variance (1.0: off)
     engine: str = "sslviz"  # UMAP: "sslviz" (sslviz.embeddings.umap_sgd, the fast default) or "umap-learn" (its own code)
 
@@ -82,6 +83,8 @@ class ProjectionParams:
             raise ConfigError(f"n_epochs: must be a whole number from 10 to 2000, got {self.n_epochs!r}")
         if not 2.0 <= float(self.perplexity) <= 100.0:
             raise ConfigError(f"perplexity: must be between 2 and 100, got {self.perplexity!r}")
+        if not whole(self.tsne_iterations) or not 250 <= self.tsne_iterations <= 5000:
+            raise ConfigError(f"tsne_iterations: must be a whole number from 250 to 5000, got {self.tsne_iterations!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"UMAP engine: unknown '{self.engine}'; choose one of {', '.join(ENGINES)}")
         if not 0.5 <= float(self.pca_variance) <= 1.0:
@@ -95,6 +98,8 @@ class ProjectionParams:
             keep |= {"n_neighbors", "min_dist", "n_epochs", "pca_variance", "engine"}
         elif self.method == "tsne":
             keep |= {"perplexity", "pca_variance"}
+        if self.method == "tsne" and self.tsne_iterations != 1000:  # only then: caches made before it keep their keys
+            keep.add("tsne_iterations")
         out = {k: v for k, v in asdict(self).items() if k in keep}
         return {k: (float(v) if isinstance(v, float) else v) for k, v in out.items()}
 
@@ -172,11 +177,14 @@ def check_projectable(features: np.ndarray, params: ProjectionParams, rows: np.n
 
 
 def tsne_layout(x: np.ndarray, params: ProjectionParams) -> np.ndarray:
+    import inspect
+
     from sklearn.manifold import TSNE
 
     perplexity = min(float(params.perplexity), max(2.0, (len(x) - 1) / 3.0))
+    steps = "max_iter" if "max_iter" in inspect.signature(TSNE).parameters else "n_iter"  # renamed in scikit-learn 1.5
     tsne = TSNE(n_components=params.dims, perplexity=perplexity, init="pca", random_state=params.seed,
-                learning_rate="auto", method="barnes_hut")
+                learning_rate="auto", method="barnes_hut", **{steps: int(params.tsne_iterations)})
     return tsne.fit_transform(np.ascontiguousarray(x[:, :50])).astype(np.float32)
 
 
