@@ -1,11 +1,12 @@
-"""The classroom load test, short: 30 real Streamlit sessions browse every page while a run trains.
+"""The classroom load test, short: 30 real Streamlit sessions browse every page while a run trains, then vote.
 
 The runner and the client are sslviz/server/loadtest.py and sslviz/server/streamlit_client.py; the full
 30 sessions x 120 s with its latency targets is the benchmark (`python -m sslviz bench load`).
 Here: no timing assertion, only behaviour (every tab connected and browsed, every page served,
-no error of any session or of the server, the run kept training). A second test runs the same
+no error of any session or of the server, the run kept training, every vote counted). A second test runs the same
 machinery on a small app with a page that raises, a live fragment and widgets, and proves that
 the client sees what a browser would: the exception, the fragment reruns, the widget changes.
+A third has a class vote at once on a lesson step (issue 23 point 6) and counts the votes in the store.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import textwrap
 
 from sslviz.server.loadtest import run_load_test
+from sslviz.teaching.lessons import lessons
 from sslviz.server.loadtest_report import format_summary
 
 
-def test_thirty_sessions_browse_every_page_while_a_run_trains(add_finished_run):
+def test_thirty_sessions_browse_every_page_while_a_run_trains_then_vote_at_once(add_finished_run):
+    recap = len(lessons()["learning-without-labels"].steps)  # a text view: the vote is what is loaded
     result = run_load_test(sessions=30, seconds=20, baseline_seconds=3, ramp_seconds=3, think=(1.0, 3.0),
-                           pretrained=False, setup=add_finished_run)
+                           pretrained=False, setup=add_finished_run, votes=30, vote_step=recap)
     print(format_summary(result))  # shown when the test fails (or with -s)
     report = (f"session errors: {result['session_error_messages']}\nserver errors: {result['server_errors'][:5]}"
               f"\ntraining: {result['training']}")
@@ -39,6 +42,12 @@ def test_thirty_sessions_browse_every_page_while_a_run_trains(add_finished_run):
     assert training["under_load"]["steps"] > 0, report
     assert training["status_after_load"] == "running", report
     assert training["final_status"] != "failed", report
+    # then the class answered the recap's question at once: one vote per tab, each with the answer it sent
+    votes = result["votes"]
+    assert votes["session_errors"] == 0, votes["session_error_messages"]
+    assert votes["voted"] == 30 and votes["latency"]["vote"]["n"] == 30
+    assert sum(votes["tally"]) == 30 and votes["tally"] == votes["expected"], votes
+    assert votes["presenter_showed"] == 30, votes
 
 
 FAKE_APP = {
@@ -113,3 +122,40 @@ def test_a_stray_traceback_in_the_server_log_is_reported_with_where_it_was_raise
     assert scripts == 0 and len(errors) == 1
     assert 'File "/x/sslviz/embeddings/embedding.py", line 42, in load' in errors[0]
     assert errors[0].endswith("FileNotFoundError: [Errno 2] No such file or directory: 'snap.npz'")
+
+
+def test_a_class_votes_at_once_and_the_store_counts_one_vote_per_session(tmp_path):
+    """Five students open a lesson step by its link, pick answers, press "Submit my answer" together
+    while the presenter's screen polls the tally: every vote arrives, once, with the answer sent.
+    The step is the recap (a text view), so that the test spends its time on the vote, not a figure."""
+    from sslviz.server.lesson_load import run_votes
+    from sslviz.server.loadtest import healthy, server_errors, start_server, stop_process
+    from sslviz.server.loadtest_report import format_votes
+    from sslviz.teaching.lessons import lessons
+    from sslviz.training.runs import RunStore
+
+    lesson = lessons()["learning-without-labels"]
+    step = len(lesson.steps)
+    assert lesson.steps[-1].view == "text"
+    store = RunStore(tmp_path / "runs")
+    proc, url = start_server(tmp_path / "runs", tmp_path / "streamlit.log")
+    try:
+        votes = run_votes(url, store, sessions=5, lesson=lesson.id, step=step, ramp_seconds=1.0, think=(0.3, 0.8))
+        alive = healthy(url)
+    finally:
+        stop_process(proc)
+    print("\n".join(format_votes(votes)))
+
+    assert votes["session_errors"] == 0, votes["session_error_messages"]
+    assert votes["connected"] == 5 and votes["voted"] == 5 and votes["latency"]["vote"]["n"] == 5
+    choices = len(lesson.steps[-1].choices)
+    assert votes["expected"] == [sum(1 for i in range(5) if i % choices == c) for c in range(choices)]
+    assert votes["tally"] == votes["expected"]  # each session's answer, once
+    with store.database() as db:  # one row per browser session, each its own voter
+        voters = db.execute("SELECT COUNT(DISTINCT voter), COUNT(*) FROM lesson_votes WHERE lesson = ? AND step = ?",
+                            (lesson.id, step)).fetchone()
+    assert tuple(voters) == (5, 5)
+    assert votes["presenter_showed"] == 5  # the presenter's tally fragment showed them all
+    assert votes["latency"]["presenter fragment"]["n"] > 0
+    errors, page_exceptions = server_errors((tmp_path / "streamlit.log").read_text(errors="replace"))
+    assert errors == [] and page_exceptions == 0 and alive, errors

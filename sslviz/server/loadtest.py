@@ -16,7 +16,11 @@ that is deleted afterwards:
    `baseline_seconds` (longer if fewer than 3 steps fell in them);
 5. opens N `streamlit_client.BrowserSession`s over `ramp_seconds` and lets them browse for
    `seconds`, measuring the training rate over the same window;
-6. cancels the run, stops the server, and reads the server's log.
+6. with `votes` > 0, the class answers a lesson's question at once (sslviz/server/lesson_load.py):
+   that many tabs open `?lesson=…&step=…`, pick an answer, press "Submit my answer" within 1 s of
+   each other while the presenter's screen polls the tally, and the store must hold exactly one
+   vote per tab (the run still trains);
+7. cancels the run, stops the server, and reads the server's log.
 
 Training pace is measured from the run's own metrics: `images_per_second` is cumulative
 (images seen / seconds spent in training steps), so two samples give the rate of the steps in
@@ -43,6 +47,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .lesson_load import LESSON, STEP, run_votes
 from .loadtest_report import summarise
 from .streamlit_client import BrowserSession
 
@@ -229,10 +234,13 @@ async def browse(url: str, sessions: int, seconds: float, ramp_seconds: float = 
 def run_load_test(sessions: int = 30, seconds: float = 120.0, baseline_seconds: float = 20.0,
                   ramp_seconds: float = 5.0, think: tuple[float, float] = (1.0, 3.0), widget_probability: float = 0.5,
                   seed: int = 0, train: bool = True, pretrained: bool = True, setup=None, timeout: float = 60.0,
-                  root: Path = ROOT, log=None) -> dict:
+                  root: Path = ROOT, log=None, votes: int = 0, vote_lesson: str = LESSON,
+                  vote_step: int = STEP) -> dict:
     """Run the classroom load test end to end and return `summarise(...)`'s dict.
 
-    log: a function taking one line of progress (default: silent)."""
+    log: a function taking one line of progress (default: silent). votes: the number of tabs that
+    answer step `vote_step` of lesson `vote_lesson` at once after the browsing (0: no vote phase);
+    the result's "votes" is then lesson_load.vote_result's dict."""
     from sslviz.training.runs import RunStore
 
     say = log or (lambda line: None)
@@ -291,6 +299,12 @@ def run_load_test(sessions: int = 30, seconds: float = 120.0, baseline_seconds: 
                    for k, before, now in (("client", cpu["client"], time.process_time()),
                                           ("server", cpu["server"], cpu_seconds(proc.pid)),
                                           ("trainer", cpu["trainer"], cpu_seconds(store.get(run_id)["pid"]) if run_id else None))}
+            voted = {}
+            if votes:
+                say(f"{votes} sessions vote at once on {vote_lesson} step {vote_step}")
+                voted["votes"] = run_votes(url, store, votes, vote_lesson, vote_step, ramp_seconds=ramp_seconds,
+                                           timeout=timeout, seed=seed)
+                phase("votes")
             alive = proc.poll() is None and healthy(url)
         finally:
             if run_id:
@@ -308,4 +322,4 @@ def run_load_test(sessions: int = 30, seconds: float = 120.0, baseline_seconds: 
         total_wall_seconds=round(time.monotonic() - t_total, 1), phase_seconds=phases, page_files=page_files,
         server_alive=alive, server_errors=logged + ([] if alive else ["server died or stopped answering"]),
         page_exceptions_logged=script_exceptions,
-        cpu_seconds=cpu, training=training))
+        cpu_seconds=cpu, training=training, **voted))

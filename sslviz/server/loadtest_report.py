@@ -1,6 +1,6 @@
 """The load test's result: latency percentiles per page, coverage, errors, training pace, and
-the verdict against its targets (p95 page latency, training pace kept under load), as a dict and
-as the text `python -m sslviz bench load` prints.
+the verdict against its targets (p95 page latency, training pace kept under load; with a vote
+phase, every vote counted and its p95), as a dict and as the text `python -m sslviz bench load` prints.
 """
 
 from __future__ import annotations
@@ -88,7 +88,29 @@ def verdict(result: dict, p95_target: float = 2.0, train_floor: float = 0.5) -> 
         checks[f"training pace under load >= {train_floor:g} x alone"] = ratio is not None and ratio >= train_floor
         checks["training kept training"] = (result["training"].get("under_load", {}).get("steps", 0) > 0
                                             and result["training"].get("status_after_load") == "running")
+    votes = result.get("votes")
+    if votes:
+        checks[f"{votes['sessions']} votes at once: one per session, all counted"] = (
+            votes["voted"] == votes["sessions"] and votes["tally"] == votes["expected"])
+        checks["no session error while voting"] = votes["session_errors"] == 0
+        p95 = votes["latency"]["vote"]["p95"]
+        checks[f"p95 vote <= {p95_target:g} s"] = p95 is not None and p95 <= p95_target
+        if votes["presenter"]:
+            checks["the presenter's screen showed every vote"] = votes["presenter_showed"] == votes["sessions"]
     return checks
+
+
+def format_votes(votes: dict) -> list[str]:
+    """The vote phase's lines of the summary: what the store counted, and the timings."""
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    out = [f"lesson vote: {votes['sessions']} sessions on {votes['lesson']} step {votes['step']}, {votes['voted']} "
+           f"pressed \"Submit\" within {fmt(votes['pressed_within_seconds'])} s; the store counted "
+           f"{sum(votes['tally'])} {votes['tally']} (sent {votes['expected']}); the presenter's screen showed "
+           f"{votes['presenter_showed']}; session errors {votes['session_errors']}"]
+    out += [f"  {k:<18}{s['n']:>6}{fmt(s['p50']):>8}{fmt(s['p95']):>8}{fmt(s['max']):>8}"
+            for k, s in votes["latency"].items()]
+    out += [f"  {m[:300]}" for m in votes["session_error_messages"]]
+    return out
 
 
 def format_summary(result: dict, checks: dict | None = None) -> str:
@@ -131,6 +153,8 @@ def format_summary(result: dict, checks: dict | None = None) -> str:
                    f"{alone.get('wall_images_per_second')} vs {loaded.get('wall_images_per_second')} "
                    f"(ratio {t.get('wall_ratio')}); {loaded.get('steps', 0)} steps during the load, "
                    f"{t.get('status_after_load')} after it")
+    if result.get("votes"):
+        out += format_votes(result["votes"])
     cpu = result["cpu_seconds"]
     out.append(f"CPU seconds during the load: client {cpu['client']}, server {cpu['server']}, trainer {cpu['trainer']}"
                f" (wall {result['load_wall_seconds']} s)")

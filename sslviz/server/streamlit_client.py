@@ -29,7 +29,8 @@ and a dropped connection. `st.error` messages are not errors of the app (a page 
 Deviation from the browser, on purpose: no fragment rerun is sent while the tab waits for one of
 its own full reruns (a browser may send one in that window; the server would drop it a moment later
 when the full run clears the timers), so each timing belongs to one request. Buttons, text inputs
-and forms are never touched: a load test must not start runs, upload or delete anything.
+and forms are never touched: a load test must not start runs, upload or delete anything (the one
+exception is a lesson step's "Submit my answer", pressed by sslviz/server/lesson_load.py's students).
 """
 
 from __future__ import annotations
@@ -149,19 +150,25 @@ class BrowserSession:
                 if not await self._interact("widget", self._page_hash, self._query, widget.label()):
                     return
 
-    async def _interact(self, kind: str, page_hash: str, query: str, detail: str = "") -> bool:
-        """Send one full rerun and wait for its script_finished; False when the tab cannot go on."""
+    async def _interact(self, kind: str, page_hash: str, query: str, detail: str = "", page_name: str = "",
+                        once: tuple[WidgetState, ...] = ()) -> bool:
+        """Send one full rerun and wait for its script_finished; False when the tab cannot go on.
+        page_name: the page a link opens (the URL's path, as the browser sends it); once: widget states
+        sent with this rerun only (a button's trigger_value)."""
         if kind == "navigate":
             self._sent = {}  # a page switch drops the widget values of the page left behind
+        if kind == "open":
+            self._query = query  # the link's own query string, as the browser's address bar holds it
         loop = asyncio.get_running_loop()
         sent = time.monotonic()
         self._pending = {"sent": sent, "future": loop.create_future()}
         errors_before = len(self.errors)
         msg = BackMsg()
         cs = msg.rerun_script
-        cs.query_string, cs.page_script_hash = query, page_hash
+        cs.query_string, cs.page_script_hash, cs.page_name = query, page_hash, page_name
         cs.cached_message_hashes.extend(self._cached_hashes())
         cs.widget_states.widgets.extend(s for i, s in self._sent.items() if i in self._widgets or kind == "open")
+        cs.widget_states.widgets.extend(once)
         name = self.page_name(page_hash)
         try:
             await self._ws.send(msg.SerializeToString())
@@ -239,6 +246,8 @@ class BrowserSession:
             if pages:
                 self.pages = pages
                 self._default = next((p.page_script_hash for p in msg.navigation.app_pages if p.is_default), "")
+            if msg.navigation.page_script_hash:  # the page this run shows, as the browser learns it (a link
+                self._page_hash = msg.navigation.page_script_hash  # opened by page name says so only here)
         elif kind == "page_info_changed":
             self._query = msg.page_info_changed.query_string
         elif kind == "delta":
@@ -272,7 +281,7 @@ class BrowserSession:
             self._error("exception", f"{exc.type}: {exc.message}{warning}{where}{top}".strip())
         elif kind == "alert" and element.alert.format == Alert.ERROR:
             self.alerts.append((self.page_name(), element.alert.body))
-        elif kind in ("selectbox", "radio", "checkbox", "slider"):
+        elif kind in ("selectbox", "radio", "checkbox", "slider", "button"):  # a button: only lesson_load presses one
             widget = Widget(kind, getattr(element, kind))
             (self._widgets if self._fragment_run else self._next_widgets)[widget.proto.id] = widget
         elif kind == "imgs" and not self._fragment_run:

@@ -31,7 +31,7 @@ class Page:
 class Interaction:
     session: int
     page: str
-    kind: str  # open | navigate | widget | fragment
+    kind: str  # open | navigate | widget | fragment | vote (a lesson step's answer submitted)
     start: float  # monotonic clock
     seconds: float
     ok: bool = True
@@ -49,7 +49,7 @@ class SessionError:
 @dataclass
 class Widget:
     kind: str
-    proto: object  # the element's widget proto (Selectbox, Radio, Checkbox, Slider)
+    proto: object  # the element's widget proto (Selectbox, Radio, Checkbox, Slider; Button, never changeable)
 
     def label(self) -> str:
         return self.proto.label
