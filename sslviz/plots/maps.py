@@ -49,8 +49,9 @@ def maps_figure(maps, labels: np.ndarray, class_names: list[str] | None = None, 
     colours = palette(order)
     columns = max(1, min(columns, len(maps)))
     rows = max(1, math.ceil(len(maps) / columns))
+    height = panel_height * rows + 40
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[panel_title(m.title, m.faithfulness) for m in maps],
-                        horizontal_spacing=0.03, vertical_spacing=0.12 / rows)
+                        horizontal_spacing=0.03, vertical_spacing=min(0.3, 70 / height))  # room for two-line titles
     size = max(2.5, marker_size(len(labels)) * 0.7)
     for i, m in enumerate(maps):
         coords = np.asarray(m.coords, dtype=np.float32)
@@ -64,10 +65,11 @@ def maps_figure(maps, labels: np.ndarray, class_names: list[str] | None = None, 
                                        hovertemplate="%{hovertext}<extra></extra>",
                                        marker=dict(color=colours[cls], size=size, opacity=0.8)), row=r, col=c)
         axis = "x" if i == 0 else f"x{i + 1}"
-        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=r, col=c)
-        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor=axis, scaleratio=1,
-                         row=r, col=c)
+        frame = dict(showticklabels=False, showgrid=False, zeroline=False, showline=True, mirror=True,
+                     linecolor="#dddddd")  # a thin frame: where one panel ends and the next begins
+        fig.update_xaxes(**frame, row=r, col=c)
+        fig.update_yaxes(**frame, scaleanchor=axis, scaleratio=1, row=r, col=c)
     fig.update_annotations(font=dict(size=13))
-    fig.update_layout(height=panel_height * rows + 40, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white",
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white",
                       legend=dict(title="class", itemsizing="constant"), hovermode="closest")
     return fig
