@@ -4,9 +4,10 @@ import streamlit as st
 
 from sslviz.teaching.lessons import find
 from sslviz.ui.common import page
-from sslviz.ui.lesson_page import lesson_list, lesson_step
+from sslviz.ui.lesson_page import lesson_list, lesson_step, warm_up
 
 page("Lessons", "🎓")
+warm_up()  # every step opens at once: the slow parts of the views, computed ahead in the background
 lesson, number, problem = find(st.query_params.get("lesson"), st.query_params.get("step"))
 if lesson is None:
     st.title("Lessons")

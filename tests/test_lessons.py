@@ -244,3 +244,43 @@ def test_next_and_back_move_the_step_in_the_url(no_live):
     at.button(key="lesson-back").click().run()
     at.button(key="lesson-back").click().run()
     assert at.header[0].value.startswith("2. ")
+
+
+# ---- the warm-up: every step opens at once ------------------------------------------------------
+
+def test_the_warm_up_fills_the_caches_the_slow_views_read(store, monkeypatch):
+    """The factor probe and the evolution of a lesson's shipped run, computed ahead: afterwards the views'
+    own calls are answered from the run's folder (the fitting and projecting functions are not called)."""
+    from dataclasses import replace
+
+    from zoo_support import install_tiny_zoo
+
+    from sslviz.embeddings import alignment, factor_probe
+    from sslviz.embeddings import embedding as E
+    from sslviz.embeddings.projection import load_cached
+    from sslviz.teaching.lesson_cache import evolution_params, warm_jobs, warm_step
+
+    ids = install_tiny_zoo(store, monkeypatch)
+    base = lessons()["learning-without-labels"]
+    steps = (replace(base.steps[5], settings={"run": "tiny-simclr-shapes"}),  # evolution
+             replace(base.steps[7], settings={"run": "tiny-simclr-shapes"}),  # factor probe
+             replace(base.steps[0], settings={"run": "tiny-simclr-shapes"}))  # images: nothing slow
+    jobs = warm_jobs(store, [replace(base, steps=steps)])
+    assert sorted(args[1] for _, args in jobs) == ["evolution", "factor-probe"]
+    assert warm_jobs(store, [replace(base, steps=(replace(steps[1], settings={"run": "not-installed"}),))]) == []
+    for _, args in jobs:
+        assert warm_step(*args) == ids["tiny-simclr-shapes"]
+
+    def fail(*a, **k):
+        raise AssertionError("computed again: the warm-up's cache was not used")
+
+    monkeypatch.setattr(factor_probe, "probe", fail)
+    run_id = ids["tiny-simclr-shapes"]
+    assert set(factor_probe.probe_run(store, run_id, None)) == set(factor_probe.SOURCES)
+    run_dir = store.run_dir(run_id)
+    params = evolution_params({}).validate()
+    _, feats, caches = alignment.sequence_inputs(run_id, run_dir, alignment.frame_epochs(E.snapshot_epochs(run_dir)), params)
+    assert len(feats) >= 2
+    assert load_cached(caches[-1], params, len(feats[-1])) is not None  # the last frame: the Explore view's own cache
+    chained = [p.with_name(f"{p.stem}-seq-to-{caches[-1].stem}.npz") for p in caches[:-1]]
+    assert all(load_cached(p, params, len(f)) is not None for p, f in zip(chained, feats))

@@ -108,3 +108,30 @@ def project_sequence(features_list: list[np.ndarray], params: ProjectionParams, 
         if progress:
             progress(n - i, n)
     return out  # type: ignore[return-value]
+
+
+MAX_FRAMES = 12  # the evolution view shows at most this many snapshots
+
+
+def frame_epochs(epochs: list[int], limit: int = MAX_FRAMES) -> list[int]:
+    """At most `limit` snapshots, evenly spaced, always with the first and the last."""
+    if len(epochs) <= limit:
+        return list(epochs)
+    picks = np.unique(np.round(np.linspace(0, len(epochs) - 1, limit)).astype(int))
+    return [epochs[i] for i in picks]
+
+
+def sequence_inputs(run_id: str, run_dir, epochs: list[int], params: ProjectionParams) -> tuple[str, list, list]:
+    """(job key, snapshot features, cache paths) of a run's evolution: what the Embeddings page's view
+    and a lesson's warm-up both hand to `project_sequence`, so either one fills the other's cache."""
+    from . import embedding as E
+    from .projection import cache_path
+
+    key = f"sequence|{run_dir}|{params.key()}|{','.join(map(str, epochs))}"
+    feats = []
+    for e in epochs:
+        f, _, _ = E.load_snapshot(run_dir, e)
+        E.check_embedding(f, f"run {run_id} at epoch {e}")
+        feats.append(f)
+    return key, feats, [cache_path(run_dir, "run", e, params, f) for e, f in zip(epochs, feats)]
+

@@ -17,6 +17,7 @@ from sslviz.core.errors import SslvizError
 from sslviz.embeddings import embedding as E
 from sslviz.embeddings import projection as P
 from sslviz.embeddings.alignment import align_to
+from sslviz.embeddings.alignment import frame_epochs, sequence_inputs
 from sslviz.embeddings.colouring import ColourBy, colour_points
 from sslviz.embeddings.neighbours import embedding_neighbours, pixel_neighbours
 from sslviz.embeddings.projection_jobs import jobs, submit_sequence
@@ -29,7 +30,6 @@ from .run_choice import run_labels
 
 GRID_MAX = 60
 NEIGHBOURS = 8
-MAX_FRAMES = 12
 
 
 def image_grid(emb, imgs: np.ndarray, rows, columns: int = 10, size: int = 64) -> None:
@@ -154,22 +154,8 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
 # ---- Evolution ------------------------------------------------------------------------------------
 
 
-def frame_epochs(epochs: list[int], limit: int = MAX_FRAMES) -> list[int]:
-    """At most `limit` snapshots, evenly spaced, always with the first and the last."""
-    if len(epochs) <= limit:
-        return list(epochs)
-    picks = np.unique(np.round(np.linspace(0, len(epochs) - 1, limit)).astype(int))
-    return [epochs[i] for i in picks]
-
-
 def _sequence_job(run_id: str, run_dir, epochs: list[int], params: P.ProjectionParams):
-    key = f"sequence|{run_dir}|{params.key()}|{','.join(map(str, epochs))}"
-    feats = []
-    for e in epochs:
-        f, _, _ = E.load_snapshot(run_dir, e)
-        E.check_embedding(f, f"run {run_id} at epoch {e}")
-        feats.append(f)
-    caches = [P.cache_path(run_dir, "run", e, params, f) for e, f in zip(epochs, feats)]
+    key, feats, caches = sequence_inputs(run_id, run_dir, epochs, params)
     return key, submit_sequence(key, feats, params, caches)  # one job per key, shared by every tab
 
 

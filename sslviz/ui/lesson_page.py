@@ -25,6 +25,16 @@ from .lesson_views import StepContext, draw
 PAGE = "pages/0_Lessons.py"
 
 
+def warm_up() -> None:
+    """Queue the slow parts of every lesson's views on the shipped runs (sslviz/teaching/lesson_cache.py) at
+    the lowest priority in the compute child; cached on disk, so once per store. Cheap to call on every load."""
+    from sslviz.embeddings.projection_jobs import jobs
+    from sslviz.teaching.lesson_cache import warm_jobs, warm_step
+
+    for key, args in warm_jobs(store(), lessons().values()):
+        jobs().submit_to_child(key, warm_step, *args, priority=2)
+
+
 def lesson_list(problem: str | None = None) -> None:
     """Every lesson with its steps, each a link; `problem` (a bad link) first, in one line."""
     if problem:

@@ -164,7 +164,7 @@ def curves_view(settings: dict, ctx: StepContext) -> None:
 def evolution_view(settings: dict, ctx: StepContext) -> None:
     """The run's embedding over its snapshots (UMAP, coloured by class)."""
     from sslviz.embeddings import embedding as E
-    from sslviz.embeddings.projection import ProjectionParams
+    from sslviz.teaching.lesson_cache import evolution_params
 
     from . import embedding_panels as panels
     from .embedding_state import Choice
@@ -175,8 +175,7 @@ def evolution_view(settings: dict, ctx: StepContext) -> None:
     run_dir = store().run_dir(run["id"])
     epochs = E.snapshot_epochs(run_dir)
     choice = Choice(run, run_dir, "run", epochs[-1] if epochs else None, epochs)
-    params = ProjectionParams(method=settings.get("method", "umap"), max_points=int(settings.get("points", 2000)))
-    panels.evolution(choice, params)
+    panels.evolution(choice, evolution_params(settings))
 
 
 def label_efficiency_view(settings: dict, ctx: StepContext) -> None:
