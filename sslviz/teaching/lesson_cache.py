@@ -3,7 +3,7 @@ otherwise compute on its first visit, and keep it where the view looks for it.
 
 A step opens on a shipped run, but some views still do seconds of work the first time anyone opens
 them on a server: the factor probe fits 5-fold linear read-outs, the evolution projects each snapshot
-with UMAP. Both keep their results in the run's folder (factor_probe.probe_source, the projection
+with UMAP, the map check draws six maps. Both keep their results in the run's folder (factor_probe.probe_source, the projection
 cache), so they need doing once per store. `warm_jobs` lists that work for every lesson; the
 Lessons page queues it at the lowest priority in the server's compute child (a user's own
 projection goes first), and a step opened after it is drawn from the cache.
@@ -17,6 +17,12 @@ from __future__ import annotations
 from sslviz.embeddings.projection import ProjectionParams
 
 EVOLUTION_POINTS = 2000  # points in a lesson's evolution view: the shipped runs' 2,000 test images
+
+
+def map_points(settings: dict) -> int:
+    from sslviz.embeddings.map_check import DEFAULT_POINTS
+
+    return int(settings.get("points", DEFAULT_POINTS))
 
 
 def evolution_params(settings: dict) -> ProjectionParams:
@@ -41,10 +47,14 @@ def warm_step(root: str, view: str, settings: dict, run_id: str) -> str:
         _, feats, caches = sequence_inputs(run_id, run_dir, frame_epochs(E.snapshot_epochs(run_dir)), params)
         if len(feats) >= 2:
             project_sequence(feats, params, caches)
+    elif view == "map-check":
+        from sslviz.embeddings.map_check import map_check_in
+
+        map_check_in(root, run_id, None, map_points(settings), 0)
     return run_id
 
 
-SLOW_VIEWS = ("factor-probe", "evolution")
+SLOW_VIEWS = ("factor-probe", "evolution", "map-check")
 
 
 def warm_jobs(store, lessons) -> list[tuple[str, tuple]]:

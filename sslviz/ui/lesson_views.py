@@ -276,10 +276,11 @@ def collapse_view(settings: dict, ctx: StepContext) -> None:
 def map_check_view(settings: dict, ctx: StepContext) -> None:
     from .map_views import map_comparison_view
 
+    from sslviz.teaching.lesson_cache import map_points
+
     run = zoo_run(settings["run"])
     if run is not None:
-        map_comparison_view(run["id"], key=ctx.key, points=int(settings.get("points", 1000)),
-                            part=settings.get("part", "all"))
+        map_comparison_view(run["id"], key=ctx.key, points=map_points(settings))
 
 
 VIEWS = {
