@@ -53,22 +53,24 @@ def maps_figure(maps, labels: np.ndarray, class_names: list[str] | None = None, 
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[panel_title(m.title, m.faithfulness) for m in maps],
                         horizontal_spacing=0.03, vertical_spacing=min(0.3, 70 / height))  # room for two-line titles
     size = max(2.5, marker_size(len(labels)) * 0.7)
-    for i, m in enumerate(maps):
+    traces, anchors = [], {}
+    for i, m in enumerate(maps):  # traces placed by axis name and added in one call (add_trace per row/col: 3x slower)
         coords = np.asarray(m.coords, dtype=np.float32)
-        r, c = i // columns + 1, i % columns + 1
+        suffix = "" if i == 0 else str(i + 1)
         for cls in order:
             mask = names == cls
-            if not mask.any():
-                continue
-            fig.add_trace(go.Scattergl(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=cls,
-                                       legendgroup=cls, showlegend=i == 0, hovertext=names[mask],
-                                       hovertemplate="%{hovertext}<extra></extra>",
-                                       marker=dict(color=colours[cls], size=size, opacity=0.8)), row=r, col=c)
-        axis = "x" if i == 0 else f"x{i + 1}"
-        frame = dict(showticklabels=False, showgrid=False, zeroline=False, showline=True, mirror=True,
-                     linecolor="#dddddd")  # a thin frame: where one panel ends and the next begins
-        fig.update_xaxes(**frame, row=r, col=c)
-        fig.update_yaxes(**frame, scaleanchor=axis, scaleratio=1, row=r, col=c)
+            if mask.any():
+                traces.append(go.Scattergl(x=coords[mask, 0], y=coords[mask, 1], xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+                                           mode="markers", name=cls, legendgroup=cls, showlegend=i == 0,
+                                           hovertemplate="%{fullData.name}<extra></extra>",
+                                           marker=dict(color=colours[cls], size=size, opacity=0.8)))
+        anchors[f"yaxis{suffix}"] = dict(scaleanchor=f"x{suffix}", scaleratio=1)
+    fig.add_traces(traces)
+    frame = dict(showticklabels=False, showgrid=False, zeroline=False, showline=True, mirror=True,
+                 linecolor="#dddddd")  # a thin frame: where one panel ends and the next begins
+    fig.update_xaxes(**frame)
+    fig.update_yaxes(**frame)
+    fig.update_layout(**anchors)
     fig.update_annotations(font=dict(size=13))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white",
                       legend=dict(title="class", itemsizing="constant"), hovermode="closest")
