@@ -100,6 +100,13 @@ def test_map_grid_returns_every_setting_with_finite_maps_and_their_check():
     assert "full embedding" in text and "chance" in text
 
 
+def test_a_sample_smaller_than_umaps_neighbourhood_uses_every_point():
+    x, y = clusters(n=40)
+    [m] = M.map_grid(x, y, [ProjectionParams(method="umap", n_neighbors=50, n_epochs=30)])
+    assert m.params.n_neighbors == 39 and m.title.startswith("UMAP · n_neighbors 39")
+    assert np.isfinite(m.coords).all() and m.coords.shape == (40, 2)
+
+
 def test_default_settings_cover_the_three_methods_and_a_t_sne_setting_changes_its_cache_key():
     assert {p.method for p in M.DEFAULT_SETTINGS} == {"pca", "tsne", "umap"}
     assert len({p.perplexity for p in M.DEFAULT_SETTINGS if p.method == "tsne"}) >= 2

@@ -203,6 +203,8 @@ def map_grid(features: np.ndarray, labels: np.ndarray, settings=DEFAULT_SETTINGS
     out = []
     for params, cache in zip(settings, caches):
         params = replace(params, dims=2, metric=metric, seed=int(seed), max_points=max(len(features), 10))
+        if params.method == "umap" and params.n_neighbors >= len(features):  # a small sample: as many as there are
+            params = replace(params, n_neighbors=max(2, len(features) - 1))
         t0 = time.perf_counter()
         proj = project(features, params, cache=cache)
         seconds = 0.0 if proj.cached else round(time.perf_counter() - t0, 3)
