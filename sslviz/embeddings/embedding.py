@@ -156,6 +156,8 @@ def run_embedding(store, run_id: str, epoch: int | None = None) -> Embedding:
     if not epochs:
         if run["status"] == "failed":
             raise RunFailed(f"run {run_id} failed before saving any embedding: {run['message'] or 'no message'}")
+        if run["status"] == "installing":
+            raise NoEmbeddings(f"run {run_id} is being installed: its embeddings are written in a few seconds")
         if run["status"] in ("queued", "running"):
             raise NoEmbeddings(
                 f"run {run_id} has no embeddings yet: the first snapshot is saved when the untrained network "

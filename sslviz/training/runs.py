@@ -10,8 +10,10 @@ module; it is the single source of truth. Layout under the store root (./runs, $
     <run_id>/embeddings_<epoch>.npz test-set embedding snapshots
     <run_id>/worker.log             the worker process's output
 
-Status values: queued, running, completed, failed, cancelled, interrupted. A run marked running
-whose process is gone is shown as interrupted (see `reconcile`).
+Status values: queued, running, completed, failed, cancelled, interrupted, installing. A run marked
+running whose process is gone is shown as interrupted (see `reconcile`). "installing" is a shipped
+pretrained run being written into the store (sslviz/teaching/pretrained/install.py): it trains
+nothing, so no scheduler counts it against a lane's slots and nobody can stop it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sslviz.core.files import atomic_write_text, remove_temp_files
 from sslviz.core.paths import home
 from sslviz.core.processes import process_alive
 
-STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted", "installing")
 ACTIVE = ("queued", "running")
 
 _SCHEMA = """

@@ -7,6 +7,9 @@
                        then schedule() again so the queue keeps moving with no daemon
     cancel(run_id)  -> a queued run is cancelled at once; a running one stops at its next report
 
+A lane's slots count only "running" jobs: a shipped pretrained run being copied into the store is
+"installing" (sslviz/teaching/pretrained/install.py) and never holds up a user's run.
+
 Jobs have a kind: "train" runs go through `train.run`; every other kind (label-efficiency
 experiments, ...) names its function in JOB_KINDS. Kinds are grouped in lanes, each with its
 own limit, so that a short analysis job never waits behind an hour of training.

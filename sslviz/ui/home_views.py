@@ -66,10 +66,13 @@ def install_progress_bar(small: bool = False, rerun_on_new: bool = False) -> boo
         text = f"Installing pretrained runs: {p['done']} of {p['total']}"
         if not small and p["current"]:
             text += f" (now: {_entry_title(p['current'])})"
+        if p.get("paused"):
+            text += " · paused while a user's job goes first"
         st.progress(p["done"] / max(1, p["total"]), text=text)
         if not small:
-            st.caption("Only on the first start of this run store. Every page works meanwhile; the runs appear "
-                       "as they are installed.")
+            st.caption("Only on the first start of this run store. Every page works meanwhile, and what you ask "
+                       "for goes first (the install runs at the lowest priority); the runs appear as they are "
+                       "installed.")
 
     poll()
     return True

@@ -15,7 +15,10 @@ from sslviz.training.config import RunConfig
 from .common import refresh_every, session_owner, shared, store
 from .run_choice import run_title
 
-STATUS_ICON = {"queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!"}
+STATUS_ICON = {"queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!",
+               "installing": "⤓"}
+# a shipped pretrained run being copied into the store: it trains nothing, so no Stop and no time left
+LIVE = ("queued", "running", "installing")
 
 # 60 s on 2 CPU cores: batch 128 gives twice the optimiser steps of 256 in the same time, which
 # is what learning needs at this budget (measured: kNN 0.49 vs 0.35 at batch 256 after 60 s).
@@ -68,7 +71,7 @@ def live_run_table() -> None:
         if runs is None:
             runs = s.list()
             st.session_state["_runs"], st.session_state["_runs_version"] = runs, version
-        return runs, any(r["status"] in ("queued", "running") for r in runs)
+        return runs, any(r["status"] in LIVE for r in runs)
 
     training = current()[1]
 
@@ -124,11 +127,11 @@ def run_panel(run_id: str) -> None:
     """Status, progress with ETA, stop button and live curves of one run; refreshes while it trains."""
     s = store()
     try:
-        was_active = s.get(run_id)["status"] in ("queued", "running")
+        was_active = s.get(run_id)["status"] in LIVE
     except SslvizError:
         was_active = False
 
-    @st.fragment(run_every=refresh_every(was_active))  # polls only while the run is queued or training
+    @st.fragment(run_every=refresh_every(was_active))  # polls only while the run is queued, training or installing
     def live():
         worker.schedule(s)  # keeps the queue moving (also reconciles runs whose process died)
         try:
@@ -137,7 +140,7 @@ def run_panel(run_id: str) -> None:
             st.warning(str(exc))
             return
         status = run["status"]
-        if was_active and status not in ("queued", "running"):
+        if was_active and status not in LIVE:
             st.rerun(scope="app")  # it just ended: one full redraw, and the polling stops
         head = st.columns([3, 1])
         device = device_label(run["summary"])
@@ -155,6 +158,9 @@ def run_panel(run_id: str) -> None:
                     st.toast(f"Resuming {run_id}…")
                 except SslvizError as exc:
                     st.error(str(exc))
+        if status == "installing":
+            st.info("Being installed: a pretrained run shipped with sslviz, copied into this store (nothing "
+                    "trains). Its curves and embeddings appear when it is done, in a few seconds.")
         if status == "queued":
             position = worker.queue_position(s, run_id)
             st.info(f"Waiting in the queue: position {position}. It starts when a running job finishes.")

@@ -208,7 +208,7 @@ def install_experiment(store, folder: Path | None = None) -> str | None:
     except SslvizError as exc:
         raise SslvizError(f"pretrained experiment: its config no longer fits this version ({exc})") from None
     results["config"] = cfg
-    exp_id = store.create(cfg, kind="eval", status="running")
+    exp_id = store.create(cfg, kind="eval", status="installing")  # not a running job: the analysis lane stays free
     try:
         atomic_write_text(store.run_dir(exp_id) / RESULTS_FILE, json.dumps(results, indent=1))
         now = time.time()

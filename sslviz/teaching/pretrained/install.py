@@ -22,6 +22,22 @@ After the runs, the shipped label-efficiency experiment over the shapes runs (ex
 added as a finished eval job, once (its marker entry: "experiment-shapes" -> the job's id).
 On first app start all this runs in a background thread; `install_progress` tells the pages how far
 it is ("k of n"), so every page stays usable and shows a progress bar meanwhile.
+
+The install gives way to what a user asked for (issue 23, the first minute of a class). Measured
+before this (2 cores, fresh store, demo pressed 10 s after the home page): the demo's run sat queued
+for 60 to 101 s, because each entry being installed was a "running" train row, which took the train
+lane's one slot (worker.max_running) from one entry to the next; and the install thread ran at the
+server's priority, ahead of the trainers (nice +10) and the compute child's UMAP (+5). Now:
+- an entry being written has the status "installing" (sslviz/training/runs.py): the scheduler counts
+  only "running" rows, so a user's run starts at once; the run list shows it as installing, with no
+  Stop button and no time left;
+- the background thread lowers its own priority to INSTALL_NICE (+15, below the trainers; on Linux
+  a thread's nice is its own, and the torch/OpenMP threads it starts inherit it), so the kernel
+  hands the cores to the user's trainer, the compute child and the server first;
+- between entries and between the stages of one, it pauses (`give_way`, at most MAX_PAUSE seconds
+  each time, so a busy class cannot stall it for good) while a user's job waits: one queued in
+  the store, one whose process started less than STARTUP_SECONDS ago (still loading torch and its
+  data), or a projection waiting for the compute child (sslviz.embeddings.projection_jobs).
 """
 
 from __future__ import annotations
@@ -39,6 +55,10 @@ from sslviz.core.errors import SslvizError
 from . import available, info_path, weights_path
 
 MARKER = "pretrained.json"
+INSTALLING = "installing"  # the status of an entry being written (never counted as a running job)
+INSTALL_NICE = 15  # the server runs at 0, the compute child at +5, trainers at +10
+STARTUP_SECONDS = 15.0  # a user's job this young is still loading: the install waits
+MAX_PAUSE = 10.0  # the longest one pause lasts
 
 
 @contextmanager
@@ -117,8 +137,10 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
         raise SslvizError(f"pretrained {name}: the weights no longer fit the {config.method} model "
                           f"({str(exc).splitlines()[0][:120]}); rebuild with `python -m sslviz pretrained build`") from None
 
-    # "running" while we write (no scheduler claims it; reconcile sees this live process)
-    run_id = store.create(config.to_dict(), status="running")
+    _give_way()
+    # "installing" while we write: no scheduler claims it or counts it as a running job (a user's run
+    # starts beside it), and the run list shows it as installing, with no Stop button
+    run_id = store.create(config.to_dict(), status=INSTALLING)
     now = time.time()
     store.update(run_id, started=now, pid=os.getpid(), pid_start=process_start_ticks(os.getpid()),
                  message="installing the pretrained checkpoint")
@@ -133,7 +155,9 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
         g = torch.Generator().manual_seed(config.seed)  # the trainer's monitor subsets
         monitor = Monitor(data, config, run_dir, device, g)
         untrained.prepare(data.train.images)  # as the trainer does before its first evaluation
+        _give_way()
         before = monitor(untrained, 0)
+        _give_way()
         after = monitor(trained, epoch)
         rows = [tuple(r) for r in info.get("metrics", [])]
         if not any(r[3] == "spread" for r in rows):  # built before the gauge changed: measure it here
@@ -165,6 +189,8 @@ def install(store, names: list[str] | None = None, folder: Path | None = None, l
     installed runs (sslviz/teaching/pretrained/experiment.py), once per store."""
     new: dict[str, str] = {}
     with _locked(store.root):
+        for run in store.list(kind=None, status=INSTALLING):  # left by an install that was killed midway
+            store.delete(run["id"])
         done = installed(store)
         # in catalogue order: its first entries are what the pages open on (SimCLR on shapes first),
         # so a class that opens the app during the install sees them within seconds
@@ -194,6 +220,81 @@ def install(store, names: list[str] | None = None, folder: Path | None = None, l
         if progress:
             progress(len(todo), len(todo), None)
     return new
+
+
+# ---- giving way to the users: priority and pauses ------------------------------------------------
+
+_hook = __import__("threading").local()  # the background thread's pause (install_one calls it)
+
+
+def _give_way() -> None:
+    """Between the stages of an install: pause while a user's job waits (only in the background
+    thread, which sets the hook; the command line's install runs straight through)."""
+    pause = getattr(_hook, "pause", None)
+    if pause is not None:
+        pause()
+
+
+def lower_priority(nice: int = INSTALL_NICE) -> bool:
+    """Lower the calling thread to `nice` (Linux: a thread's nice value is its own, and the torch /
+    OpenMP worker threads it creates from now on inherit it). Returns whether it took effect."""
+    import threading
+
+    try:
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        return os.getpriority(os.PRIO_PROCESS, tid) >= nice
+    except (OSError, AttributeError):  # not Linux, or not allowed: the pauses still apply
+        return False
+
+
+def _projections_waiting() -> int:
+    """Projections queued or running for this server's pages (0 where no page asked for one). The
+    server's own numba warm-up is not one: nobody waits for it, and it runs at the compute child's
+    priority anyway."""
+    import sys
+
+    module = sys.modules.get("sslviz.embeddings.projection_jobs")  # only where a page loaded it
+    if module is None or module._jobs is None:
+        return 0
+    jobs = module.jobs()
+    warm = jobs.get("warm-up")
+    return jobs.pending() - (1 if warm is not None and not warm.done() else 0)
+
+
+def user_waiting(store) -> str | None:
+    """What a user asked for that the install should wait for now (in words), or None: a job of
+    theirs queued in the store, one started less than STARTUP_SECONDS ago, a projection pending."""
+    now = time.time()
+    for run in store.list(kind=None, status="queued"):
+        if run["owner"] != "pretrained":
+            return f"{run['id']} is queued"
+    for run in store.list(kind=None, status="running"):
+        if run["owner"] != "pretrained" and now - (run["started"] or 0) < STARTUP_SECONDS:
+            return f"{run['id']} is starting"
+    if _projections_waiting():
+        return "a projection is computing"
+    return None
+
+
+def give_way(store, max_pause: float = MAX_PAUSE, poll: float = 0.25, on_pause=None) -> float:
+    """Wait while `user_waiting(store)` says so, at most max_pause seconds; returns the seconds waited.
+    on_pause(reason or None) is told when a pause starts and ends (the progress bar shows it)."""
+    t0 = time.monotonic()
+    reason = user_waiting(store)
+    if reason is None:
+        return 0.0
+    if on_pause:
+        on_pause(reason)
+    try:
+        while reason is not None and time.monotonic() - t0 < max_pause:
+            time.sleep(poll)
+            reason = user_waiting(store)
+    finally:
+        if on_pause:
+            on_pause(None)
+    return time.monotonic() - t0
 
 
 # ---- on first app start: once per store and process, in a background thread ------------------
@@ -230,15 +331,25 @@ def install_in_background(store):
             return None
         future: Future = Future()
         _background[key] = future
-        _progress[key] = {"done": 0, "total": len(todo), "current": None, "finished": False, "errors": []}
+        _progress[key] = {"done": 0, "total": len(todo), "current": None, "finished": False, "errors": [],
+                          "paused": None, "nice": None}
 
     def report(done: int, total: int, name: str | None) -> None:
         with _background_lock:  # one consistent dict for the pages that read it
             _progress[key] = {**_progress[key], "done": done, "total": total, "current": name}
 
+    def paused(reason: str | None) -> None:
+        with _background_lock:
+            _progress[key] = {**_progress[key], "paused": reason}
+
     def work():
         errors: list[str] = []
+        lowered = lower_priority()  # before the first torch call: its thread pool inherits the nice
+        with _background_lock:
+            _progress[key] = {**_progress[key], "nice": INSTALL_NICE if lowered else None}
+        _hook.pause = lambda: give_way(store, on_pause=paused)
         try:
+            _hook.pause()  # a user who pressed a button at once goes first
             future.set_result({"installed": install(store, log=errors.append, progress=report), "errors": errors})
         except BaseException as exc:  # noqa: BLE001 - reported to the page that asks
             errors.append(str(exc) or type(exc).__name__)
@@ -253,8 +364,10 @@ def install_in_background(store):
 
 def install_progress(store) -> dict | None:
     """How far this process's background install into `store` is: {"done": k, "total": n, "current":
-    the checkpoint being installed (None between them), "finished": bool, "errors": [...]}, or None
-    when none was started here. Written by the installing thread, read by every page (a copy)."""
+    the checkpoint being installed (None between them), "finished": bool, "errors": [...], "paused":
+    what of a user's it waits for (None while it works), "nice": the thread's priority (None where it
+    could not be lowered)}, or None when none was started here. Written by the installing thread, read
+    by every page (a copy)."""
     with _background_lock:
         p = _progress.get(str(store.root))
         return dict(p) if p is not None else None
