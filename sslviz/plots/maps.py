@@ -71,7 +71,7 @@ def maps_figure(maps, labels: np.ndarray, class_names: list[str] | None = None, 
     fig.update_xaxes(**frame)
     fig.update_yaxes(**frame)
     fig.update_layout(**anchors)
-    fig.update_annotations(font=dict(size=13))
+    fig.update_annotations(font=dict(size=13), yshift=4)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white",
                       legend=dict(title="class", itemsizing="constant"), hovermode="closest")
     return fig

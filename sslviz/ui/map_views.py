@@ -51,8 +51,8 @@ def _job(run_id: str, epoch: int | None, points: int):
 
 
 def _table(check: M.MapCheck) -> list[dict]:
-    def num(value, digits=2):
-        return "–" if value is None else round(float(value), digits)
+    def num(value):
+        return None if value is None else float(value)  # None: not measurable here (one class, too few classes)
 
     rows = []
     for m in check.maps:
@@ -116,7 +116,9 @@ def map_comparison_view(run_id: str | None, key: str, points: int = M.DEFAULT_PO
                "the legend to hide it in every panel.")
     st.plotly_chart(_figure(job_key, check), width="stretch", key=f"{key}.figure")
     st.markdown(f"**The check.** {M.read_out(check.maps)}")
-    st.dataframe(_table(check), hide_index=True, width="stretch")
+    rows = _table(check)
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.2f") for c in rows[0] if c != "map"})
     st.caption("kNN: each image gets the majority class of its 10 nearest other images (leave-one-out), "
                "measured in the full embedding (cosine, every dimension) and in each map. Neighbours kept: the "
                "fraction of an image's 10 nearest neighbours in the full embedding that are still among its 10 "
