@@ -312,4 +312,7 @@ def read_out(maps: list[MapResult]) -> str:
         high, high_title = max(knn_maps)
         text += (f" A {c0['k']}-NN classifier scores {c0['knn_full']:.2f} in the full embedding and from "
                  f"{low:.2f} ({low_title}) to {high:.2f} ({high_title}) in the maps.")
+        if high >= c0["knn_full"] - 0.01 and max(recalls) < 0.6:  # e.g. SimCLR on MNIST: UMAP 0.97 against 0.97
+            text += (" A map can keep the classes apart as well as the full embedding does and still lose many of "
+                     "each point's nearest neighbours.")
     return text
