@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for a bench/ script")
 
     pt = sub.add_parser("pretrained", help="build, install or list the small shipped checkpoints")
-    pt.add_argument("action", choices=("build", "install", "list", "experiment"))
+    pt.add_argument("action", choices=("build", "install", "list", "experiment", "build-variants"))
     pt.add_argument("--only", action="append", default=[], metavar="NAME", help="one checkpoint (repeatable)")
     pt.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="build: override each budget")
     pt.add_argument("--out", default=None, metavar="DIR", help="build: where to write (default sslviz/teaching/pretrained/)")

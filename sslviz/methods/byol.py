@@ -50,12 +50,20 @@ class BYOL(Method):
     # asymmetric False: both views use the run's pipeline (the dataset's augmentations, which the UI
     # explains); True: the paper's two different views, PRESETS "byol-view1" / "byol-view2" (blur
     # always on one, solarize on the other; crops down to 8%: made for ImageNet photos).
-    defaults = {"proj_hidden": 512, "proj_dim": 128, "pred_hidden": 512, "momentum": 0.99, "asymmetric": False}
+    # predictor False: the broken variant (sslviz/teaching/variants.py): the online projection must
+    # match the target's directly. Without the predictor nothing breaks the symmetry between the
+    # online network and its slow copy, and a constant output would agree perfectly (the paper's
+    # ablation of the predictor collapses, Grill et al., 2020, Sec. 5). Within a minute on shapes it
+    # has not collapsed yet: the agreement jumps (cosine 0.93 vs 0.75 with the predictor, 124 steps at
+    # 16 px) while kNN stays at the untrained network's (as the healthy run's still does this early).
+    defaults = {"proj_hidden": 512, "proj_dim": 128, "pred_hidden": 512, "momentum": 0.99, "asymmetric": False,
+                "predictor": True}
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
         self.projector = mlp_head(backbone.out_dim, self.hp["proj_hidden"], self.hp["proj_dim"])
-        self.predictor = mlp_head(self.hp["proj_dim"], self.hp["pred_hidden"], self.hp["proj_dim"])
+        self.predictor = (mlp_head(self.hp["proj_dim"], self.hp["pred_hidden"], self.hp["proj_dim"])
+                          if self.hp["predictor"] else torch.nn.Identity())
         self.target_backbone = momentum_copy(self.backbone)
         self.target_projector = momentum_copy(self.projector)
         self.momentum = float(self.hp["momentum"])  # the current value of the schedule (a metric)

@@ -11,7 +11,8 @@ from .base import Method
 from .models import mlp_head
 
 
-def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor,
+                 stop_gradient: bool = True) -> torch.Tensor:
     """Symmetrised negative cosine similarity with a stop-gradient on the projections.
 
     Chen & He (2021), "Exploring Simple Siamese Representation Learning", Eq. 1-4:
@@ -21,10 +22,11 @@ def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch
     -1 at perfect agreement, 0 for unrelated directions. p: predictor outputs, z: projector
     outputs (N×D, row i from image i). The stop-gradient is what prevents a collapsed solution
     from being a stable optimum (Sec. 4.1: without it the loss reaches -1 at once and the outputs
-    collapse to a constant).
+    collapse to a constant). stop_gradient=False lets the gradient through the targets too: the
+    broken variant of the "find the collapse" exercise.
     """
     def d(p, z):
-        return -F.cosine_similarity(p, z.detach(), dim=1).mean()
+        return -F.cosine_similarity(p, z.detach() if stop_gradient else z, dim=1).mean()
 
     return d(p1, z2) / 2 + d(p2, z1) / 2
 
@@ -47,7 +49,13 @@ class SimSiam(Method):
     default_lr = 2e-3
     # The paper's CIFAR-10 recipe scaled to a CPU: a 2-layer projector ending in BN (out 512;
     # the paper: 2,048) and a bottleneck predictor with a hidden layer 1/4 as wide (512 -> 128 -> 512).
-    defaults = {"proj_hidden": 512, "proj_dim": 512, "pred_hidden": 128}
+    # stop_gradient False: the broken variant (sslviz/teaching/variants.py). Both sides of the loss then
+    # move towards each other and the loss heads for -1 at once (Chen & He, 2021, Sec. 4.1: a collapsed
+    # solution). The projector's final batch norm keeps the outputs from becoming one point, so here the
+    # collapse is dimensional: measured on shapes (16 px, 124 steps), the backbone's effective rank fell
+    # from 30 to 2.6 (healthy: 3.8 at that point; the zoo's 240-s run ends at kNN 0.56) and kNN to 0.23,
+    # under the untrained network's 0.29.
+    defaults = {"proj_hidden": 512, "proj_dim": 512, "pred_hidden": 128, "stop_gradient": True}
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -59,7 +67,7 @@ class SimSiam(Method):
         z = self.projector(self.backbone(x))
         p = self.predictor(z)
         (z1, z2), (p1, p2) = z.chunk(2), p.chunk(2)
-        loss = simsiam_loss(p1, p2, z1, z2)
+        loss = simsiam_loss(p1, p2, z1, z2, bool(self.hp["stop_gradient"]))
         with torch.no_grad():  # the paper's collapse monitor: std of l2-normalised z, times sqrt(D)
             zn = F.normalize(z1, dim=1)
             z_std = zn.std(0).mean().item() * math.sqrt(zn.shape[1])

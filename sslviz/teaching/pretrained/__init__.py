@@ -5,6 +5,7 @@ the moment the app opens (Embeddings, Pretext Tasks, Label efficiency, the facto
     python -m sslviz pretrained install    copy them into a run store (install.py; the app does
                                            this by itself on first start)
     python -m sslviz pretrained list
+    python -m sslviz pretrained build-variants   the lite runs of the lessons' broken variants (lite.py)
 
 Each checkpoint is two files in this folder: ``<name>.pt`` (the weights, the RunConfig, the epoch
 and step counters; loaded with ``torch.load(weights_only=True)``, so no pickled code) and
@@ -168,6 +169,13 @@ def main(args) -> int:
         if args.json:
             print(json.dumps(results))
         return 0
+    if args.action == "build-variants":  # the lite runs of sslviz/teaching/variants.py (lite.py)
+        from .lite import build as build_lite
+
+        results = build_lite(args.only or None, Path(args.out) if args.out else None, args.time_budget)
+        if args.json:
+            print(json.dumps(results))
+        return 0
     if args.action == "experiment":
         from .experiment import main as experiment_main
 
@@ -178,6 +186,12 @@ def main(args) -> int:
         from .install import install
 
         errors: list[str] = []
+        if not args.only:  # the lessons' lite runs (lite.py) come with the whole zoo
+            from .lite import install_locked
+
+            new_lite = install_locked(RunStore(args.runs_dir), log=errors.append)
+            for name, run_id in new_lite.items():
+                print(f"installed lite run {name} as {run_id}")
         new = install(RunStore(args.runs_dir), args.only or None, log=errors.append)
         for name, run_id in new.items():
             print(f"installed {name} as {run_id}")

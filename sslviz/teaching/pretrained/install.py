@@ -326,7 +326,9 @@ def install_in_background(store):
         if key in _background:
             return _background[key]
         todo = pending(store)
-        if not todo and not experiment_pending(store):
+        from .lite import pending as lite_pending
+
+        if not todo and not experiment_pending(store) and not lite_pending(store):
             _background[key] = None
             return None
         future: Future = Future()
@@ -349,6 +351,9 @@ def install_in_background(store):
             _progress[key] = {**_progress[key], "nice": INSTALL_NICE if lowered else None}
         _hook.pause = lambda: give_way(store, on_pause=paused)
         try:
+            from .lite import install_locked  # the lessons' lite runs: files only, milliseconds, so first
+
+            install_locked(store, log=errors.append)
             _hook.pause()  # a user who pressed a button at once goes first
             future.set_result({"installed": install(store, log=errors.append, progress=report), "errors": errors})
         except BaseException as exc:  # noqa: BLE001 - reported to the page that asks
