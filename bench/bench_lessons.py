@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from sslviz.server.loadtest import start_server, stop_process
     from sslviz.teaching import classroom
     from sslviz.teaching.lessons import lessons
+    from sslviz.teaching.pretrained import lite
     from sslviz.teaching.pretrained.install import install
     from sslviz.training.runs import RunStore
 
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         store = RunStore(tmp / "runs")
         t0 = time.monotonic()
         install(store)
+        lite.install_locked(store)
         out["install_s"] = round(time.monotonic() - t0, 1)
         print(f"zoo installed in {out['install_s']} s", flush=True)
         proc, url = start_server(tmp / "runs", tmp / "server.log")

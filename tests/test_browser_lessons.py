@@ -20,10 +20,13 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def zoo_server(tmp_path_factory):
-    """A fresh store with the real zoo installed (as after a teacher's first start), served by `streamlit run`."""
+    """A fresh store with the shipped runs the lessons use installed (as after a teacher's first start), served
+    by `streamlit run`."""
     import torch
     from conftest import _free_port
 
+    from sslviz.teaching.lessons import lessons
+    from sslviz.teaching.pretrained import lite
     from sslviz.teaching.pretrained.install import install
     from sslviz.training.runs import RunStore
 
@@ -31,8 +34,13 @@ def zoo_server(tmp_path_factory):
     runs = tmp / "runs"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
-        install(RunStore(runs))
+    try:  # the entries the lessons use (the whole zoo takes minutes more), the experiment, the lite runs
+        store = RunStore(runs)
+        names = list(dict.fromkeys(n for lesson in lessons().values() for n in lesson.runs()))
+        errors = []
+        install(store, names=names, log=errors.append)
+        lite.install_locked(store, log=errors.append)
+        assert errors == []
     finally:
         torch.set_num_threads(threads)
     port = _free_port()
