@@ -147,7 +147,9 @@ def test_compare_page_overlays_leaderboard_embeddings_and_same_budget(store):
     at = _page(COMPARE_PAGE, run=f"{a},{b}", proj="pca")
     assert not at.exception, at.exception
     charts = at.get("plotly_chart")
-    assert len(charts) == 4  # training overlay, label-efficiency overlay, two embeddings
+    assert len(charts) == 5  # training overlay, alignment/uniformity, label-efficiency overlay, two embeddings
+    assert any(h.value == "Alignment and uniformity" for h in at.subheader)
+    assert any("Lower-left is better" in c.value for c in at.caption)
     board = at.dataframe[0].value
     assert list(board["run"]) == [a, b] and board["linear @1"].notna().all() and board["linear @100"].isna().all()
     assert at.query_params["run"] == f"{a},{b}"

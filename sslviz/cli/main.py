@@ -231,7 +231,8 @@ def cmd_train(args) -> int:
                   f"effective rank {out['effective_rank']:.1f} (directions used)")
     from sslviz.evaluation.protocols import collapse_warnings
 
-    for w in collapse_warnings(out):
+    start = {"spread": result.get("spread_random_init"), "effective_rank": result.get("effective_rank_random_init")}
+    for w in collapse_warnings({**out, "directions_95": result.get("directions_95")}, start):  # vs the untrained start
         print(f"warning: {w}", file=sys.stderr)
     if result["status"] == "failed":
         print(f"error: {out['error']}", file=sys.stderr)

@@ -61,13 +61,14 @@ def leaderboard(store, run_ids: list[str]) -> list[dict]:
             m = store.metrics(rid, ["loss"])
             seconds = m[-1]["elapsed"] if m else None
         gauge = {k: s.get(k) if s.get(k) is not None else _last_metric(store, rid, k)
-                 for k in ("spread", "effective_rank")}
+                 for k in ("spread", "effective_rank", "directions_95")}
         if gauge["spread"] is None:  # recorded before the new gauge: the old one, a lower bound of the spread
             gauge["collapse_std"] = s.get("collapse_std")
             if gauge["collapse_std"] is None:
                 gauge["collapse_std"] = _last_metric(store, rid, "collapse_std")
         gauge = {k: v for k, v in gauge.items() if v is not None and not math.isnan(v)}
-        found = collapse_warnings(gauge)
+        found = collapse_warnings(gauge, {"spread": s.get("spread_random_init"),  # the run's untrained start
+                                          "effective_rank": s.get("effective_rank_random_init")})
         if not gauge:
             collapse = ""
         elif found:

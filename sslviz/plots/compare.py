@@ -47,3 +47,43 @@ def embedding_scatter(coords, labels, class_names: list[str], title: str = "", h
     fig.update_layout(height=height, margin=dict(l=5, r=5, t=35 if title else 5, b=5), title=title or None,
                       legend=dict(orientation="h", y=-0.05, font=dict(size=10)), uirevision="keep")
     return fig
+
+
+def alignment_uniformity_figure(series: dict[str, list[dict]], height: int = 420) -> go.Figure:
+    """Alignment (x) against uniformity (y), Wang & Isola (2020): each run a trajectory from its
+    untrained start (open marker, epoch 0) to its last evaluation (filled marker), and the raw pixels
+    of the same held-out views as a point (one per distinct reading: runs on other data or with
+    other augmentations see other views). Lower-left is better; a collapsed network sits at the top
+    left (alignment 0: two views agree perfectly, because every image lands on the same point;
+    uniformity 0: the worst). series: {label: metric rows with "alignment", "uniformity" and,
+    at epoch 0, "alignment_pixels" / "uniformity_pixels"}."""
+    fig = go.Figure()
+    pixels: dict[tuple, list[str]] = {}
+    for i, (label, rows) in enumerate(series.items()):
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        by = {n: {r["epoch"]: r["value"] for r in rows if r["name"] == n and r["value"] is not None}
+              for n in ("alignment", "uniformity", "alignment_pixels", "uniformity_pixels")}
+        epochs = sorted(set(by["alignment"]) & set(by["uniformity"]))
+        if epochs:
+            xs, ys = [by["alignment"][e] for e in epochs], [by["uniformity"][e] for e in epochs]
+            symbols = ["circle-open"] + ["circle"] * (len(epochs) - 1)
+            sizes = [11] + [5] * (len(epochs) - 2) + [11] if len(epochs) > 1 else [11]
+            fig.add_trace(go.Scatter(x=xs, y=ys, name=label, legendgroup=label, mode="lines+markers",
+                                     line=dict(color=colour), marker=dict(symbol=symbols, size=sizes, color=colour),
+                                     customdata=epochs, hovertemplate=f"{label}<br>epoch %{{customdata}}<br>"
+                                     "alignment %{x:.3f}<br>uniformity %{y:.3f}<extra></extra>"))
+        for e in sorted(set(by["alignment_pixels"]) & set(by["uniformity_pixels"]))[:1]:
+            key = (round(by["alignment_pixels"][e], 3), round(by["uniformity_pixels"][e], 3))
+            pixels.setdefault(key, []).append(label)
+    for (ax, uy), labels in pixels.items():
+        name = "raw pixels" if len(pixels) == 1 else f"raw pixels ({', '.join(labels)})"
+        fig.add_trace(go.Scatter(x=[ax], y=[uy], name=name, mode="markers",
+                                 marker=dict(symbol="x", size=12, color="#555"),
+                                 hovertemplate=f"{name}<br>alignment %{{x:.3f}}<br>uniformity %{{y:.3f}}<extra></extra>"))
+    fig.add_annotation(text="better ↙", showarrow=False, xref="paper", yref="paper", x=0.02, y=0.02,
+                       font=dict(color="#2ca02c"))
+    fig.update_xaxes(title_text="alignment (lower = views of one image closer)", rangemode="tozero")
+    fig.update_yaxes(title_text="uniformity (lower = images spread more evenly)")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2),
+                      uirevision="keep")
+    return fig

@@ -3,8 +3,9 @@
     data -> method.step (augment -> forward -> loss) -> backward -> optimiser -> report
 
 Every epoch (and once before the first step, so curves start at the untrained network) it scores
-the backbone with the weighted kNN monitor on the held-out split, measures the collapse gauge,
-saves test-set embeddings (every `snapshot_every` epochs) and writes the checkpoint atomically.
+the backbone with the weighted kNN monitor on the held-out split, measures the collapse gauge and
+alignment and uniformity (alignment_monitor.py), saves test-set embeddings (every `snapshot_every`
+epochs) and writes the checkpoint atomically.
 Training stops at the epoch budget, the wall-clock budget (`time_budget`, evaluation included),
 or when the reporter says the user asked it to stop.
 """
@@ -35,6 +36,7 @@ from sslviz.evaluation.protocols import (
 from sslviz.methods import get_method
 from sslviz.methods.models import build_backbone, mixed_precision, pick_device
 
+from .alignment_monitor import AlignmentMonitor
 from .config import RunConfig
 from .recipes import resolve, resolve_with_data, traits
 
@@ -167,8 +169,9 @@ def compact(features: np.ndarray) -> np.ndarray:
 
 
 class Monitor:
-    """The live evaluation: weighted kNN on a fixed subset of both splits, the collapse gauge and
-    the embedding snapshots. The same subsets every epoch, so the curve measures the network."""
+    """The live evaluation: weighted kNN on a fixed subset of both splits, the collapse gauge,
+    alignment and uniformity (two fixed views of held-out images) and the embedding snapshots. The
+    same subsets every epoch, so the curve measures the network."""
 
     def __init__(self, data, config: RunConfig, run_dir: Path, device: torch.device, g: torch.Generator):
         bank_idx = torch.randperm(len(data.train), generator=g)[: config.eval_train_max].sort().values
@@ -177,6 +180,7 @@ class Monitor:
         self.test_x, self.test_y = data.test.images[self.test_idx], data.test.labels[self.test_idx]
         self.labelled = bool((self.bank_y >= 0).any())
         self.num_classes, self.device, self.run_dir, self.config = data.num_classes, device, run_dir, config
+        self.geometry = AlignmentMonitor(self.test_x, config.seed)
         self.knn_pixels = self.few_label_pixels = None
         if self.labelled:
             pixels_bank, pixels_test = self.bank_x.flatten(1).float(), self.test_x.flatten(1).float()
@@ -188,8 +192,10 @@ class Monitor:
         method.eval()
         bank_f = extract_features(method.embed, self.bank_x, self.device)
         test_f = extract_features(method.embed, self.test_x, self.device)
+        geometry = self.geometry(method, self.device, with_pixels=epoch == 0)  # alignment, uniformity
         method.train()
         values = collapse_metrics(test_f)  # {"spread", "effective_rank"}: the collapse gauge
+        values.update(geometry)
         if self.labelled:
             values["knn_accuracy"] = knn_accuracy(bank_f, self.bank_y, test_f, self.test_y, self.num_classes)
             values["knn_pixels"] = self.knn_pixels
@@ -249,7 +255,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         report.info({k: summary[k] for k in ("device", "precision", "compiled", "processes")})
     # the loop's state: everything a checkpoint needs to continue where it stopped
     st = {"epoch": 0, "step": 0, "elapsed": 0.0, "train_seconds": 0.0, "images_seen": 0, "knn_random_init": None,
-          "few_label_random_init": None}
+          "few_label_random_init": None, "start": {}}  # start: the untrained network's gauge and pixel point
     ckpt_path = run_dir / "checkpoint.pt"
     if resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path, device)
@@ -282,6 +288,8 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         report.flush()
         st["knn_random_init"] = last_eval.get("knn_accuracy")
         st["few_label_random_init"] = last_eval.get("few_label_linear")
+        st["start"] = {f"{k}_random_init": last_eval.get(k) for k in ("spread", "effective_rank", "alignment", "uniformity")}
+        st["start"].update({k: last_eval.get(k) for k in ("alignment_pixels", "uniformity_pixels")})
     else:
         last_eval = {}
     stopped_by = "epochs"
@@ -356,6 +364,10 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         few_label_random_init=st.get("few_label_random_init"),
         spread=last_eval.get("spread"),
         effective_rank=last_eval.get("effective_rank"),
+        directions_95=last_eval.get("directions_95"),
+        alignment=last_eval.get("alignment"),
+        uniformity=last_eval.get("uniformity"),
+        **st.get("start", {}),
         stopped_by=stopped_by,
     )
     return summary

@@ -12,7 +12,7 @@ from sslviz.evaluation.protocols import FEW_LABEL_DRAWS
 from sslviz.experiments import compare
 from sslviz.experiments.label_efficiency import submit
 from sslviz.methods import method_names
-from sslviz.plots.compare import embedding_scatter, overlay_training
+from sslviz.plots.compare import alignment_uniformity_figure, embedding_scatter, overlay_training
 from sslviz.plots.label_efficiency import label_efficiency_figure
 from sslviz.training import worker
 
@@ -56,6 +56,7 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
         x = "elapsed" if axis.startswith("wall") else "epoch"
         fig = shared(("overlay", str(s.root), version, x), lambda: _tall(overlay_training(series, x), len(series)))
         st.plotly_chart(fig, key="cmp-training", width="stretch")
+        _alignment_uniformity(s, run_ids, labels, version, "cmp-au")
 
         st.subheader("Label efficiency")
         rows = _versioned("le", version, lambda: compare.label_rows(s, run_ids))
@@ -89,6 +90,39 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
             _measure(missing)
 
     live()
+
+
+GEOMETRY = ("alignment", "uniformity", "alignment_pixels", "uniformity_pixels")
+GEOMETRY_CAPTION = (
+    "Alignment and uniformity (Wang & Isola, 2020), measured every epoch on two augmented views of the same "
+    "held-out images. Alignment (x): the mean squared distance between the two views of an image, 0 when "
+    "they land on the same point. Uniformity (y): the log of the mean Gaussian potential between all pairs "
+    "of images, 0 when every image lands on one point, about -4 when they spread evenly over the sphere. "
+    "Each run is a trajectory from its untrained network (open circle, epoch 0) to its last epoch (filled); "
+    "the × is raw pixels of the same views. **Lower-left is better.** Contrastive learning works on both at once: "
+    "it pulls the views of an image together (alignment) and pushes different images apart (uniformity). A collapsed network sits "
+    "at the top left: perfect alignment (every image, so both views, on one point) with the worst "
+    "uniformity (0).")
+
+
+def alignment_uniformity_view(run_ids: list[str], key: str) -> None:
+    """The alignment-uniformity chart of these runs with its caption (for Compare and lesson steps);
+    `key` keeps its widget keys apart from any other copy on the page."""
+    s = store()
+    version = (s.version(), tuple(run_ids))
+    _alignment_uniformity(s, run_ids, _versioned(f"labels-{key}", version, lambda: _labels(s, run_ids)), version, key)
+
+
+def _alignment_uniformity(s, run_ids: list[str], labels: dict, version, key: str) -> None:
+    st.subheader("Alignment and uniformity")
+    series = _versioned(f"geometry-{key}", version, lambda: {labels[r]: s.metrics(r, list(GEOMETRY)) for r in run_ids})
+    if not any(rows for rows in series.values()):
+        st.caption("Not measured for these runs (recorded before alignment and uniformity were): train a new "
+                   "run, or reinstall the shipped ones, to see them.")
+        return
+    fig = shared(("cmp-au", str(s.root), version), lambda: _tall(alignment_uniformity_figure(series), len(series)))
+    st.plotly_chart(fig, key=key, width="stretch")
+    st.caption(GEOMETRY_CAPTION)
 
 
 BOARD_COLUMNS = ("name", "kNN", compare.TRAINER_PROBE, "linear @1", "linear @10", "linear @100", "images/s", "training s", "collapse",

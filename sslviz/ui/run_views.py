@@ -7,7 +7,14 @@ import time
 import streamlit as st
 
 from sslviz.core.errors import SslvizError
-from sslviz.evaluation.protocols import EFFECTIVE_RANK_WARNING, SPREAD_WARNING, collapse_warnings
+from sslviz.evaluation.protocols import (
+    DIRECTIONS_WARNING,
+    EFFECTIVE_RANK_FALL,
+    EFFECTIVE_RANK_WARNING,
+    SPREAD_FALL,
+    SPREAD_WARNING,
+    collapse_warnings,
+)
 from sslviz.plots import training_curves
 from sslviz.training import worker
 from sslviz.training.config import RunConfig
@@ -202,29 +209,72 @@ def run_panel(run_id: str) -> None:
 
 
 def _collapse_warning(rows: list[dict]) -> None:
-    """The gauge's last readings in words: a warning when they cross a line (sslviz.evaluation.protocols)."""
-    last = {}
-    for r in rows:  # the latest value of each gauge metric
-        if r["name"] in ("spread", "effective_rank", "collapse_std") and r["value"] is not None:
+    """The gauge's last readings in words: a warning when they cross a line or fell far below the
+    run's own untrained start (sslviz.evaluation.protocols), and what the numbers mean."""
+    last, start = {}, {}
+    for r in rows:  # the latest value of each gauge metric, and its epoch-0 (untrained) value
+        if r["name"] in GAUGE_AND_GEOMETRY and r["value"] is not None:
             last[r["name"]] = r["value"]
+            if r["epoch"] == 0:
+                start.setdefault(r["name"], r["value"])
     if not last:
         return
-    found = collapse_warnings(last)
+    found = collapse_warnings(last, start)
     if any(w.startswith("collapsed to a point") for w in found):
         st.warning(f"Collapse warning: {found[0]}. The network maps different images to nearly the same "
                    "point on the sphere, so the kNN monitor can hardly tell them apart.")
     if any(w.startswith("dimensional collapse") for w in found):
-        st.warning(f"Collapse warning: {found[-1]}. The images vary along fewer than "
-                   f"{EFFECTIVE_RANK_WARNING:g} directions: most of the embedding's dimensions carry nothing.")
-    if "spread" in last:
-        rank = last.get("effective_rank")
-        st.caption(f"Collapse gauge: spread {last['spread']:.2f} (how far the images lie from their centre on "
-                   f"the unit sphere: 1 = all over it, 0 = one point; warns below {SPREAD_WARNING}; an untrained "
-                   "CNN's ReLU features share one large mean direction, a narrow cone: well below 1, far above "
-                   "the line)"
-                   + (f" · effective rank {rank:.0f} (how many directions the images use; warns below "
-                      f"{EFFECTIVE_RANK_WARNING:g})." if rank is not None else "."))
-    else:
-        st.caption("This run was recorded with the old collapse gauge (mean per-dimension std of the normalised "
-                   f"features), which reads at most the new spread; only a reading under {SPREAD_WARNING} "
-                   "counts as a collapse.")
+        st.warning(f"Collapse warning: {found[-1]}. The images vary along only a few directions: most of "
+                   "the embedding's dimensions carry nothing.")
+    st.caption(gauge_caption(last, start))
+    if "alignment" in last and "uniformity" in last:
+        st.caption(geometry_caption(last, start))
+
+
+GAUGE_AND_GEOMETRY = ("spread", "effective_rank", "directions_95", "collapse_std", "alignment", "uniformity",
+                      "alignment_pixels", "uniformity_pixels")
+
+
+def gauge_caption(last: dict, start: dict) -> str:
+    """The collapse gauge's reading with its meaning, its lines and its untrained start, in words."""
+    if "spread" not in last:
+        return ("This run was recorded with the old collapse gauge (mean per-dimension std of the normalised "
+                f"features), which reads at most the new spread; only a reading under {SPREAD_WARNING} "
+                "counts as a collapse.")
+
+    def began(name, fmt):
+        return f", and read {start[name]:{fmt}} untrained" if start.get(name) is not None else ""
+
+    text = (f"Collapse gauge: spread {last['spread']:.2f} (how far the images lie from their centre on the unit "
+            f"sphere: 1 = all over it, 0 = one point; warns below {SPREAD_WARNING} or below {SPREAD_FALL:g} × the "
+            f"untrained start{began('spread', '.2f')})")
+    if last.get("effective_rank") is not None:
+        text += (f" · effective rank {last['effective_rank']:.1f} (how many directions carry the images' variance, "
+                 "by the entropy of its shares; warns below "
+                 f"{EFFECTIVE_RANK_WARNING:g} or below {EFFECTIVE_RANK_FALL:g} × the untrained start"
+                 f"{began('effective_rank', '.1f')})")
+    if last.get("directions_95") is not None:
+        text += (f" · 95% of the variance in {last['directions_95']:.0f} directions (warns below "
+                 f"{DIRECTIONS_WARNING}{began('directions_95', '.0f')})")
+    if last.get("effective_rank") is not None:
+        text += (". An untrained network's ReLU features sit in a narrow cone "
+                 "(spread about 0.1-0.25); training usually widens it. A collapse drops the spread or the "
+                 "directions far below where the run began. Runs recorded before 2026-12-07 show an older rank (from singular "
+                 "values), which reads higher.")
+    return text
+
+
+def geometry_caption(last: dict, start: dict) -> str:
+    """Alignment and uniformity (Wang & Isola, 2020) in words, against the start and raw pixels."""
+    def compared(name):
+        parts = [f"untrained {start[name]:.2f}"] if start.get(name) is not None else []
+        if last.get(f"{name}_pixels") is not None:
+            parts.append(f"raw pixels {last[name + '_pixels']:.2f}")
+        return f" ({', '.join(parts)})" if parts else ""
+
+    return (f"Alignment {last['alignment']:.2f}{compared('alignment')}: the mean squared distance between two "
+            "augmented views of one held-out image (0 = the same point, 2 = unrelated). Uniformity "
+            f"{last['uniformity']:.2f}{compared('uniformity')}: the log of the mean Gaussian potential between all "
+            "pairs of images (0 = all on one point, about -4 = spread evenly over the sphere). **Lower is better "
+            "for both**; a collapsed network aligns perfectly (0) because every image lands on the same point, "
+            "and its uniformity reads 0, the worst.")

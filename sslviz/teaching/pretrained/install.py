@@ -165,8 +165,12 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
             rows += [(0, 0.0, 0.0, k, before.get(k)) for k in gauge]
             rows += [(int(payload.get("step", 0)), float(epoch), float(payload.get("elapsed", 0.0)), k, after.get(k))
                      for k in gauge]
-        store.add_metrics(run_id, rows)
         summary = dict(info.get("summary", {}))
+        from sslviz.training.alignment_monitor import installed_rows  # alignment/uniformity, today's rank
+
+        rows = installed_rows(rows, summary, before, after, int(payload.get("step", 0)), float(epoch),
+                              float(payload.get("elapsed", 0.0)))
+        store.add_metrics(run_id, rows)
         summary.setdefault("spread", after.get("spread"))
         summary.setdefault("effective_rank", after.get("effective_rank"))
         summary.update(pretrained=name, knn_at_install=after.get("knn_accuracy"),
