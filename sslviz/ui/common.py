@@ -23,6 +23,9 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from sslviz.training.runs import RunStore
+from sslviz.ui.server_exit import exit_promptly_when_stopped
+
+exit_promptly_when_stopped()  # on the first page's import: Ctrl-C / SIGTERM ends the server at once (issue 25)
 
 # The sidebar's page list, drawn by `page` (Streamlit's own is off in .streamlit/config.toml: it
 # would name the home page after its file, "app"). Labels come from the page files' names.
