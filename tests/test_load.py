@@ -12,6 +12,7 @@ A third has a class vote at once on a lesson step (issue 23 point 6) and counts 
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 from sslviz.server.loadtest import run_load_test
 from sslviz.teaching.lessons import lessons
@@ -159,3 +160,54 @@ def test_a_class_votes_at_once_and_the_store_counts_one_vote_per_session(tmp_pat
     assert votes["latency"]["presenter fragment"]["n"] > 0
     errors, page_exceptions = server_errors((tmp_path / "streamlit.log").read_text(errors="replace"))
     assert errors == [] and page_exceptions == 0 and alive, errors
+
+
+FRAGMENT_LESSON = """
+    import os
+    import streamlit as st
+    from sslviz.teaching import classroom
+    from sslviz.training.runs import RunStore
+
+    store, me = RunStore(os.environ["SSLVIZ_HOME"]), st.session_state.setdefault("me", os.urandom(4).hex())
+    lesson, step = st.query_params["lesson"], int(st.query_params["step"])
+    with open("full.log", "a") as log:
+        log.write("full\\n")
+
+    @st.fragment
+    def question():
+        pick = st.radio("Your answer", range(3), index=None, format_func=lambda i: "ABC"[i], key="pick")
+        if st.button("Submit my answer", disabled=pick is None):
+            classroom.vote(store, lesson, step, me, int(pick))
+
+    question()
+    if st.query_params.get("present") == "1":
+        @st.fragment(run_every=0.5)
+        def tally():
+            st.markdown(f"How the class voted: {sum(classroom.tally(store, lesson, step, 3))} votes")
+
+        tally()
+"""
+
+
+def test_a_question_drawn_in_a_fragment_is_answered_by_fragment_reruns(tmp_path, monkeypatch):
+    """Where the page draws its question in a fragment, a student's pick and press rerun that fragment
+    only (as a browser's would), and the votes still arrive: the page itself ran once per tab."""
+    from sslviz.server.lesson_load import run_votes
+    from sslviz.server.loadtest import start_server, stop_process
+    from sslviz.training.runs import RunStore
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # the page imports sslviz
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "app.py").write_text("import streamlit as st\nst.title('home')\n")
+    (tmp_path / "pages" / "0_Lessons.py").write_text(textwrap.dedent(FRAGMENT_LESSON))
+    store = RunStore(tmp_path / "runs")
+    proc, url = start_server(tmp_path / "runs", tmp_path / "streamlit.log", root=tmp_path)
+    try:  # the recap of "learning-without-labels" has 3 choices, as this page
+        votes = run_votes(url, store, sessions=3, step=len(lessons()["learning-without-labels"].steps),
+                          ramp_seconds=0.5, think=(0.2, 0.4))
+    finally:
+        stop_process(proc)
+    assert votes["session_errors"] == 0, votes["session_error_messages"]
+    assert votes["voted"] == 3 and votes["tally"] == votes["expected"] == [1, 1, 1]
+    assert votes["presenter_showed"] == 3
+    assert (tmp_path / "full.log").read_text().split() == ["full"] * 4  # 3 students and the presenter opened it

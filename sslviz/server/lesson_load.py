@@ -8,7 +8,8 @@ URL path and carries the query string), and at the teacher's "vote now" every on
 `spread` seconds (1 s: "at once"), presses "Submit my answer"; each picked its answer in the step's
 "Your answer" radio before, after reading the question (`think` seconds; the button is disabled
 until an answer is picked). A button pressed is a rerun whose widget states hold the button's
-`trigger_value` (sent with that rerun only, as the browser does) beside the radio's value.
+`trigger_value` (sent with that rerun only, as the browser does) beside the radio's value; where
+the question is drawn in a fragment, the rerun is that fragment's, as the browser sends it.
 One more tab is the presenter's screen (`&present=1`), whose tally fragment polls while the question
 is open, as it does on a projector; it is watched for the count it shows ("How the class voted: N
 votes").
@@ -79,7 +80,7 @@ class Student(BrowserSession):
             self._error("protocol", f"no “{RADIO}” radio with a choice {self.choice} on the step")
             return False
         self._sent[radio.proto.id] = WidgetState(id=radio.proto.id, string_value=radio.proto.options[self.choice])
-        return await self._interact("widget", self._page_hash, self._query, RADIO)
+        return await self._interact("widget", self._page_hash, self._query, RADIO, fragment_id=radio.fragment_id)
 
     async def _press(self) -> bool:
         button = self._find("button", BUTTON)
@@ -87,7 +88,8 @@ class Student(BrowserSession):
             self._error("protocol", f"no enabled “{BUTTON}” button after answering")
             return False
         press = WidgetState(id=button.proto.id, trigger_value=True)  # this rerun only: a click
-        return await self._interact("vote", self._page_hash, self._query, BUTTON, once=(press,))
+        return await self._interact("vote", self._page_hash, self._query, BUTTON, once=(press,),
+                                    fragment_id=button.fragment_id)
 
     def _find(self, kind: str, label: str):
         return next((w for w in self._widgets.values() if w.kind == kind and w.label() == label), None)

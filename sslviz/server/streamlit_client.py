@@ -151,21 +151,23 @@ class BrowserSession:
                     return
 
     async def _interact(self, kind: str, page_hash: str, query: str, detail: str = "", page_name: str = "",
-                        once: tuple[WidgetState, ...] = ()) -> bool:
+                        once: tuple[WidgetState, ...] = (), fragment_id: str = "") -> bool:
         """Send one full rerun and wait for its script_finished; False when the tab cannot go on.
         page_name: the page a link opens (the URL's path, as the browser sends it); once: widget states
-        sent with this rerun only (a button's trigger_value)."""
+        sent with this rerun only (a button's trigger_value); fragment_id: rerun that fragment only, as
+        the browser does for a widget drawn in one (lesson_load's students; the browsing plans send full
+        reruns)."""
         if kind == "navigate":
             self._sent = {}  # a page switch drops the widget values of the page left behind
         if kind == "open":
             self._query = query  # the link's own query string, as the browser's address bar holds it
         loop = asyncio.get_running_loop()
         sent = time.monotonic()
-        self._pending = {"sent": sent, "future": loop.create_future()}
+        self._pending = {"sent": sent, "future": loop.create_future(), "fragment": fragment_id}
         errors_before = len(self.errors)
         msg = BackMsg()
         cs = msg.rerun_script
-        cs.query_string, cs.page_script_hash, cs.page_name = query, page_hash, page_name
+        cs.query_string, cs.page_script_hash, cs.page_name, cs.fragment_id = query, page_hash, page_name, fragment_id
         cs.cached_message_hashes.extend(self._cached_hashes())
         cs.widget_states.widgets.extend(s for i, s in self._sent.items() if i in self._widgets or kind == "open")
         cs.widget_states.widgets.extend(once)
@@ -282,7 +284,7 @@ class BrowserSession:
         elif kind == "alert" and element.alert.format == Alert.ERROR:
             self.alerts.append((self.page_name(), element.alert.body))
         elif kind in ("selectbox", "radio", "checkbox", "slider", "button"):  # a button: only lesson_load presses one
-            widget = Widget(kind, getattr(element, kind))
+            widget = Widget(kind, getattr(element, kind), delta.fragment_id)
             (self._widgets if self._fragment_run else self._next_widgets)[widget.proto.id] = widget
         elif kind == "imgs" and not self._fragment_run:
             self._media_urls += [i.url for i in element.imgs.imgs if i.url.startswith("/media/")]
@@ -296,6 +298,10 @@ class BrowserSession:
             if pending and started >= pending["sent"] and not pending["future"].done():
                 pending["future"].set_result((status, now))
         elif status == FRAGMENT_FINISHED:
+            pending = self._pending  # a widget of a fragment changed: its run answers the request
+            if pending and pending["fragment"] in fragments and started >= pending["sent"] \
+                    and not pending["future"].done():
+                pending["future"].set_result((status, now))
             for fid in fragments:
                 sends = self._fragment_sends.get(fid, [])
                 served = [t for t in sends if t <= started]

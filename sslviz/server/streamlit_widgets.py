@@ -50,6 +50,7 @@ class SessionError:
 class Widget:
     kind: str
     proto: object  # the element's widget proto (Selectbox, Radio, Checkbox, Slider; Button, never changeable)
+    fragment_id: str = ""  # the fragment it is drawn in, if any
 
     def label(self) -> str:
         return self.proto.label
