@@ -122,25 +122,33 @@ def _question(lesson: Lesson, number: int, revealed: bool) -> None:
     step = lesson.step(number)
     s, me = store(), session_owner()
     key = f"lesson-{lesson.id}-{number}"
-    mine = classroom.my_vote(s, lesson.id, number, me)
     letters = [f"{chr(65 + i)}. {c}" for i, c in enumerate(step.choices)]
-    pick = st.radio("Your answer", range(len(step.choices)), index=mine, format_func=lambda i: letters[i],
-                    key=f"{key}-choice", disabled=revealed and mine is not None)
-    if not revealed:
+
+    @st.fragment  # a vote reruns only the ballot, not the step's view: thirty students press at once
+    def ballot():
+        mine = classroom.my_vote(s, lesson.id, number, me)
+        pick = st.radio("Your answer", range(len(step.choices)), index=mine, format_func=lambda i: letters[i],
+                        key=f"{key}-choice")
         if st.button("Submit my answer", key=f"{key}-vote", disabled=pick is None, icon=":material/how_to_vote:"):
             classroom.vote(s, lesson.id, number, me, int(pick))
             mine = int(pick)
         if mine is not None:
             st.caption(f"Your answer is in: **{letters[mine]}**. You can change it until the answer is revealed.")
+        if not presenting() and st.button("Show me the answer", key=f"{key}-self", disabled=mine is None,
+                                          help="Answer first. In class, the teacher reveals it to every screen."):
+            st.session_state[f"{key}-revealed"] = True
+            st.rerun(scope="app")
+
+    if not revealed:
+        ballot()
     if presenting():
         _presenter(lesson, number, revealed)
     elif not revealed:
-        if st.button("Show me the answer", key=f"{key}-self", disabled=mine is None,
-                     help="Answer first. In class, the teacher reveals it to every screen."):
-            st.session_state[f"{key}-revealed"] = True
-            st.rerun()
         _wait_for_reveal(lesson.id, number)
     if revealed:
+        mine = classroom.my_vote(s, lesson.id, number, me)
+        st.radio("Your answer", range(len(step.choices)), index=mine, format_func=lambda i: letters[i],
+                 key=f"{key}-choice-shown", disabled=True)
         if mine is not None:
             (st.success if mine == step.answer else st.error)(
                 f"You answered {letters[mine]}. " + ("Right." if mine == step.answer else "Not quite."))

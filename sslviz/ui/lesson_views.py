@@ -84,9 +84,9 @@ def images_view(settings: dict, ctx: StepContext) -> None:
         return
     idx = pick_images(data.train, int(settings.get("count", 40)), int(settings.get("seed", 0)), one_per_class=False)
     factor = max(1, (72 if presenting() else 56) // data.image_size)
-    imgs = data.train.images[idx].permute(0, 2, 3, 1).numpy()
-    imgs = imgs[..., 0] if imgs.shape[-1] == 1 else imgs
-    st.image([fast_png(enlarge(im, factor)) for im in imgs], width=factor * data.image_size)
+    big = enlarge(data.train.images[idx].permute(0, 2, 3, 1).numpy(), factor)  # N×H×W×C
+    big = big[..., 0] if big.shape[-1] == 1 else big
+    st.image([fast_png(im) for im in big], width=factor * data.image_size)
     st.caption(f"{len(idx)} of the {len(data.train):,} training images of `{data.name}`, as a self-supervised method "
                "sees them: no labels.")
 
