@@ -337,6 +337,11 @@ class RunStore:
             r = db.execute("SELECT COUNT(*), COALESCE(SUM(progress), 0), GROUP_CONCAT(status) FROM runs").fetchone()
         return (m, *tuple(r))
 
+    def database(self):
+        """This thread's connection to the store's database, as a context manager, for the tables that
+        other floors keep beside the runs (sslviz/teaching/classroom.py: a lesson's votes)."""
+        return self._connect()
+
     def integrity_ok(self) -> bool:
         with self._connect() as db:
             return db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
