@@ -81,3 +81,13 @@ def test_pretext_task_offers_the_methods_best_run_first(store):
     fake_run(store, "moco", knn=0.90)
     ordered = task_runs(runs_for_task(store, "contrastive"), "simclr")
     assert [r["id"] for r in ordered][0] == simclr and [r["method"] for r in ordered][:2] == ["simclr", "simclr"]
+
+
+def test_a_lite_run_of_the_lessons_is_never_what_a_page_opens_on():
+    """The broken variants and temperature trials ship without weights (summary "lite"): a page's default
+    stays the real zoo run even when a lite run scores higher."""
+    healthy = _run("simclr-aaaaaa", knn=0.8, pretrained="simclr-shapes")
+    lite = _run("simclr-bbbbbb", knn=0.9)
+    lite["summary"]["lite"] = True
+    assert rc.is_counter_example(lite) and not rc.is_counter_example(healthy)
+    assert rc.default_embedding_run([lite, healthy]) == "simclr-aaaaaa"

@@ -85,9 +85,11 @@ def catalogue_name(run: dict) -> str | None:
 
 
 def is_counter_example(run: dict) -> bool:
+    """A shipped run that shows what goes wrong: a zoo counter-example, or a lite run of the lessons
+    (a broken variant or a temperature trial, shipped without weights: sslviz/teaching/pretrained/lite.py)."""
     from sslviz.teaching.pretrained import COUNTER_EXAMPLES
 
-    return catalogue_name(run) in COUNTER_EXAMPLES
+    return catalogue_name(run) in COUNTER_EXAMPLES or bool((run.get("summary") or {}).get("lite"))
 
 
 def zoo_runs(runs: list[dict], dataset: str | None = "shapes", method: str | None = None) -> list[str]:
