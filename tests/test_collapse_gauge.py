@@ -122,17 +122,17 @@ def test_an_untrained_cnn_whose_variance_sits_on_one_direction_reads_healthy():
 def test_a_fall_from_the_untrained_start_is_flagged_though_above_the_fixed_lines():
     start = {"spread": 0.24, "effective_rank": 100.0}  # as an untrained small-cnn-grid on MNIST reads
     assert collapse_warnings({"spread": 0.4, "effective_rank": 34.0}, start) == []  # SimCLR on MNIST: healthy
-    fell = collapse_warnings({"spread": 0.1, "effective_rank": 8.0, "directions_95": 20.0}, start)
-    assert SPREAD_WARNING < 0.1 and EFFECTIVE_RANK_WARNING < 8.0 and DIRECTIONS_WARNING < 20  # above the lines ...
+    fell = collapse_warnings({"spread": 0.1, "effective_rank": 4.0, "directions_95": 20.0}, start)
+    assert SPREAD_WARNING < 0.1 and EFFECTIVE_RANK_WARNING < 4.0 and DIRECTIONS_WARNING < 20  # above the lines ...
     assert [w.split(" (")[0] for w in fell] == ["collapsed to a point", "dimensional collapse"]  # ... fallen far
     assert "untrained network's 0.240" in fell[0] and "untrained network's 100.0" in fell[1]
-    assert collapse_warnings({"spread": 0.1 + 0.02, "effective_rank": 10.0 + 1}, start) == []  # just above
+    assert collapse_warnings({"spread": 0.12 + 0.01, "effective_rank": 5.0 + 1}, start) == []  # just above
     # a run summary carries its own start
     summary = {"spread": 0.1, "effective_rank": 50.0, "spread_random_init": 0.24, "effective_rank_random_init": 100.0}
     assert [w.split(" (")[0] for w in collapse_warnings(summary)] == ["collapsed to a point"]
     assert collapse_warnings(summary, start={}) == []  # an explicit start wins (here: none)
     nan_start = {"spread": float("nan"), "effective_rank": None}
-    assert collapse_warnings({"spread": 0.1, "effective_rank": 8.0}, nan_start) == []
+    assert collapse_warnings({"spread": 0.1, "effective_rank": 4.0}, nan_start) == []
 
 
 def test_the_trainer_records_the_untrained_start_in_the_summary(tmp_path):
@@ -220,7 +220,7 @@ def test_training_curves_draw_the_new_gauge_and_old_runs():
     ([("spread", 0.09), ("effective_rank", 120.0)], []),  # an untrained network: no warning
     ([("collapse_std", 0.08)], []),  # an old run: its old gauge under the old 0.1 line is no alarm
     ([("spread", 0.3), ("spread", 0.12)], ["collapsed to a point"]),  # fell under half its untrained start
-    ([("effective_rank", 100.0), ("effective_rank", 8.0)], ["dimensional collapse"]),  # under a tenth of it
+    ([("effective_rank", 100.0), ("effective_rank", 4.0)], ["dimensional collapse"]),  # under 1/20 of it
 ])
 def test_train_page_warns_from_the_last_gauge_readings(store, monkeypatch, rows, expect):
     from pathlib import Path
