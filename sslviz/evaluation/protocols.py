@@ -203,11 +203,11 @@ EFFECTIVE_RANK_FALL = 0.05  # the rank fell under 1/20 of its start (shipped >= 
 
 
 def collapse_warnings(values: dict, start: dict | None = None) -> list[str]:
-    """What the gauge warns about, in words, from metric values or a run summary. start: the untrained network's reading of the same run (its epoch-0 "spread" and
-    "effective_rank"); when None, a summary's "spread_random_init" / "effective_rank_random_init"
-    are used where present. A reading is flagged under a fixed line, or when it fell under a fraction
-    of its own start (SPREAD_FALL, EFFECTIVE_RANK_FALL): a collapse is a fall from where the
-    network began, whatever the data and backbone made that.
+    """What the gauge warns about, in words, from metric values or a run summary. start: the
+    untrained network's reading of the same run (its epoch-0 "spread" and "effective_rank"); when
+    None, a summary's "spread_random_init" / "effective_rank_random_init" are used where present.
+    Flagged: a reading under a fixed line (95% of the variance in under DIRECTIONS_WARNING directions
+    among them), or fallen under a fraction of its own start (SPREAD_FALL, EFFECTIVE_RANK_FALL).
 
     Runs recorded before the new gauge only have "collapse_std" (the old gauge): it is a lower
     bound of the spread, so it is read against the spread's warning line and said to be old."""
