@@ -20,8 +20,8 @@ import time
 # What each view draws, as a CSS selector inside the step (sslviz/ui/lesson_views.py).
 VIEW_SELECTORS = {
     "text": '[data-testid="stMarkdownContainer"] li',
-    "images": '[data-testid="stImage"] img',
-    "pretext": '[data-testid="stImage"] img',
+    "images": '[data-testid="stMain"] img',
+    "pretext": '[data-testid="stMain"] img',
     "live-train": 'button:has-text("Start"), .js-plotly-plot',
     "curves": ".js-plotly-plot",
     "evolution": ".js-plotly-plot",
@@ -46,25 +46,36 @@ _BUSY_JS = """(words) => {
 }"""
 
 
+def plain(markdown: str) -> str:
+    """A question's text as the browser shows it (its Markdown marks gone): what to look for on the page."""
+    return markdown.replace("**", "").replace("`", "").replace("*", "")
+
+
 def _footer(lesson, number: int) -> str:
     return f"step {number} of {len(lesson.steps)}"
 
 
-def wait_drawn(page, lesson, number: int, timeout: float = 60.0) -> float:
-    """Block until step `number` is fully drawn; returns the monotonic time it was seen so."""
+def wait_drawn(page, lesson, number: int, timeout: float = 60.0) -> tuple[float, bool]:
+    """Block until step `number` is fully drawn: its footer is there, no view says it is still computing,
+    and what the view draws is on the screen. Returns (the monotonic time it was seen so, whether the
+    view's element appeared within `timeout`)."""
     page.get_by_text(_footer(lesson, number), exact=False).first.wait_for(timeout=timeout * 1000)
     page.wait_for_function(_BUSY_JS, arg=list(BUSY), timeout=timeout * 1000, polling=100)
-    return time.monotonic()
+    selector = VIEW_SELECTORS.get(lesson.step(number).view, "*")
+    try:
+        page.locator(selector).first.wait_for(state="attached", timeout=timeout * 1000)
+    except Exception:  # noqa: BLE001 - Playwright's timeout: reported as a view that did not draw
+        return time.monotonic(), False
+    return time.monotonic(), True
 
 
 def step_result(page, lesson, number: int, pressed: float, timeout: float = 60.0, vote: bool = True) -> dict:
     step = lesson.step(number)
     page.get_by_role("heading", name=f"{number}. {step.title}").first.wait_for(timeout=timeout * 1000)
     shown = time.monotonic() - pressed
-    drawn = wait_drawn(page, lesson, number, timeout) - pressed
-    selector = VIEW_SELECTORS.get(step.view, "*")
-    view_ok = page.locator(selector).count() > 0
-    question_ok = page.get_by_text(step.question, exact=False).count() > 0
+    seen, view_ok = wait_drawn(page, lesson, number, timeout)
+    drawn = seen - pressed
+    question_ok = page.get_by_text(plain(step.question), exact=False).count() > 0
     answer_ok = None
     if vote:
         letter = chr(65 + step.answer)
