@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sslviz bench lessons")
     ap.add_argument("--lesson", action="append", help="only this lesson (repeatable)")
     ap.add_argument("--no-live", action="store_true", help="skip the live step's run")
+    ap.add_argument("--once", action="store_true", help="one walk per lesson (the first visit) instead of two")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv or [])
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             browser = _browser(p)
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             for lesson in chosen:
-                for label in ("first", "again"):
+                for label in ("first",) if args.once else ("first", "again"):
                     def show(r, label=label):
                         r["walk"] = label
                         print(f"{r['lesson']:<28} {label:<5} step {r['step']:>2} {r['view']:<20} "
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         if proc is not None:
             stop_process(proc)
         shutil.rmtree(tmp, ignore_errors=True)
-    again = [s for s in out["steps"] if s["walk"] == "again"]
+    again = [s for s in out["steps"] if s["walk"] == ("first" if args.once else "again")]
     out["over_target_again"] = [f"{s['lesson']} {s['step']}" for s in again if s["drawn"] > TARGET]
     if args.markdown:
         print("\n| lesson | step | view | first visit: drawn (s) | again: shown (s) | again: drawn (s) |")
