@@ -59,13 +59,29 @@ def test_no_runs_says_how_to_get_one():
     assert "No run has saved embeddings yet" in texts(at, "info")
 
 
+def busy_jobs():
+    """Holds the projection thread busy (as a class's queued UMAPs would) until the gate is set, so
+    the page is seen while its UMAP waits; a tiny UMAP can otherwise finish before the page draws."""
+    import threading
+
+    from sslviz.embeddings.projection_jobs import jobs
+
+    gate = threading.Event()
+    jobs().submit(f"test-gate-{time.monotonic()}", gate.wait, 60, priority=0)
+    return gate
+
+
 def test_finished_run_pca_first_then_umap_and_url_written_back(store, add_finished_run):
     run_id = add_finished_run(store)
-    at = open_page(run=run_id)
-    assert not at.exception
-    assert "computing in the background" in texts(at, "info")
-    assert "PCA 2D" in titles(at)[0] and f"{run_id} · epoch 2" in titles(at)[0]
-    assert at.query_params["run"] == run_id and at.query_params["epoch"] == "2"
+    gate = busy_jobs()
+    try:
+        at = open_page(run=run_id)
+        assert not at.exception
+        assert "computing in the background" in texts(at, "info")
+        assert "PCA 2D" in titles(at)[0] and f"{run_id} · epoch 2" in titles(at)[0]
+        assert at.query_params["run"] == run_id and at.query_params["epoch"] == "2"
+    finally:
+        gate.set()
     settle()
     at.run()
     assert not at.exception and "UMAP 2D" in titles(at)[0]

@@ -7,7 +7,7 @@ Shared by the browser test (tests/test_browser_lessons.py) and `python -m sslviz
     shown      seconds from the key press to the step's header on screen
     drawn      seconds until the step is fully drawn: its footer line is there (the script reached
                the end) and no view still says it is computing in the background
-    view_ok    the view put what it draws on the screen (an image, a figure, a table, ...)
+    view_ok    the view put what it draws on the screen (an image, a figure, a table, ...), and no error
     answer_ok  after a vote and "Show me the answer", the step's answer is on the screen
 
 `page` is a Playwright page (sync API) of a browser the caller launched; nothing here starts one.
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import time
 
-# What each view draws, as a CSS selector inside the step (sslviz/ui/lesson_views.py).
+# What each view draws, as a CSS selector inside the step's view box (sslviz/ui/lesson_views.py,
+# drawn in the container keyed "lesson-view" by sslviz/ui/lesson_page.py).
+VIEW_BOX = ".st-key-lesson-view"
 VIEW_SELECTORS = {
-    "text": '[data-testid="stMarkdownContainer"] li',
-    "images": '[data-testid="stMain"] img',
-    "pretext": '[data-testid="stMain"] img',
+    "text": '[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li',
+    "images": "img",
+    "pretext": "img",
     "live-train": 'button:has-text("Start"), .js-plotly-plot',
     "curves": ".js-plotly-plot",
     "evolution": ".js-plotly-plot",
@@ -63,10 +65,11 @@ def wait_drawn(page, lesson, number: int, timeout: float = 60.0) -> tuple[float,
     page.wait_for_function(_BUSY_JS, arg=list(BUSY), timeout=timeout * 1000, polling=100)
     selector = VIEW_SELECTORS.get(lesson.step(number).view, "*")
     try:
-        page.locator(selector).first.wait_for(state="attached", timeout=timeout * 1000)
+        page.locator(VIEW_BOX).locator(selector).first.wait_for(state="attached", timeout=timeout * 1000)
     except Exception:  # noqa: BLE001 - Playwright's timeout: reported as a view that did not draw
         return time.monotonic(), False
-    return time.monotonic(), True
+    failed = page.locator(VIEW_BOX).locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count()
+    return time.monotonic(), failed == 0
 
 
 def step_result(page, lesson, number: int, pressed: float, timeout: float = 60.0, vote: bool = True) -> dict:

@@ -100,6 +100,8 @@ def projection_or_pca(emb, params: P.ProjectionParams, run_dir, what: str = "") 
             pca, pca_job, _ = obtain(emb, replace(params, method="pca"), run_dir)
         if proj is None:
             proj, job, _ = obtain(emb, params, run_dir)
+        if proj is None and job is not None and job.done():  # finished since: show it, not a stale note
+            proj, job, _ = obtain(emb, params, run_dir)
     except SslvizError as exc:
         st.error(str(exc))
         if params.method == "pca":

@@ -199,7 +199,7 @@ def lesson_step(lesson: Lesson, number: int) -> None:
         with st.expander(f"Teacher's notes · about {step.minutes:.0f} min", expanded=True, icon=":material/school:"):
             st.markdown(step.notes)
     st.markdown(f"#### {step.question}")
-    with st.container(border=True):
+    with st.container(border=True, key="lesson-view"):  # .st-key-lesson-view: what the browser walk looks in
         draw(step.view, step.settings, StepContext(lesson.id, number, revealed))
     _question(lesson, number, revealed)
     st.caption(f"sslviz lesson “{lesson.title}”, step {number} of {len(lesson.steps)} · share this step: "

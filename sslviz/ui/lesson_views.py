@@ -240,7 +240,7 @@ def compare_curves_view(settings: dict, ctx: StepContext) -> None:
         return
     axis = st.radio("x axis", ["wall-clock seconds", "epoch"], horizontal=True, key=f"{ctx.key}-axis")
     series = compare.training_series(store(), [r["id"] for r in runs])
-    named = {r["name"].removesuffix(", pretrained"): series[r["id"]] for r in runs}
+    named = {r["name"].removesuffix(", pretrained"): rows for r, rows in zip(runs, series.values())}  # in run order
     fig = overlay_training(named, "elapsed" if axis.startswith("wall") else "epoch")
     st.plotly_chart(style_figure(fig), width="stretch", key=f"{ctx.key}-curves")
 
@@ -303,3 +303,9 @@ def draw(view: str, settings: dict, ctx: StepContext) -> None:
         fn(settings, ctx)
     except SslvizError as exc:
         st.error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug in one view: one line here, the traceback in the log
+        import logging
+
+        logging.getLogger("sslviz").exception("lesson %s step %s: the view %s failed", ctx.lesson, ctx.step, view)
+        st.error(f"This step's view could not be drawn ({type(exc).__name__}: {exc}); the lesson goes on, "
+                 "and the server's log has the details.")
