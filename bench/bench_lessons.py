@@ -11,6 +11,9 @@ seconds until its kNN curve passes the raw-pixel line are read from the run's ow
     python -m sslviz bench lessons --no-live        # steps only
     python -m sslviz bench lessons --lesson choosing-a-method --markdown
 
+With --settle S the lesson list is opened first and the walk starts S seconds later: what a class meets when
+the teacher opens the lesson a few minutes before it starts (the warm-up has had S seconds).
+
 A second walk of the same lesson is what a class meets (the first visit of a view also pays for
 its first projection, probe fit or score, cached in the run's folder for every later visit); both
 are reported: "first" and "again".
@@ -53,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lesson", action="append", help="only this lesson (repeatable)")
     ap.add_argument("--no-live", action="store_true", help="skip the live step's run")
     ap.add_argument("--once", action="store_true", help="one walk per lesson (the first visit) instead of two")
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="seconds between opening the lesson list (which starts the lessons' warm-up) and the first "
+                         "walk: a teacher who opens the lesson before the class (default 0: walk at once)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv or [])
@@ -83,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as p:
             browser = _browser(p)
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            if args.settle > 0:
+                page.goto(f"{url}/Lessons")
+                page.get_by_text("Start this lesson").first.wait_for(timeout=120_000)
+                print(f"... the lesson list is open; walking in {args.settle:.0f} s", flush=True)
+                time.sleep(args.settle)
+            out["settle_s"] = args.settle
             for lesson in chosen:
                 for label in ("first",) if args.once else ("first", "again"):
                     def show(r, label=label):
