@@ -159,8 +159,9 @@ def collapse_metrics(feats: torch.Tensor) -> dict[str, float]:
     directions_95   how many principal directions hold 95% of the variance (the count of the largest
                     eigenvalues needed to reach 95% of their sum). The two constructions above read 1
                     and 2; the untrained strided small-cnn on shapes, whose effective rank is 3.3-3.7,
-                    needs 23-32; SimCLR after 100 steps on it (rank 2.6: contrastive learning grows
-                    its directions a few at a time) needs 4.
+                    needs 23-32. The shipped SimCLR runs, on their monitor's 2,000 held-out images
+                    (tests/test_zoo_table.py recomputes it from their weights): simclr-shapes 16.6 (45
+                    directions), simclr-mnist 33.9 (108 directions).
 
     Changed on 2026-12-07: before, the effective rank was the entropy of the singular values
     (RankMe's form, the square roots of these eigenvalues), which counts a direction holding a
@@ -195,9 +196,9 @@ SPREAD_WARNING = 0.04  # collapsed to a point: the images differ by under 4% of 
 #   (a point with 1% jitter reads 0.01, with 3% 0.03; networks read 0.11 and above, the untrained
 #   small-cnn on the 8-px digits 0.088)
 DIRECTIONS_WARNING = 3  # dimensional collapse: 95% of the variance in fewer than 3 directions
-#   (one direction + 1% elsewhere reads 1, two 2; untrained networks on shapes 23-76, SimCLR after 100 steps 4)
+#   (one direction + 1% elsewhere reads 1, two 2; untrained networks on shapes 23-76, shipped SimCLR 45, 108)
 EFFECTIVE_RANK_WARNING = 2.0  # dimensional collapse: under two directions' worth of variance (one
-#   direction + 1% reads 1.3; the untrained strided small-cnn on shapes 3.3, SimCLR after 100 steps 2.6)
+#   direction + 1% reads 1.3; the untrained strided small-cnn on shapes 3.3, the shipped SimCLR runs 16.6 and 33.9)
 SPREAD_FALL = 0.5  # collapsing to a point: the spread fell under half its untrained start (shipped: >= 0.76)
 EFFECTIVE_RANK_FALL = 0.05  # the rank fell under 1/20 of its start (shipped >= 0.18; DeepCluster, 300 steps: 0.064)
 
