@@ -38,7 +38,7 @@ def test_train_page_lists_runs_and_shows_curves(store):
     text = " ".join(m.value for m in at.markdown)
     assert run_id in text and "completed" in text
     assert "on cpu" in text  # the device the run trained on
-    assert any(m.label == "kNN accuracy" for m in at.metric)
+    assert any(m.label == "kNN accuracy, estimate (bank 500, test 200)" for m in at.metric)  # the monitor, labelled
 
 
 def test_the_curves_figure_is_shared_between_sessions_and_follows_new_metrics(store):

@@ -2,15 +2,21 @@
 
 The raw-pixel line ("knn_pixels") and the untrained network ("knn_random_init") are drawn on every
 run's curves; these tests check them against runs of the baselines themselves and against an
-independent computation on the monitor's subsets, drawn here the way sslviz.training.train.Monitor draws them.
+independent computation: the monitor's subsets drawn here the way sslviz.training.train.Monitor
+draws them, the untrained backbone built here from the run's seed, and the weighted kNN vote done
+by scikit-learn (cosine distance, the 20 nearest, weight exp(similarity / 0.07)), not by
+sslviz.evaluation.protocols.
 """
 
+import numpy as np
 import torch
 from conftest import tiny_config
+from sklearn.neighbors import KNeighborsClassifier
 
 from sslviz.data import load_dataset
-from sslviz.evaluation.protocols import knn_accuracy
+from sslviz.methods.models import build_backbone
 from sslviz.training import train
+from sslviz.training.recipes import resolve_with_data
 
 
 def _run(tmp_path, method, report=None):
@@ -28,11 +34,34 @@ def _monitor_subsets(config):
     return data, bank, test
 
 
-def test_random_init_run_scores_its_own_random_init_line(tmp_path):
+def _sklearn_knn(bank, bank_y, test, test_y, k: int = 20, temperature: float = 0.07) -> float:
+    """The monitor's weighted kNN written with scikit-learn: cosine distance d, weight exp((1 - d) / T)."""
+    knn = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute",
+                               weights=lambda d: np.exp((1.0 - d) / temperature))
+    knn.fit(bank.numpy().astype(np.float64), bank_y.numpy())
+    return float((knn.predict(test.numpy().astype(np.float64)) == test_y.numpy()).mean())
+
+
+def _untrained_knn(config) -> float:
+    """kNN of the run's untrained backbone, built here: seeded as the trainer seeds, then the backbone
+    the recipe names, in eval mode, on the monitor's subsets."""
+    torch.manual_seed(config.seed)
+    resolved, _ = resolve_with_data(config)  # as train.run does after seeding (it draws nothing)
+    data, bank, test = _monitor_subsets(resolved)
+    backbone = build_backbone(resolved.backbone, data.channels).eval()  # the method builds its backbone first
+    with torch.no_grad():
+        embed = lambda x: backbone(x.float().div(255))  # noqa: E731
+        bank_f, test_f = embed(data.train.images[bank]), embed(data.test.images[test])
+    return _sklearn_knn(bank_f, data.train.labels[bank], test_f, data.test.labels[test])
+
+
+def test_random_init_run_scores_its_untrained_backbone(tmp_path):
     config, summary = _run(tmp_path, "random-init")
     assert summary["stopped_by"] == "nothing to train" and summary["test_images_scored"] == config.eval_test_max
-    assert summary["knn_accuracy"] is not None
-    assert summary["knn_accuracy"] == summary["knn_random_init"]
+    assert summary["knn_accuracy"] == summary["knn_random_init"]  # scored once: its line is its score
+    independent = _untrained_knn(config)
+    assert abs(summary["knn_accuracy"] - independent) <= 1 / config.eval_test_max, (summary, independent)
+    assert 0.3 < independent < 1.0  # digits: untrained features are far from chance (0.1), not perfect
 
 
 def test_pixels_run_scores_the_recorded_pixel_line_and_an_independent_computation(tmp_path):
@@ -41,16 +70,17 @@ def test_pixels_run_scores_the_recorded_pixel_line_and_an_independent_computatio
     assert summary["knn_accuracy"] == summary["knn_pixels"]
     data, bank, test = _monitor_subsets(config)
     assert len(bank) == config.eval_train_max and len(test) == config.eval_test_max
-    independent = knn_accuracy(data.train.images[bank].flatten(1).float(), data.train.labels[bank],
-                               data.test.images[test].flatten(1).float(), data.test.labels[test], data.num_classes)
-    assert summary["knn_pixels"] == independent
+    independent = _sklearn_knn(data.train.images[bank].flatten(1).float(), data.train.labels[bank],
+                               data.test.images[test].flatten(1).float(), data.test.labels[test])
+    assert abs(summary["knn_pixels"] - independent) <= 1 / config.eval_test_max, (summary["knn_pixels"], independent)
     assert 0.5 < independent <= 1.0  # digits: raw pixels are a strong line
 
 
-def test_simclr_random_init_is_its_epoch_0_row(tmp_path):
+def test_simclr_random_init_line_is_its_untrained_backbone(tmp_path):
     report = train.Reporter()
-    _, summary = _run(tmp_path, "simclr", report)
+    config, summary = _run(tmp_path, "simclr", report)
     epoch0 = [value for step, epoch, _, key, value in report.rows if key == "knn_accuracy" and step == 0 and epoch == 0]
-    assert len(epoch0) == 1
-    assert summary["knn_random_init"] == epoch0[0]
+    assert len(epoch0) == 1 and summary["knn_random_init"] == epoch0[0]  # the curve's first point is the line
+    independent = _untrained_knn(config)
+    assert abs(summary["knn_random_init"] - independent) <= 1 / config.eval_test_max, (summary, independent)
     assert summary["steps"] > 0  # and the run went on to train

@@ -68,6 +68,8 @@ def cli_eval(args) -> int:
     from sslviz.training.runs import RunStore
 
     store = RunStore(getattr(args, "runs_dir", None))
+    if [p.strip() for p in str(args.protocol).split(",") if p.strip()] == ["papers"]:
+        return cli_papers(args, store)
     config = dict(runs=args.run or [], labels_per_class=args.labels_per_class, protocols=args.protocol,
                   seeds=args.seeds, baselines=args.baselines or [])
     if getattr(args, "device", None):
@@ -113,4 +115,35 @@ def cli_eval(args) -> int:
                                    "seconds": results["seconds"]})))
     else:
         print(format_table(results))
+    return 0
+
+
+def cli_papers(args, store) -> int:
+    """`eval --run ID[,ID...] --protocol papers`: each run scored by the papers' protocol in the
+    foreground (sslviz/training/final_scores.py), stored in its summary and printed beside the
+    monitor's estimate; with --json one object on the last line: {"runs": [{"run_id",
+    "knn_accuracy", "knn_estimate", "papers"}, ...]}."""
+    from sslviz.core.errors import ConfigError
+    from sslviz.training.final_scores import estimate_label, papers_line, score_stored_run
+
+    if not args.run:
+        raise ConfigError("--run: name the runs to score (--run ID[,ID...]); --protocol papers scores trained runs")
+    if args.baselines:
+        raise ConfigError("--baselines: --protocol papers scores raw pixels and the untrained network with every "
+                          "run (under 'pixels' and 'random_init'); name runs only")
+    rows = []
+    for run_id in args.run:
+        store.get(run_id)  # one line for a run that does not exist
+        print(f"{run_id}: scoring with the papers' protocol", file=sys.stderr, flush=True)
+        score_stored_run(store, run_id, args.device or "cpu")
+        run = store.get(run_id)
+        summary = run["summary"]
+        rows.append({"run_id": run_id, "knn_accuracy": summary.get("knn_accuracy"),
+                     "knn_estimate": estimate_label(summary, run["config"]), "papers": summary["papers"]})
+        if not args.json:
+            knn = summary.get("knn_accuracy")
+            print(f"{run_id}: kNN {'-' if knn is None else f'{knn:.3f}'} ({rows[-1]['knn_estimate']})")
+            print(f"  {papers_line(summary)}")
+    if args.json:
+        print(json.dumps(jsonable({"runs": rows})))
     return 0

@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="label-efficiency experiment: accuracy vs labels per class")
     e.add_argument("--run", type=lambda v: [r for r in v.split(",") if r], default=[], metavar="ID[,ID...]")
     e.add_argument("--labels-per-class", default="1,2,5,10,20,50,100,all", metavar="N[,N...|all]")
-    e.add_argument("--protocol", default="knn,linear", metavar="knn,linear,finetune,self-training")
+    e.add_argument("--protocol", default="knn,linear", metavar="knn,linear,finetune,self-training",
+                   help="or 'papers': score the runs by the papers' protocol (whole splits) into their summaries")
     e.add_argument("--seeds", type=int, default=5)
     e.add_argument("--baselines", type=lambda v: [b for b in v.split(",") if b], default=[],
                    metavar="pixels,pca,random-init,supervised")
@@ -219,13 +220,20 @@ def cmd_train(args) -> int:
         "stopped_by": result.get("stopped_by"), "few_label_linear": result.get("few_label_linear"),
         "few_label_pixels": result.get("few_label_pixels"), "few_label_random_init": result.get("few_label_random_init"),
         "recipe": result.get("recipe"), "curve": [(round(r["elapsed"], 2), r["value"]) for r in curve],
+        "knn_bank": result.get("knn_bank"), "knn_test": result.get("test_images_scored"),  # knn_accuracy's sizes
+        "papers": result.get("papers"),  # the final figures by the papers' protocol (training/final_scores.py)
     }
     if result["status"] == "failed":
         out["error"] = store.get(run_id)["message"]
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{run_id} {out['status']}: kNN {out['knn_accuracy']} after {out['epochs']} epochs, {out['seconds']} s")
+        from sslviz.training.final_scores import estimate_label, papers_line
+
+        print(f"{run_id} {out['status']}: kNN {out['knn_accuracy']} ({estimate_label(result)}) after "
+              f"{out['epochs']} epochs, {out['seconds']} s")
+        if papers_line(result):
+            print(f"  {papers_line(result)}")
         if out["spread"] is not None:
             print(f"  collapse gauge: spread {out['spread']:.3f} (1 = all over the sphere, 0 = one point), "
                   f"effective rank {out['effective_rank']:.1f} (directions used)")

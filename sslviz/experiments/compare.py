@@ -1,6 +1,8 @@
 """Methods side by side: the Compare page's numbers, without Streamlit.
 
-    leaderboard        one row per run: kNN (the trainer's monitor), linear probe at 1/10/100
+    leaderboard        one row per run: kNN (the trainer's monitor, an estimate: the sizes it
+                       was read on beside it), kNN and linear probe by the papers' protocol
+                       (the final figures, when the run has them), linear probe at 1/10/100
                        labels per class (from the newest experiment that measured it), the
                        trainer's own probe at 10 labels per class at the end of training (every
                        run has it, a zoo run on MNIST included, with no experiment), images/s,
@@ -34,11 +36,24 @@ LEADERBOARD_BUDGETS = (1, 10, 100)
 # The trainer's monitor: a linear probe on 10 labelled images per class, mean of its fixed paired
 # draws, at the run's last evaluation (summary "few_label_linear"; the benchmark's bars use 5 draws).
 TRAINER_PROBE = "10 labels (run)"
+# The final figures by the papers' protocol (summary "papers", sslviz/training/final_scores.py): the
+# whole training split as the bank, the whole test split; "kNN" is the live monitor's estimate.
+PAPERS_KNN, PAPERS_LINEAR, ESTIMATE_ON = "kNN k=20 (papers)", "linear, all labels (papers)", "kNN estimate on"
 
 
 def _last_metric(store, run_id: str, name: str):
     rows = [r for r in store.metrics(run_id, [name]) if r["value"] is not None]
     return rows[-1]["value"] if rows else None
+
+
+def _papers_columns(summary: dict, config: dict) -> dict:
+    """The papers' kNN (k = 20) and linear probe of a run, None before it was scored, and the sizes the
+    monitor's kNN estimate was read on ("bank 5,000, test 2,000")."""
+    from sslviz.training.final_scores import estimate_label
+
+    papers = summary.get("papers") or {}
+    return {PAPERS_KNN: papers.get("knn20"), PAPERS_LINEAR: papers.get("linear"),
+            ESTIMATE_ON: estimate_label(summary, config).removeprefix("estimate").strip(" ()") or None}
 
 
 def leaderboard(store, run_ids: list[str]) -> list[dict]:
@@ -82,6 +97,7 @@ def leaderboard(store, run_ids: list[str]) -> list[dict]:
         ips = s.get("images_per_second")
         rows.append({"run": rid, "method": run["method"], "name": run["name"], "status": run["status"],
                      "kNN": _last_metric(store, rid, "knn_accuracy") if knn is None else knn,
+                     **_papers_columns(s, run["config"]),
                      **{f"linear @{b}": linear.get(b) for b in LEADERBOARD_BUDGETS},
                      TRAINER_PROBE: s.get("few_label_linear"),
                      "images/s": _last_metric(store, rid, "images_per_second") if ips is None else ips,

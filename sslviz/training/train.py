@@ -5,7 +5,9 @@
 Every epoch (and once before the first step, so curves start at the untrained network) it scores
 the backbone with the weighted kNN monitor on the held-out split, measures the collapse gauge and
 alignment and uniformity (alignment_monitor.py), saves test-set embeddings (every `snapshot_every`
-epochs) and writes the checkpoint atomically.
+epochs) and writes the checkpoint atomically. After the last epoch the network is scored once more
+by the papers' protocol (final_scores.py: whole train split as the bank, whole test split), the
+figure to quote; the monitor's kNN is the curve's estimate.
 Training stops at the epoch budget, the wall-clock budget (`time_budget`, evaluation included),
 or when the reporter says the user asked it to stop.
 """
@@ -38,6 +40,7 @@ from sslviz.methods.models import build_backbone, mixed_precision, pick_device
 
 from .alignment_monitor import AlignmentMonitor
 from .config import RunConfig
+from .final_scores import final_scores
 from .recipes import resolve, resolve_with_data, traits
 
 
@@ -349,12 +352,18 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         checkpoint()
         if distributed.broadcast_flag(bool(config.time_budget) and time.perf_counter() - start >= config.time_budget):
             stopped_by = "time"
+    seconds = round(time.perf_counter() - start, 2)
+    papers = None
+    if main and monitor.labelled and stopped_by != "user":  # the final figure, by the papers' protocol
+        report.progress(1.0, None, "scoring with the papers' protocol (whole train and test splits)")
+        store_root = run_dir.parent if (run_dir.parent / "sslviz.db").exists() else None  # its baselines' cache
+        papers = final_scores(method, config, data, device, store_root)
     report.progress(1.0, 0.0, f"finished: {stopped_by}")
     report.flush()
     summary.update(
         epochs=st["epoch"],
         steps=st["step"],
-        seconds=round(time.perf_counter() - start, 2),
+        seconds=seconds,
         train_seconds=round(st["train_seconds"], 2),
         images_per_second=round(st["images_seen"] / max(st["train_seconds"], 1e-9), 1),
         knn_accuracy=last_eval.get("knn_accuracy"),
@@ -369,7 +378,10 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         uniformity=last_eval.get("uniformity"),
         **st.get("start", {}),
         stopped_by=stopped_by,
+        knn_bank=len(monitor.bank_x),  # the live monitor's estimate: its bank (test: test_images_scored)
     )
+    if papers is not None:
+        summary["papers"] = papers
     return summary
 
 

@@ -40,6 +40,7 @@ from .runs import RunStore
 JOB_KINDS = {
     "train": "sslviz.training.train:run_job",
     "eval": "sslviz.experiments.label_efficiency:run_job",
+    "papers": "sslviz.training.final_scores:run_job",  # a stored run scored by the papers' protocol
 }
 # lane -> the kinds it serves; each lane runs at most max_running(lane) jobs at once
 LANES = {"train": ("train",), "analysis": tuple(k for k in JOB_KINDS if k != "train")}

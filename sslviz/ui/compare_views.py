@@ -77,13 +77,18 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
                                                       for row in compare.leaderboard(s, run_ids)])
         pct = st.column_config.NumberColumn(format="%.3f")
         st.dataframe(board, hide_index=True, width="stretch", column_order=BOARD_COLUMNS,
-                     column_config={"kNN": pct, "linear @1": pct, "linear @10": pct, "linear @100": pct,
+                     column_config={"kNN": st.column_config.NumberColumn("kNN estimate", format="%.3f"),
+                                    compare.PAPERS_KNN: pct, compare.PAPERS_LINEAR: pct, "linear @1": pct, "linear @10": pct, "linear @100": pct,
                                     compare.TRAINER_PROBE: pct,
                                     "images/s": st.column_config.NumberColumn(format="%.0f"),
                                     "training s": st.column_config.NumberColumn(format="%.1f")})
         st.caption(f"kNN and '{compare.TRAINER_PROBE}' are the trainer's own figures at the end of each run (a "
                    f"linear probe on 10 labelled images per class, mean of {FEW_LABEL_DRAWS} fixed draws); "
                    "'linear @N' come from a label-efficiency experiment on the run.")
+        st.caption(f"'{compare.PAPERS_KNN}' and '{compare.PAPERS_LINEAR}' are the final figures, by the "
+                   "papers' protocol (the whole training split as the kNN bank, the whole test split; quote these); "
+                   f"'kNN estimate' is the live monitor's, on the subsets in '{compare.ESTIMATE_ON}' (for the curve). "
+                   "Empty: not scored yet (the Train page's 'Score by the papers' protocol').")
         missing = [r for r in compare.missing_linear(board) if (s.run_dir(r) / "checkpoint.pt").exists()]
         if missing and st.button(f"Measure kNN and linear probe at 1/10/100 labels per class for {len(missing)} "
                                  "run(s)", key="cmp-measure"):
@@ -125,7 +130,7 @@ def _alignment_uniformity(s, run_ids: list[str], labels: dict, version, key: str
     st.caption(GEOMETRY_CAPTION)
 
 
-BOARD_COLUMNS = ("name", "kNN", compare.TRAINER_PROBE, "linear @1", "linear @10", "linear @100", "images/s", "training s", "collapse",
+BOARD_COLUMNS = ("name", compare.PAPERS_KNN, compare.PAPERS_LINEAR, "kNN", compare.ESTIMATE_ON, compare.TRAINER_PROBE, "linear @1", "linear @10", "linear @100", "images/s", "training s", "collapse",
                  "method", "status", "run")
 
 

@@ -16,10 +16,11 @@ from sslviz.evaluation.protocols import (
     collapse_warnings,
 )
 from sslviz.plots import training_curves
-from sslviz.training import worker
+from sslviz.training import final_scores, worker
 from sslviz.training.config import RunConfig
 
 from .common import refresh_every, session_owner, shared, store
+from .final_score_views import monitor_label, papers_panel
 from .run_choice import run_title
 
 STATUS_ICON = {"queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!",
@@ -110,6 +111,7 @@ def run_table(runs: list[dict]) -> str | None:
             "dataset": r["dataset"],
             "progress": r["progress"] if r["status"] == "running" else (1.0 if r["status"] == "completed" else r["progress"]),
             "kNN": r["summary"].get("knn_accuracy"),
+            "kNN (papers)": (r["summary"].get("papers") or {}).get("knn20"),
             "device": device_label(r["summary"]),
             "started": time.strftime("%H:%M:%S", time.localtime(r["started"] or r["created"])),
         }
@@ -123,7 +125,11 @@ def run_table(runs: list[dict]) -> str | None:
         key="run_table",
         column_config={
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
-            "kNN": st.column_config.NumberColumn("kNN", format="%.3f"),
+            "kNN": st.column_config.NumberColumn("kNN estimate", format="%.3f",
+                                                 help="the live monitor's, on a subset (sizes in the run's panel)"),
+            "kNN (papers)": st.column_config.NumberColumn("kNN k=20 (papers)", format="%.3f",
+                                                          help="the final figure: whole training split as the bank, "
+                                                               "whole test split"),
         },
     )
     picked = event.selection.rows if event and event.selection else []
@@ -134,7 +140,7 @@ def run_panel(run_id: str) -> None:
     """Status, progress with ETA, stop button and live curves of one run; refreshes while it trains."""
     s = store()
     try:
-        was_active = s.get(run_id)["status"] in LIVE
+        was_active = s.get(run_id)["status"] in LIVE or final_scores.pending(s, run_id) is not None
     except SslvizError:
         was_active = False
 
@@ -147,7 +153,7 @@ def run_panel(run_id: str) -> None:
             st.warning(str(exc))
             return
         status = run["status"]
-        if was_active and status not in LIVE:
+        if was_active and status not in LIVE and final_scores.pending(s, run_id) is None:
             st.rerun(scope="app")  # it just ended: one full redraw, and the polling stops
         head = st.columns([3, 1])
         device = device_label(run["summary"])
@@ -191,7 +197,7 @@ def run_panel(run_id: str) -> None:
         summary = run["summary"]
         if summary.get("knn_accuracy") is not None:
             cols = st.columns(5)
-            cols[0].metric("kNN accuracy", f"{summary['knn_accuracy']:.1%}",
+            cols[0].metric(monitor_label(summary, run["config"]), f"{summary['knn_accuracy']:.1%}",
                            delta=f"{summary['knn_accuracy'] - summary.get('knn_pixels', 0):+.1%} vs raw pixels",
                            help=f"untrained network: {summary.get('knn_random_init') or 0:.1%}")
             few = summary.get("few_label_linear")
@@ -203,6 +209,7 @@ def run_panel(run_id: str) -> None:
             cols[2].metric("untrained network (kNN)", f"{summary.get('knn_random_init') or 0:.1%}")
             cols[3].metric("images / s", f"{summary.get('images_per_second', 0):,.0f}")
             cols[4].metric("training time", _fmt_seconds(summary.get("seconds")))
+        papers_panel(run)  # the papers' protocol: stored figures, or the button that queues them
 
     live()
     st.radio("x axis", ["epoch", "elapsed", "step"], horizontal=True, key=f"axis-{run_id}")
