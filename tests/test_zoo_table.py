@@ -120,3 +120,21 @@ def test_protocols_quotes_the_shipped_simclr_runs_effective_rank():
         gauge = _gauge_of_shipped(name)
         quote = f"{name} {gauge['effective_rank']:.1f} ({gauge['directions_95']:.0f} directions)"
         assert quote in " ".join(collapse_metrics.__doc__.split()), f"protocols.collapse_metrics should quote {quote}"
+
+
+def test_the_raw_pixels_card_counts_the_shipped_runs_that_beat_it():
+    from sslviz.methods.pixels import Pixels
+    from sslviz.training.recipes import BASELINES
+
+    text = " ".join(Pixels.description.split())
+    for dataset, phrase in (("shapes", "on shapes {beat} of the {total} self-supervised entries"),
+                            ("mnist-10k", "on MNIST at 28 px {beat} of {total}")):
+        beat = total = 0
+        for name in SHIPPED:
+            cfg = pretrained.CATALOG[name]
+            if cfg["dataset"] != dataset or cfg["method"] in BASELINES or name in pretrained.COUNTER_EXAMPLES:
+                continue
+            s = _recorded(name)[0]["summary"]
+            total += 1
+            beat += s["knn_accuracy"] > s["knn_pixels"]
+        assert phrase.format(beat=beat, total=total) in text
