@@ -5,6 +5,9 @@ its folder and results.json), so the Label Efficiency page shows it too. Progres
 (one line per finished cell); stdout gets the table, or with --json one JSON object on the last
 line: {"experiment_id", "status", "dataset", "results": [{method, run_id, protocol,
 labels_per_class, mean, std, ci95, n_seeds}, ...], "savings", "notes", "seconds"}.
+
+`--protocol papers` is another command in the same place: the named runs are scored by the papers'
+protocol (sslviz/training/final_scores.py) and the figures stored in their summaries (`cli_papers`).
 """
 
 from __future__ import annotations
