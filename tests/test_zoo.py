@@ -44,8 +44,11 @@ def test_every_shipped_entry_was_built_with_the_recipe_and_budget_it_has_now():
 def test_rescored_at_install_within_001_of_the_build(installed_zoo):
     store, new = installed_zoo
     for name, run_id in new.items():
-        summary = store.get(run_id)["summary"]
-        assert summary["knn_at_install"] == pytest.approx(summary["knn_accuracy"], abs=0.01), name
+        check = store.get(run_id)["summary"]["zoo_check"]
+        recorded = json.loads(pretrained.info_path(name).read_text())["summary"]
+        assert check["verdict"] == "ok", (name, check)
+        assert check["recorded"]["knn_accuracy"] == recorded["knn_accuracy"], name
+        assert check["rescored"]["knn_accuracy"] == pytest.approx(recorded["knn_accuracy"], abs=0.01), name
 
 
 def test_every_shipped_run_clears_the_bars_its_recipe_claims(installed_zoo):

@@ -6,7 +6,7 @@
     eval      label-efficiency experiment on trained runs (see sslviz/experiments/label_efficiency.py)
     export    a run's embeddings and projections as CSV, .npy or Embedding-Projector files
     bench     measure speed (see sslviz/cli/bench_step.py and bench/)
-    pretrained build / install / list the small shipped checkpoints (sslviz/teaching/pretrained/)
+    pretrained build / install / list / stamp the small shipped checkpoints (sslviz/teaching/pretrained/)
     worker    (internal) the process the queue starts for one run
 
 Errors a user can fix print one line and exit 2; nothing prints a bare traceback unless --debug.
@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for a bench/ script")
 
     pt = sub.add_parser("pretrained", help="build, install or list the small shipped checkpoints")
-    pt.add_argument("action", choices=("build", "install", "list", "experiment", "build-variants"))
+    pt.add_argument("action", choices=("build", "install", "list", "experiment", "build-variants", "stamp"))
     pt.add_argument("--only", action="append", default=[], metavar="NAME", help="one checkpoint (repeatable)")
     pt.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="build: override each budget")
     pt.add_argument("--out", default=None, metavar="DIR", help="build: where to write (default sslviz/teaching/pretrained/)")

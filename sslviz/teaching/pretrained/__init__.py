@@ -6,13 +6,16 @@ the moment the app opens (Embeddings, Pretext Tasks, Label efficiency, the facto
                                            this by itself on first start)
     python -m sslviz pretrained list
     python -m sslviz pretrained build-variants   the lite runs of the lessons' broken variants (lite.py)
+    python -m sslviz pretrained stamp      record each .pt's sha256 in its sidecar (verify.py)
 
 Each checkpoint is two files in this folder: ``<name>.pt`` (the weights, the RunConfig, the epoch
 and step counters; loaded with ``torch.load(weights_only=True)``, so no pickled code) and
 ``<name>.json`` (the training summary and the metric rows the trainer reported, so the installed run
-shows its real loss and kNN curves). The weights are stored small (storage.py: int8 kernels with a
-scale per output channel, float16 for the rest; 0.4-1.1 MB a checkpoint); the kNN accuracy
-re-scored from them at install matches the build's within 0.01 (tests/test_zoo.py).
+shows its real loss and kNN curves, and the sha256 of the .pt). The weights are stored small
+(storage.py: int8 kernels with a scale per output channel, float16 for the rest; 0.4-1.1 MB a
+checkpoint). The install proves each entry (verify.py): it refuses a .pt whose hash is not its
+sidecar's, and re-scores the kNN and few-label figures; a run whose figures move beyond
+verify.TOLERANCE installs flagged, and every page shows its re-scored figures.
 
 Why these (CATALOG): SimCLR on shapes is the home page demo, finished (300 s); the same run without
 colour jitter is its counterpart for the factor probe (colour stays readable when the augmentations
@@ -175,6 +178,19 @@ def main(args) -> int:
         results = build_lite(args.only or None, Path(args.out) if args.out else None, args.time_budget)
         if args.json:
             print(json.dumps(results))
+        return 0
+    if args.action == "stamp":  # each sidecar records its weights' sha256 (verify.py; build writes it too)
+        from sslviz.core.errors import SslvizError
+
+        from .verify import HASH_KEY, stamp
+
+        try:
+            done = stamp(args.only or None)
+        except SslvizError as exc:
+            print(f"error: {exc}")
+            return 1
+        for name, what in done.items():
+            print(f"{name}: {HASH_KEY} {what}")
         return 0
     if args.action == "experiment":
         from .experiment import main as experiment_main

@@ -5,7 +5,8 @@ Each catalogue entry is trained by `sslviz.training.train.run` exactly as the UI
 checkpoint is then slimmed: the optimiser state and random-generator states are dropped (a
 shipped run is finished, never resumed) and the weights are stored small (storage.py: int8 weight
 matrices with a scale per output channel, float16 for the rest). The
-metric rows the trainer reported go into the JSON sidecar with the summary.
+metric rows the trainer reported go into the JSON sidecar with the summary, and the sha256 of the
+weights file (verify.py: the install refuses a .pt that is not the one its sidecar describes).
 
 Budgets are wall-clock (``time_budget``), so a build on a busy machine trains fewer steps; rebuild
 on a quiet machine for the best checkpoints (``--time-budget`` overrides every entry's budget).
@@ -101,15 +102,18 @@ def write_entry(name: str, ckpt: dict, summary: dict, rows: list, out: Path | No
     out = Path(out or FOLDER)
     out.mkdir(parents=True, exist_ok=True)
     size = _save(payload, weights_path(name, out))
+    from .verify import HASH_KEY, dump_info, sha256_of
+
     info = {
         "name": name,
         "built": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
+        HASH_KEY: sha256_of(weights_path(name, out)),  # the install refuses any other .pt under this name
         "summary": summary,
         "metrics": compact_rows(rows),
     }
-    info_path(name, out).write_text(json.dumps(info, separators=(",", ":")) + "\n")
+    info_path(name, out).write_text(dump_info(info))
     return size
 
 
@@ -168,6 +172,9 @@ def repack(name: str, out: Path | None = None) -> bool:
         payload["model"] = pack_state(unpack_state(payload["model"]))
     payload["format"] = FORMAT
     _save(payload, path)
+    from .verify import stamp
+
+    stamp([name], out)  # new bytes, new hash: the sidecar follows
     return True
 
 

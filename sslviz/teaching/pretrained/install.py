@@ -53,6 +53,7 @@ from pathlib import Path
 from sslviz.core.errors import SslvizError
 
 from . import available, info_path, weights_path
+from .verify import HASH_KEY, check, check_weights, last_rows_rescored
 
 MARKER = "pretrained.json"
 INSTALLING = "installing"  # the status of an entry being written (never counted as a running job)
@@ -121,6 +122,7 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
     from sslviz.training.config import RunConfig
     from sslviz.training.train import Monitor, build_method
 
+    check_weights(name, folder)  # before anything else: a stale or swapped .pt never installs (verify.py)
     payload, info = load_shipped(name, folder)
     try:
         config = RunConfig.from_dict(payload["config"])
@@ -158,7 +160,9 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
         _give_way()
         before = monitor(untrained, 0)
         _give_way()
-        after = monitor(trained, epoch)
+        t0 = time.perf_counter()
+        after = monitor(trained, epoch)  # the re-score: the build's bank, test images, k and few-label draws
+        rescore_seconds = time.perf_counter() - t0
         rows = [tuple(r) for r in info.get("metrics", [])]
         if not any(r[3] == "spread" for r in rows):  # built before the gauge changed: measure it here
             gauge = ("spread", "effective_rank")
@@ -170,11 +174,14 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
 
         rows = installed_rows(rows, summary, before, after, int(payload.get("step", 0)), float(epoch),
                               float(payload.get("elapsed", 0.0)))
-        store.add_metrics(run_id, rows)
+        store.add_metrics(run_id, last_rows_rescored(rows, after))  # the curves end on the re-scored figures
         summary.setdefault("spread", after.get("spread"))
         summary.setdefault("effective_rank", after.get("effective_rank"))
+        zoo_check = check(summary, after)  # recorded vs re-scored; the pages show the re-scored figures
+        zoo_check.update(seconds=round(rescore_seconds, 2), weights_sha256=info.get(HASH_KEY))
         summary.update(pretrained=name, knn_at_install=after.get("knn_accuracy"),
-                       knn_random_init=summary.get("knn_random_init", before.get("knn_accuracy")))
+                       knn_random_init=summary.get("knn_random_init", before.get("knn_accuracy")),
+                       zoo_check=zoo_check, **zoo_check["rescored"])
         store.update(run_id, status="completed", progress=1.0, eta=0.0, ended=time.time(), pid=None,
                      summary=summary, message=f"pretrained checkpoint shipped with sslviz ({info.get('built', '')})")
     except BaseException:
