@@ -21,6 +21,14 @@ def build_method(name, channels=3, backbone=None, **params):
     return method.to(memory_format=torch.channels_last)
 
 
+def method_test_budgets() -> dict[str, tuple[int, int]]:
+    """method -> (steps, images per step) of its training test on shapes, as its class declares it
+    (`test_budget`): every trainable method in the registry, none listed here by name."""
+    from sslviz.methods import method_classes
+
+    return {n: cls.test_budget for n, cls in method_classes().items() if cls.trainable}
+
+
 def gauge_problems(feats: torch.Tensor) -> list[str]:
     """Why an embedding of held-out images (N×D) fails the collapse gauge; [] when it passes.
 

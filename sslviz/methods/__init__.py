@@ -1,6 +1,9 @@
 """Method registry: every module in this folder that defines `METHOD = SomeClass` is a method.
 
 Adding a method is adding one file. Modules are imported only when the registry is first asked.
+The class declares what the rest of the app needs (base.py: its card, family, whether it is a
+joint-embedding method, its test budget, the datasets it ships on), and the app's tables of methods
+are derived from `method_classes()` rather than written as lists of names.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ def _registry() -> dict[str, type]:
 
 def method_names() -> list[str]:
     return list(_registry())
+
+
+def method_classes() -> dict[str, type]:
+    """Every registered method's class by name, in name order."""
+    return dict(_registry())
 
 
 def get_method(name: str) -> type:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -56,6 +56,19 @@ class BarlowTwins(Method):
         "a low effective rank on the collapse gauge). Watch the on-diagonal "
         "mean (towards 1) and the off-diagonal size (towards 0)."
     )
+    card = MethodCard(
+        title="Barlow Twins: an identity matrix",
+        predicts="Make the cross-correlation matrix between the two views' embedding dimensions the identity.",
+        formula=r"\mathcal{L} = \sum_i (1 - \mathcal{C}_{ii})^2 + \lambda \sum_i \sum_{j \neq i} \mathcal{C}_{ij}^2",
+        invariance="What the augmentations change (the diagonal), with no two dimensions saying the same thing.",
+        collapse="A collapsed embedding has no variance, so its correlations cannot reach 1: collapse is penalised "
+        "directly; the off-diagonal term stops dimensional collapse (all dimensions saying the same thing, "
+        "a low effective rank on the gauge). Watch the diagonal (towards 1) and the off-diagonal (towards 0).",
+        loss_function="barlow_twins_loss",
+    )
+    joint_embedding = True
+    test_budget = (150, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # The paper: 8,192-d projector, lambda 5e-3; CIFAR ports keep lambda = 5e-3 with 2,048-d. On a CPU
     # we use 512-d (3 layers, BN in the hidden layers) and keep the paper's lambda. Even for

@@ -16,14 +16,39 @@ pseudo-labels), `reinitialised_parameters` (a head re-initialised there gets fre
 A method with `trainable = False` (the random-init, pixels and PCA baselines) is only prepared,
 evaluated and saved. `recalibrate_bn = True` asks the trainer to re-estimate the backbone's
 batch-norm statistics on clean images before scoring (for methods trained on altered inputs).
+
+A method is one file: the class also declares what the rest of the app needs to know of it, and
+the app's tables are derived from the registry (sslviz/methods/__init__.py) instead of listing
+names: its explainer card (`card`, read by teaching/cards.py), whether it compares views of an
+image as a joint-embedding or clustering method (`joint_embedding`: its recipe then claims kNN above
+raw pixels on colour images, training/recipes.py), the budget its training test runs for
+(`test_budget`, tests/test_methods_learn.py) and the datasets its zoo entries are built on
+(`ships`, teaching/pretrained/).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from sslviz.augment.engine import Pipeline, augment
+
+
+@dataclass(frozen=True)
+class MethodCard:
+    """A method's explainer card: four sentences a teacher can say, and the loss as a formula.
+
+    Written by hand, not generated from the class's longer `description` (which explains design
+    choices); teaching/cards.py shows it next to the source of `loss_function`."""
+
+    title: str
+    predicts: str  # what is predicted from what
+    formula: str  # LaTeX, no surrounding $
+    invariance: str  # what the representation learns to ignore (or keep)
+    collapse: str  # what failure looks like, and what prevents it
+    loss_function: str = ""  # the pure loss function's name in the method's module ("" for baselines)
 
 
 class Method(nn.Module):
@@ -39,6 +64,11 @@ class Method(nn.Module):
     trainable: bool = True
     recalibrate_bn: bool = False  # trained on altered inputs (noisy, masked, tiles, patches)
     defaults: dict = {}  # hyper-parameters with their defaults; overridable by RunConfig.method_params
+    # What the rest of the app reads off the class (module docstring):
+    card: MethodCard | None = None  # None: a fallback card from the attributes above (written=False)
+    joint_embedding: bool = False  # compares views of an image (contrastive, non-contrastive, clustering)
+    test_budget: tuple[int, int] | None = None  # (steps, images per step) of its training test on shapes
+    ships: tuple[str, ...] = ()  # datasets its zoo entry is the benchmark's run on ("shapes", "mnist-10k")
 
     def __init__(self, backbone: nn.Module, *, num_classes: int, pipeline: Pipeline, **params):
         super().__init__()

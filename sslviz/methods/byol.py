@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sslviz.augment.engine import PRESETS
 
 from ._momentum import cosine_momentum, ema_update, momentum_copy
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -44,6 +44,19 @@ class BYOL(Method):
         "if it happens, looks like a loss near 0 (cosine near 1) while the embedding spread "
         "(collapse gauge) falls to 0 and kNN accuracy drops."
     )
+    card = MethodCard(
+        title="BYOL: predict your slow twin",
+        predicts="From one view, predict the projection a slowly moving target network makes of the other view.",
+        formula=r"\mathcal{L} = \Big\| \frac{p_\theta}{\|p_\theta\|} - \frac{z'_\xi}{\|z'_\xi\|} \Big\|^2 = 2 - 2\cos(p_\theta, z'_\xi)",
+        invariance="What the augmentations change.",
+        collapse="No negatives, so mapping everything to one point would solve the loss; the predictor and the slow "
+        "target prevent it in practice. Collapse: loss near 0, the gauge's spread near 0, kNN falling; a "
+        "partial collapse shows as the effective rank falling to a few directions.",
+        loss_function="byol_loss",
+    )
+    joint_embedding = True
+    test_budget = (50, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # CIFAR-style BYOL scaled to a CPU: 512-wide heads (the paper uses 4,096 -> 256), target
     # momentum 0.99 -> 1 on the cosine schedule (the paper's 0.996 is for ~1,000 epochs of ImageNet).

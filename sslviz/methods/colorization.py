@@ -17,7 +17,7 @@ from sslviz.augment.pretext import LUMA, colorization_task
 from sslviz.core.errors import ConfigError
 
 from ._decoders import ConvDecoder, input_channels
-from .base import Method
+from .base import Method, MethodCard
 
 CHROMA_MAX = (1 - LUMA[2], 1 - LUMA[0])  # the largest |B - Y| and |R - Y| of RGB in [0, 1]
 
@@ -93,6 +93,17 @@ class Colorization(Method):
         "loss stuck at the entropy of the colours). Views keep the dataset's crops and flips but no "
         "colour jitter or grayscale: the colours are the answer."
     )
+    card = MethodCard(
+        title="Colorization",
+        predicts="From the grayscale (luma) image, predict the two colour channels of every pixel.",
+        formula=r"\mathcal{L} = \frac{1}{HW}\sum_{h,w} \big\| \hat{Y}_{h,w} - Y_{h,w} \big\|^2, \quad \hat{Y} = f_\theta(L)",
+        invariance="Colour-blind by construction: the network never sees colour, so its features cannot depend on it.",
+        collapse="Painting everything grey-brown (the average of plausible colours) is the lazy answer: the loss "
+        "stalls near the variance of the colours. On shapes, colours are random: nothing to learn.",
+        loss_function="colorization_loss",
+    )
+    test_budget = (300, 32)
+    ships = ("shapes",)
     default_lr = 2e-3
     # bins: colour classes per chroma axis (8 × 8 = 64). Colours are predicted at half resolution
     # (16 × 16 at 32 px; the paper: a quarter). On shapes after 150 steps of 64 images kNN went

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Method
+from .base import Method, MethodCard
 
 
 def cpc_loss(predictions: torch.Tensor, candidates: torch.Tensor, target_index: torch.Tensor) -> torch.Tensor:
@@ -58,6 +58,18 @@ class CPC(Method):
         "has seen) is skipped, and, when patches of other images are negatives too (as in the "
         "papers), telling images apart by their colour instead of predicting anything."
     )
+    card = MethodCard(
+        title="Contrastive predictive coding",
+        predicts="From the rows of an image seen so far, pick the true features of a patch further down among "
+        "the image's other patches.",
+        formula=r"\hat{z}_{i+k} = W_k c_i, \quad \mathcal{L} = -\log \frac{\exp(\hat{z}_{i+k} \cdot z_{i+k})}{\sum_l \exp(\hat{z}_{i+k} \cdot z_l)}",
+        invariance="Ignores pixel detail that differs from patch to patch; keeps the global shape that predicts what is below.",
+        collapse="Negatives prevent collapse; the shortcut is predicting from pixels the context has already seen, "
+        "so the row just below is skipped.",
+        loss_function="cpc_loss",
+    )
+    test_budget = (150, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3  # the recipe (training/recipes.py) runs it at 5e-4 on every kind of data: measured better on both sets
     # grid: patches per side, overlapping by half as in the papers (7×7 at 256 px): 4×4 patches
     # of 12 px at 32 px. Evaluation embeds the whole image (kNN as with the mean of the patch

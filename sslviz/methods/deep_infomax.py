@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -48,6 +48,17 @@ class DeepInfoMax(Method):
         "shared information must also survive the augmentations. A collapsed encoder gives the same "
         "score to real and fake pairs: the InfoNCE loss stays at log(batch size) (JSD: 2 log 2)."
     )
+    card = MethodCard(
+        title="Deep InfoMax: does this patch belong?",
+        predicts="From a location of the feature map and a summary of the whole image, tell real pairs (same image) "
+        "from fake ones (another image).",
+        formula=r"\mathcal{L} = -\,\mathbb{E}\Big[ T(x_l, y) - \log \sum_{x'} \exp T(x'_l, y) \Big]",
+        invariance="Keeps what is shared by every location of the image (what the object is), drops local noise.",
+        collapse="A collapsed encoder scores real and fake pairs alike: the loss stays at log(batch size).",
+        loss_function="dim_loss",
+    )
+    test_budget = (200, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # InfoNCE (the paper's Eq. 5, also AMDIM's choice): on shapes after 50 steps of 64 images it
     # lifted kNN from 18.5% (untrained) to 22.5%, while JSD had not moved it yet (18.6%).

@@ -11,7 +11,7 @@ from sslviz.augment.pretext import LUMA
 from sslviz.core import distributed
 from sslviz.evaluation.protocols import extract_features
 
-from .base import Method
+from .base import Method, MethodCard
 
 
 def sobel(images: torch.Tensor) -> torch.Tensor:
@@ -81,6 +81,18 @@ class DeepCluster(Method):
         "version): with colour, k-means would group the images by colour, which the colour "
         "augmentations then hide."
     )
+    card = MethodCard(
+        title="DeepCluster: learn your own clusters",
+        predicts="From an augmented view, predict the k-means cluster that the image's own features fell into this epoch.",
+        formula=r"\min_\theta \frac{1}{N}\sum_n w_{y_n}\, \ell\big(g(f_\theta(x_n)), y_n\big), \quad y_n = \text{k-means cluster of } f_\theta(x_n)",
+        invariance="Whatever survives the augmentations and the clustering; a random network already groups by colour and layout.",
+        collapse="One giant cluster is the collapse: empty clusters are re-seeded by splitting big ones, and clusters "
+        "are weighted by 1/size.",
+        loss_function="deepcluster_loss",
+    )
+    joint_embedding = True
+    test_budget = (300, 32)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # sobel: on shapes (150 steps of 32 images twice, re-clustered once) kNN went 25.2% (untrained,
     # edges) -> 33.1% (seed 1: 26.7% -> 32.5%); on colour pixels 19.7% -> 25.4% (seed 1: 20.2% -> 20.3%).

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from sslviz.augment.pretext import denoising_task
 
 from ._decoders import input_channels, paint, painter
-from .base import Method
+from .base import Method, MethodCard
 
 
 def denoising_loss(reconstruction: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -43,6 +43,17 @@ class DenoisingAE(Method):
         "features keep a lot of low-level detail. A failing run reconstructs a blurry average image "
         "whatever the input. Views use the dataset's augmentation, so the clean target is a view."
     )
+    card = MethodCard(
+        title="Denoising autoencoder",
+        predicts="From a noisy copy of the image (noise added, pixels dropped), reconstruct the clean image.",
+        formula=r"\mathcal{L} = \mathbb{E}_{\tilde{x} \sim q(\tilde{x} \mid x)} \big\| g_\theta(f_\theta(\tilde{x})) - x \big\|^2",
+        invariance="Invariant to the noise only: position, colour and detail are all kept.",
+        collapse="Without noise it could learn the identity; a failing run outputs the same blurry average image "
+        "whatever the input.",
+        loss_function="denoising_loss",
+    )
+    test_budget = (300, 32)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # code: what the decoder paints from. "vector": the pooled representation itself, the papers'
     # bottleneck (VectorDecoder); "map": the last feature map, whose local features let each region

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._momentum import cosine_momentum, ema_update, momentum_copy
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -77,6 +77,18 @@ class DINO(Method):
         "crops): multi-crop costs several extra forward passes, too slow for a laptop CPU. As in "
         "the paper, the teacher is the network that is evaluated."
     )
+    card = MethodCard(
+        title="DINO: self-distillation",
+        predicts="From one view, predict the teacher's sharpened, centred distribution over K prototypes for the other view.",
+        formula=r"\mathcal{L} = -\sum_k P_t(x)_k \log P_s(x')_k, \quad P_t = \mathrm{softmax}\big((g_t(x) - c)/\tau_t\big)",
+        invariance="What the augmentations change.",
+        collapse="Two collapses, balanced by two tricks: without centring one prototype wins for every image; "
+        "without sharpening the teacher goes uniform (loss log K).",
+        loss_function="dino_loss",
+    )
+    joint_embedding = True
+    test_budget = (300, 64)  # scored with its teacher, which lags the student early (test_methods_learn.py)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # CPU-sane DINO: K = 1,024 prototypes (the paper: 65,536) after a 512-wide MLP and a 128-d
     # bottleneck (the paper: 2,048 and 256); student temperature 0.1, teacher 0.04 (the optional

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._decoders import input_channels
-from .base import Method
+from .base import Method, MethodCard
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
@@ -118,6 +118,17 @@ class GAN(Method):
         "(DiffAugment) just before the discriminator: augmentations it cannot use to tell them apart, "
         "through which the generator still learns."
     )
+    card = MethodCard(
+        title="GAN: the discriminator's features",
+        predicts="The discriminator tells real images from a generator's fakes; the generator tries to fool it.",
+        formula=r"\mathcal{L}_D = -\mathbb{E}[\log D(x)] - \mathbb{E}[\log(1 - D(G(z)))], \quad \mathcal{L}_G = -\mathbb{E}[\log D(G(z))]",
+        invariance="None by design: the features keep whatever tells real from fake.",
+        collapse="Mode collapse (the generator draws one image again and again), or a discriminator that wins "
+        "outright (its loss near 0) and stops learning.",
+        loss_function="discriminator_loss",
+    )
+    test_budget = (100, 32)
+    ships = ("shapes", "mnist-10k")
     # The discriminator is the trainer's AdamW on its warm-up + cosine schedule, at 2e-3 rather than
     # DCGAN's 2e-4 (tuned for 25 epochs): on shapes after 150 steps of 64 images kNN went 19.7%
     # (untrained) -> 21.1% at 2e-4 and -> 25.6% at 2e-3 (seed 1: 20.2% -> 22.0%); the game is noisy

@@ -7,7 +7,7 @@ import torch
 from sslviz.augment.pretext import mask_patches
 
 from ._decoders import input_channels, paint, painter
-from .base import Method
+from .base import Method, MethodCard
 
 
 def masked_reconstruction_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -54,6 +54,17 @@ class Inpainting(Method):
         "little different from training: masked modelling suits transformers better, and this is "
         "why. Views use the dataset's augmentation."
     )
+    card = MethodCard(
+        title="Inpainting (masked image modelling)",
+        predicts="From an image with half of its patches hidden, paint the hidden pixels back.",
+        formula=r"\mathcal{L} = \frac{\sum m \odot (\hat{x} - x)^2}{C \sum m}, \quad \hat{x} = f_\theta\big((1 - m) \odot x + \tfrac{1}{2} m\big)",
+        invariance="None to what is hidden: to fill a gap it must know how shapes continue.",
+        collapse="Filling with the local average colour (blurry grey blobs) is the failure: the loss stays near the "
+        "pixel variance of the hidden parts.",
+        loss_function="masked_reconstruction_loss",
+    )
+    test_budget = (300, 32)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # patch: 2 px at 32 px images, 16 patches a side (MAE: 16-px patches at 224 px, 14 a side); half
     # hidden; raw-pixel targets. On shapes after 300 steps of 32 images kNN went 19.7% (untrained)

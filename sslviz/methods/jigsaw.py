@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from sslviz.augment.pretext import crop_at, jigsaw_permutations, jigsaw_task, split_tiles
 
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -36,6 +36,17 @@ class Jigsaw(Method):
         "random crop inside its cell (a gap of a few pixels, a different jitter per tile). It cannot "
         "collapse (a constant answer scores chance, log P loss)."
     )
+    card = MethodCard(
+        title="Jigsaw puzzles",
+        predicts="From the tiles of an image in shuffled order, predict which of P fixed shuffles was used.",
+        formula=r"\mathcal{L} = -\log p_\theta\big(S \mid t_{\sigma_S(1)}, \dots, t_{\sigma_S(T)}\big)",
+        invariance="Ignores where each tile was cut; must know what object parts look like and where they go.",
+        collapse="A constant answer scores chance (loss log P). The failure is a shortcut: edges that continue across "
+        "a cut give the order away, hence the gap and the jitter between tiles.",
+        loss_function="jigsaw_loss",
+    )
+    test_budget = (300, 32)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # grid: tiles per side. 2 (16 px tiles, all 24 orders) suits 32 px images; use 3 (64 orders of
     # maximal Hamming distance) from about 64 px. The head's size depends on it, so it is fixed here.

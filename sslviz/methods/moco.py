@@ -9,7 +9,7 @@ from torch import nn
 from sslviz.core import distributed
 
 from ._momentum import ema_update, momentum_copy
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -62,6 +62,19 @@ class MoCo(Method):
         "what the augmentations change; the negatives prevent collapse, and a failing run shows "
         "the loss stuck near log(queue size) with the positive no more similar than the negatives."
     )
+    card = MethodCard(
+        title="MoCo: a dictionary of keys",
+        predicts="From a query view, pick its own key (the other view, from a slow momentum encoder) among a queue "
+        "of thousands of keys from earlier batches.",
+        formula=r"\mathcal{L}_q = -\log \frac{\exp(q \cdot k_+/\tau)}{\exp(q \cdot k_+/\tau) + \sum_{k_-} \exp(q \cdot k_-/\tau)}",
+        invariance="What the augmentations change, as in SimCLR; the queue gives many negatives without a huge batch.",
+        collapse="Negatives prevent collapse; failure shows as the loss stuck near log(queue size), the positive no "
+        "more similar than the negatives.",
+        loss_function="infonce_loss",
+    )
+    joint_embedding = True
+    test_budget = (150, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # MoCo v2 / its CIFAR-10 demo, scaled to a CPU: a 4,096-key queue (16 batches of 256),
     # key-encoder momentum 0.99 (0.999 is for hundreds of epochs), temperature 0.2, 128-d output.

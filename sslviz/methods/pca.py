@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Method
+from .base import Method, MethodCard
 
 
 class PCA(Method):
@@ -23,6 +23,15 @@ class PCA(Method):
         "pixels, and a linear autoencoder learns exactly this subspace. It denoises and compresses "
         "but keeps whatever varies most: on shapes that is background brightness, colour and "
         "position, not the shape, so a representation worth learning must beat it."
+    )
+    card = MethodCard(
+        title="PCA of the pixels",
+        predicts="Nothing is predicted by gradient: the pixels are projected on their directions of largest variance.",
+        formula=r"f(x) = U_k^\top (x - \bar{x}), \quad U_k = \text{top-}k \text{ eigenvectors of } \mathrm{Cov}(x)",
+        invariance="Drops the directions that vary least (noise); keeps what varies most, which on shapes is "
+        "background, colour and position, not the shape.",
+        collapse="Nothing to collapse; the best linear compression, and what a linear autoencoder learns.",
+        loss_function="",
     )
     trainable = False
     defaults = {"components": 64}

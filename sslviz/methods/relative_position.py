@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from sslviz.augment.pretext import relative_position_task
 
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -38,6 +38,17 @@ class RelativePosition(Method):
         "`patch_size` pixels so that the backbone sees roughly the scale it is evaluated at, and "
         "each image gives several puzzles per step. Views use the dataset's augmentation."
     )
+    card = MethodCard(
+        title="Context prediction: where is this patch?",
+        predicts="From the centre patch and one neighbour, predict which of the 8 neighbours it is.",
+        formula=r"\mathcal{L} = -\log p_\theta\big(y \mid x_{\mathrm{centre}}, x_{\mathrm{neighbour}}\big), \quad y \in \{1,\dots,8\}",
+        invariance="Invariant to small shifts (the jitter), but it must know how parts of objects are arranged.",
+        collapse="A constant answer scores 1/8. Shortcuts are the risk: lines continuing across the gap, or lens "
+        "colour fringes, solve it without understanding anything.",
+        loss_function="relative_position_loss",
+    )
+    test_budget = (100, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # pairs: puzzles cut from each image per step (4 random neighbours; the task is slow to learn
     # with one: after 50 steps of 64 images kNN on shapes was 18.5% untrained, 18.5% with 1 pair,

@@ -8,7 +8,7 @@ from torch import nn
 
 from sslviz.augment.pretext import rotation_task
 
-from .base import Method
+from .base import Method, MethodCard
 
 
 def rotation_loss(logits: torch.Tensor, quarter_turns: torch.Tensor) -> torch.Tensor:
@@ -34,6 +34,17 @@ class Rotation(Method):
         "collapse to a constant, but it can cheat on low-level cues (a border, a lighting "
         "gradient), and it fails on objects with no natural 'up' such as circles."
     )
+    card = MethodCard(
+        title="RotNet: which way is up?",
+        predicts="From an image turned by 0°, 90°, 180° or 270°, predict the turn (4 classes).",
+        formula=r"\mathcal{L} = -\frac{1}{4}\sum_{y=0}^{3} \log p_\theta\big(y \mid \mathrm{rot}(x, 90^\circ y)\big)",
+        invariance="None to rotation: the features must keep the object's orientation (and so its identity).",
+        collapse="It cannot collapse to a constant (that scores 25%), but it can cheat on cues like borders, and it "
+        "has nothing to learn when images have no 'up' (the shapes here are drawn at random angles).",
+        loss_function="rotation_loss",
+    )
+    test_budget = (20, 64)
+    ships = ("shapes",)
     default_lr = 2e-3
     defaults = {}
 

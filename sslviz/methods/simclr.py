@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from sslviz.core import distributed
 
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -46,6 +46,18 @@ class SimCLR(Method):
         "which prevents collapse; a collapsing run shows the loss stuck at log(2N-1) and the "
         "embedding spread falling to zero."
     )
+    card = MethodCard(
+        title="SimCLR: find your twin",
+        predicts="From one augmented view, pick the other view of the same image among the 2N-1 views in the batch.",
+        formula=r"\ell_{i,j} = -\log \frac{\exp(\mathrm{sim}(z_i, z_j)/\tau)}{\sum_{k \neq i} \exp(\mathrm{sim}(z_i, z_k)/\tau)}",
+        invariance="Exactly what the augmentations change (crop, colour, flips): the augmentations choose what it forgets.",
+        collapse="The negatives push images apart, which prevents collapse; a collapsing run has its loss stuck at "
+        "log(2N-1) and the embedding spread falling to zero.",
+        loss_function="nt_xent_loss",
+    )
+    joint_embedding = True
+    test_budget = (100, 64)
+    # ships: nothing from the benchmark; its zoo entries are written out in pretrained/__init__.py
     default_lr = 2e-3
     # temperature: how sharply the softmax over the batch picks the most similar views. Far too low
     # (0.01, the broken variant in sslviz/teaching/variants.py) and the loss sees only the hardest

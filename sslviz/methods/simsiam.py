@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -46,6 +46,18 @@ class SimSiam(Method):
         "sits at -1, the network has collapsed and kNN accuracy falls to chance. It becomes "
         "invariant to what the augmentations change."
     )
+    card = MethodCard(
+        title="SimSiam: stop the gradient",
+        predicts="From one view's projection, predict the other view's projection, which is held fixed for the step.",
+        formula=r"\mathcal{L} = \tfrac{1}{2} D\big(p_1, \mathrm{sg}(z_2)\big) + \tfrac{1}{2} D\big(p_2, \mathrm{sg}(z_1)\big), \quad D(p, z) = -\frac{p}{\|p\|} \cdot \frac{z}{\|z\|}",
+        invariance="What the augmentations change.",
+        collapse="Collapse is a real risk: without the stop-gradient the loss reaches -1 at once and every output is "
+        "the same. Watch the output spread (z_std) and the gauge's spread: heading to 0 means collapse.",
+        loss_function="simsiam_loss",
+    )
+    joint_embedding = True
+    test_budget = (150, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # The paper's CIFAR-10 recipe scaled to a CPU: a 2-layer projector ending in BN (out 512;
     # the paper: 2,048) and a bottleneck predictor with a hidden layer 1/4 as wide (512 -> 128 -> 512).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Method
+from .base import Method, MethodCard
 
 
 def supervised_loss(logits, labels):
@@ -25,6 +25,16 @@ class Supervised(Method):
         "baseline that self-supervised pre-training has to beat. It keeps what separates the "
         "classes and throws away everything else, including factors a later task might need."
     )
+    card = MethodCard(
+        title="Supervised baseline",
+        predicts="From an augmented image, predict its true label.",
+        formula=r"\mathcal{L} = -\log p_\theta(y \mid x)",
+        invariance="Everything that does not separate the classes, including factors a later task might need.",
+        collapse="It cannot collapse with labels; with few labels it overfits, which is the gap SSL tries to close.",
+        loss_function="supervised_loss",
+    )
+    test_budget = (60, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     needs_labels = True
     defaults = {}

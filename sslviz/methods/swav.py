@@ -8,7 +8,7 @@ from torch import nn
 
 from sslviz.core import distributed
 
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -68,6 +68,18 @@ class SwAV(Method):
         "stuck at log K) when ε is too large. As in the paper the prototypes are frozen at first "
         "(here for the first 5% of training, the lr warm-up), while the projections settle."
     )
+    card = MethodCard(
+        title="SwAV: swap the cluster codes",
+        predicts="From one view, predict the cluster code (over K prototypes, found by Sinkhorn-Knopp) of the other view.",
+        formula=r"\mathcal{L} = \ell(z_t, q_s) + \ell(z_s, q_t), \quad \ell(z_t, q_s) = -\sum_k q_s^{(k)} \log \mathrm{softmax}_k(z_t^\top c_k/\tau)",
+        invariance="What the augmentations change, comparing images with prototypes instead of with each other.",
+        collapse="Everything in one cluster is the collapse; the equal-use rule of Sinkhorn-Knopp prevents it. Codes "
+        "that stay uniform (loss log K) mean ε is too large.",
+        loss_function="swav_loss",
+    )
+    joint_embedding = True
+    test_budget = (50, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # freeze_prototypes: the fraction of the budget during which the prototypes get no gradient
     # (the paper: the first epoch of 100-800; here the trainer's 5% warm-up).

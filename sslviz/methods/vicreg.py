@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Method
+from .base import Method, MethodCard
 from .models import mlp_head
 
 
@@ -64,6 +64,20 @@ class VICReg(Method):
         "Without the covariance term the embedding can keep its spread along only a few "
         "directions (dimensional collapse), which the collapse gauge shows as a low effective rank."
     )
+    card = MethodCard(
+        title="VICReg: three terms, three pictures",
+        predicts="Pull the two views' embeddings together while every dimension keeps its spread and the dimensions "
+        "stay decorrelated.",
+        formula=r"\mathcal{L} = \lambda\, s(Z, Z') + \mu\,[v(Z) + v(Z')] + \nu\,[c(Z) + c(Z')]",
+        invariance="What the augmentations change (the invariance term s).",
+        collapse="The variance term v forbids collapse outright: a collapsed embedding pays its full price (μ). "
+        "Collapse would show as v jumping towards 1; the covariance term c stops dimensional collapse "
+        "(a low effective rank on the gauge).",
+        loss_function="vicreg_loss",
+    )
+    joint_embedding = True
+    test_budget = (100, 64)
+    ships = ("shapes", "mnist-10k")
     default_lr = 2e-3
     # The paper's coefficients (25, 25, 1); its 3-layer 8,192-wide expander scaled to 512 on a CPU.
     # std_coeff 0 is the broken variant (sslviz/teaching/variants.py): without the variance term nothing

@@ -196,8 +196,32 @@ RECIPES: dict[tuple[str, str], dict] = {
 #                images per class (every self-supervised method, every kind)
 #   "knn"        beats raw pixels on kNN with all labels (joint-embedding and clustering methods on
 #                colour images, where raw pixels are weak)
-BASELINES = ("pixels", "pca", "random-init", "supervised")
-JOINT_AND_CLUSTERING = ("simclr", "moco", "byol", "simsiam", "barlow-twins", "vicreg", "dino", "swav", "deepcluster")
+# Both lists are read off the method classes (`family`, `joint_embedding`; sslviz/methods/base.py), so a
+# new method's file is all it takes; BASELINES and JOINT_AND_CLUSTERING are the same, as module attributes.
+
+
+def baselines() -> tuple[str, ...]:
+    """The baselines (family "baseline": pixels, PCA, the untrained network, supervised): no bars."""
+    from sslviz.methods import method_classes
+
+    return tuple(n for n, cls in method_classes().items() if cls.family == "baseline")
+
+
+def joint_and_clustering() -> tuple[str, ...]:
+    """The joint-embedding and clustering methods (`joint_embedding` on the class): they claim "knn"."""
+    from sslviz.methods import method_classes
+
+    return tuple(n for n, cls in method_classes().items() if cls.joint_embedding)
+
+
+def __getattr__(name: str):
+    if name == "BASELINES":
+        return baselines()
+    if name == "JOINT_AND_CLUSTERING":
+        return joint_and_clustering()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # (method, kind) -> the measured cause that excuses it from its bars; each is checked by a test.
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("rotation", "graphics"): "the shapes are drawn at uniformly random angles, so 'which way is up' has no answer: "
@@ -222,10 +246,10 @@ SHORTFALLS: dict[tuple[str, str], str] = {
 def claims(method: str, kind: str) -> set[str]:
     """The bars this method's recipe claims on this kind of data (empty for baselines and exceptions;
     without the bars listed in SHORTFALLS)."""
-    if method in BASELINES or (method, kind) in EXCEPTIONS:
+    if method in baselines() or (method, kind) in EXCEPTIONS:
         return set()
     out = {"few-label"}
-    if method in JOINT_AND_CLUSTERING and kind.startswith(("graphics", "colour")):
+    if method in joint_and_clustering() and kind.startswith(("graphics", "colour")):
         out.add("knn")
     if (method, kind) in SHORTFALLS:
         out.discard("few-label")
