@@ -9,6 +9,7 @@ from torch import nn
 from sslviz.core import distributed
 
 from ._momentum import ema_update, momentum_copy
+from ._queue import enqueue, register_queue
 from .base import Method, MethodCard
 from .models import mlp_head
 
@@ -87,20 +88,14 @@ class MoCo(Method):
         self.projector = mlp_head(backbone.out_dim, self.hp["proj_hidden"], self.hp["proj_dim"])
         self.key_backbone = momentum_copy(self.backbone)
         self.key_projector = momentum_copy(self.projector)
-        queue = F.normalize(torch.randn(int(self.hp["queue_size"]), self.hp["proj_dim"]), dim=1)
-        self.register_buffer("queue", queue)  # buffers are saved in checkpoints
-        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        register_queue(self, self.hp["queue_size"], self.hp["proj_dim"])  # buffers: saved in checkpoints
 
     def _encode(self, backbone, projector, x, perm=None):
         splits = max(1, min(int(self.hp["bn_splits"]), len(x) // 2))
         return _split_bn_forward(lambda v: projector(backbone(v)), x, splits, perm)
 
-    @torch.no_grad()
     def _enqueue(self, keys: torch.Tensor) -> None:
-        keys = F.normalize(keys, dim=1)[-len(self.queue):]
-        idx = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % len(self.queue)
-        self.queue[idx] = keys
-        self.queue_ptr.copy_((self.queue_ptr + len(keys)) % len(self.queue))
+        enqueue(self.queue, self.queue_ptr, keys)
 
     def step(self, images, labels, index):
         n = len(images)
