@@ -29,10 +29,11 @@ def test_each_variant_is_one_documented_setting_away_from_its_healthy_twin():
         assert len(differs) == 1, (v["name"], differs)
         assert v["healthy_twin"] in pretrained.CATALOG and v["measure"] in ("collapse", "agreement", "colour", "knn")
         # the shipped same-budget twin is the variant with the setting restored (the recipe fills the rest)
-        from sslviz.training.recipes import DATASET_KIND, recipe_for
+        from sslviz.data import kind_of
+        from sslviz.training.recipes import recipe_for
 
         same = V.run_config(v["same_budget_twin"]).to_dict()
-        params = recipe_for(v["config"]["method"], DATASET_KIND["shapes"])["method_params"]
+        params = recipe_for(v["config"]["method"], kind_of("shapes"))["method_params"]
         for cfg in (same, healthy):
             cfg["method_params"] = {**params, **cfg["method_params"]}
             cfg.pop("name")

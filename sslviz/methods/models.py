@@ -95,25 +95,6 @@ BACKBONES = {
 }
 
 
-# Datasets whose default backbone keeps a 2×2 grid: centred strokes, where *where* matters. SimCLR
-# on MNIST (8,000/2,000, 90 s on 2 CPU cores, bench quality 2026-12-01): kNN 0.944 with small-cnn
-# (below raw pixels, 0.952) and 0.970 with small-cnn-grid.
-GRID_DATASETS = ("mnist", "fashion-mnist")
-
-
-def default_backbone(dataset: str) -> str:
-    """The backbone a run on `dataset` gets unless one is chosen (CLI --backbone, Train page)."""
-    return "small-cnn-grid" if dataset in GRID_DATASETS else "small-cnn"
-
-
-def backbone_note(dataset: str) -> str:
-    """One line for the UI: which backbone `dataset` gets by default, and why."""
-    if dataset in GRID_DATASETS:
-        return ("small-cnn-grid: digits and garments are centred, and where a stroke is matters; "
-                "global pooling would forget it")
-    return "small-cnn: the laptop default (global average pooling; objects can be anywhere)"
-
-
 def build_backbone(name: str, in_channels: int) -> nn.Module:
     """A fresh backbone by name (see BACKBONES)."""
     from sslviz.core.errors import ConfigError

@@ -333,14 +333,18 @@ def delete_upload(upload_id: str, store_root: str | os.PathLike | None = None) -
 
 def check_upload(upload_id: str, store_root: str | os.PathLike | None = None, image_size: int = 32) -> dict:
     """Decode every image of an upload once (the folder loader's report: skipped files, warnings)
-    and store the outcome in its record; the decoded set stays in the cache for training."""
+    and store the outcome in its record; the decoded set stays in the cache for training. The image
+    size and the channels are held to the dataset registry's limits (sslviz/data/registry.py)."""
     from sslviz.core.files import atomic_write_text
     from sslviz.core.paths import cache_dir
-    from sslviz.data import load_dataset
+    from sslviz.data import CHANNELS, check_image_size, load_dataset
 
     record = get_upload(upload_id, store_root)
+    image_size = check_image_size(f"upload {upload_id}", image_size)  # the registry's limits, as for any set
     try:
         ds = load_dataset(record["dataset"], image_size=image_size, seed=0, cache_dir=str(cache_dir(store_root)))
+        if ds.channels not in CHANNELS:
+            raise UploadError(f"{record['name']}: decoded to {ds.channels} channels; a dataset has one of {CHANNELS}")
         rep = ds.report
         record["check"] = {"ok": True, "images": rep.get("n"), "classes": len(ds.class_names),
                            "channels": ds.channels, "skipped": rep.get("skipped", 0),

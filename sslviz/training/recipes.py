@@ -2,17 +2,20 @@
 
 A run's config may leave things open: backbone "auto", no pipeline, no lr, method parameters
 not given. `resolve(config, data)` fills them from the recipe for the method and the *kind* of
-data, and the kind is read off the images themselves, never off the dataset's name, so MNIST
-given as `mnist`, as the bundled `mnist-10k` or as a folder of PNGs gets the same run.
+data (sslviz.data.registry.DataKind: channels, centred, drawn, native size): a registered dataset's
+entry names its kind, and a folder's is read off its images, so MNIST given as `mnist`, as the
+bundled `mnist-10k` or as a folder of PNGs gets the same run (a test holds each local entry's kind
+to what its images show).
 
-The kind of data (`traits`):
+The kind of data read off images (`traits`):
   colour      3 channels, or 1 (greyscale)
   centred     does position matter? Measured from the images: the pixel variance in the outer
               eighth of the frame against the rest. Handwritten digits are drawn in the middle
               (MNIST 0.03, sklearn digits 0.38); objects that can be anywhere vary as much at the
               border as in the middle (shapes 1.05, photos about 1). Below 0.5: centred.
-  -> kind: "grey-centred" (digits, MNIST, Fashion-MNIST), "grey", "colour-centred" (house numbers),
-     "colour" (shapes, photos)
+  drawn       colour images whose pixels mostly take a few flat colours (FLAT_FRACTION)
+  -> the registry's kind with those traits: "grey-centred" (digits, MNIST, Fashion-MNIST; 28 px),
+     "grey", "colour-centred" (house numbers), "colour" (photos), "graphics" (shapes), "graphics-centred"
 
 What a kind decides for every method (the pipeline, the backbone and the working image size), and
 what a method decides on top (lr, temperature, heads, momentum...) is in RECIPES below, each with the
@@ -25,6 +28,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from sslviz.augment.pipelines import PRESETS, Pipeline, pipeline_for_kind
+from sslviz.data.registry import FOLDER_NOTES, PHOTOS, DataKind, kind_for, kind_named, kind_of, lookup
 
 DEFAULT_BATCH_SIZE = 256  # when neither the config nor the recipe names one
 DEFAULT_IMAGE_SIZE = 32  # likewise for the working image size; also the size the kind of data is first read at
@@ -52,9 +56,12 @@ class Traits:
         return self.colour and self.flat_fraction >= FLAT_FRACTION
 
     @property
+    def data_kind(self) -> DataKind:
+        return kind_for(self.channels, self.centred, self.drawn)
+
+    @property
     def kind(self) -> str:
-        base = "graphics" if self.drawn else "colour" if self.colour else "grey"
-        return base + ("-centred" if self.centred else "")
+        return self.data_kind.name
 
     def describe(self, size: bool = True) -> str:
         what = ("colour graphics (flat colours)" if self.drawn else "colour" if self.colour else "greyscale")
@@ -86,12 +93,14 @@ def traits(data) -> Traits:
 
 
 # ---------------------------------------------------------------------------------------------
-# What the kind of data decides for every method: the augmentations, the backbone and the working
-# image size (DEFAULT_IMAGE_SIZE where a kind names none). Measured with bench/recipe_search.py (fixed
+# What the kind of data decides for every method: the augmentations and the backbone, by the kind's
+# name, else its family (a "colour-96px" kind gets the "colour" row); the working image size is the
+# kind's native_size (28 px for centred greyscale, the registry's GREY_CENTRED; 32 otherwise) unless
+# a method's row below names one. Measured with bench/recipe_search.py (fixed
 # epochs, so the machine's load does not matter) and, for the image size, at a fixed budget.
 
 KIND_DEFAULTS: dict[str, dict] = {
-    "grey-centred": {"backbone": "small-cnn-grid", "pipeline": "digits", "image_size": 28},
+    "grey-centred": {"backbone": "small-cnn-grid", "pipeline": "digits"},
     "grey": {"backbone": "small-cnn", "pipeline": "grey-objects"},
     "colour-centred": {"backbone": "small-cnn-grid", "pipeline": "colour-centred"},
     "colour": {"backbone": "small-cnn", "pipeline": "natural"},
@@ -243,24 +252,43 @@ SHORTFALLS: dict[tuple[str, str], str] = {
 }
 
 
-def claims(method: str, kind: str) -> set[str]:
+def _as_kind(kind: DataKind | str) -> DataKind:
+    return kind if isinstance(kind, DataKind) else kind_named(kind)
+
+
+def _rows(method: str, kind: DataKind) -> list[tuple[str, str]]:
+    """The table keys for this method on this kind, general first: every kind, the family, the kind."""
+    return list(dict.fromkeys([(method, "*"), (method, kind.family), (method, kind.name)]))
+
+
+def claims(method: str, kind: DataKind | str) -> set[str]:
     """The bars this method's recipe claims on this kind of data (empty for baselines and exceptions;
     without the bars listed in SHORTFALLS)."""
-    if method in baselines() or (method, kind) in EXCEPTIONS:
+    kind = _as_kind(kind)
+    keys = _rows(method, kind)[1:]
+    if method in baselines() or any(k in EXCEPTIONS for k in keys):
         return set()
     out = {"few-label"}
-    if method in joint_and_clustering() and kind.startswith(("graphics", "colour")):
+    if method in joint_and_clustering() and kind.colour:
         out.add("knn")
-    if (method, kind) in SHORTFALLS:
+    if any(k in SHORTFALLS for k in keys):
         out.discard("few-label")
     return out
 
 
-def recipe_for(method: str, kind: str) -> dict:
-    """The merged recipe: the kind's defaults, then the method's entry for every kind, then for this kind."""
-    out = dict(KIND_DEFAULTS.get(kind, KIND_DEFAULTS["colour"]))
+def kind_defaults(kind: DataKind | str) -> dict:
+    """The KIND_DEFAULTS row for a kind: by its name, else its family's, else the photos' row."""
+    kind = _as_kind(kind)
+    return KIND_DEFAULTS.get(kind.name) or KIND_DEFAULTS.get(kind.family) or KIND_DEFAULTS[PHOTOS.name]
+
+
+def recipe_for(method: str, kind: DataKind | str) -> dict:
+    """The merged recipe: the kind's defaults and working size, then the method's entry for every kind,
+    for the kind's family, then for the kind itself."""
+    kind = _as_kind(kind)
+    out = {"image_size": kind.native_size, **kind_defaults(kind)}
     params: dict = {}
-    for key in ((method, "*"), (method, kind)):
+    for key in _rows(method, kind):
         entry = RECIPES.get(key, {})
         params.update(entry.get("method_params", {}))
         out.update({k: v for k, v in entry.items() if k not in ("method_params", "measured")})
@@ -269,19 +297,17 @@ def recipe_for(method: str, kind: str) -> dict:
 
 
 def resolve(config, data=None):
-    """A copy of `config` with what it leaves open filled in from the recipe for its data (`data`:
-    the ImageSet at any size; the kind of data does not depend on it)."""
-    if data is None:
-        data = _load(config, config.image_size or DEFAULT_IMAGE_SIZE)
-    t = traits(data)
-    r = recipe_for(config.method, t.kind)
+    """A copy of `config` with what it leaves open filled in from the recipe for its kind of data
+    (`data_kind`: the registry's for a registered dataset, else read off `data`, the ImageSet at any
+    size, loaded here when not given)."""
+    r = recipe_for(config.method, data_kind(config, data))
     changes: dict = {}
     if config.image_size is None:
-        changes["image_size"] = r.get("image_size", DEFAULT_IMAGE_SIZE)
+        changes["image_size"] = r["image_size"]
     if config.backbone == "auto":
         changes["backbone"] = r["backbone"]
     if config.pipeline is None:
-        changes["pipeline"] = pipeline_for_kind(r["pipeline"], t).to_dict()
+        changes["pipeline"] = pipeline_for_kind(r["pipeline"]).to_dict()
     if config.lr is None and "lr" in r:
         changes["lr"] = r["lr"]
     if config.batch_size is None:
@@ -295,14 +321,26 @@ def resolve(config, data=None):
 def resolve_with_data(config):
     """(config completed by its recipe, its dataset loaded at the working size the recipe chose).
 
-    When the config leaves the image size open the kind of data is read first at DEFAULT_IMAGE_SIZE
-    and the images are loaded again at the recipe's size if it differs (a cached folder decodes once
-    per size)."""
+    A registered dataset's kind is its entry's, so it is loaded once, at the recipe's size. A folder's
+    kind is read first at DEFAULT_IMAGE_SIZE (when the config leaves the size open) and the images are
+    loaded again at the recipe's size if it differs (a cached folder decodes once per size)."""
+    if kind_of(config.dataset) is not None:
+        config = resolve(config)
+        return config, _load(config, config.image_size)
     data = _load(config, config.image_size or DEFAULT_IMAGE_SIZE)
     config = resolve(config, data)
     if data.image_size != config.image_size:
         data = _load(config, config.image_size)
     return config, data
+
+
+def data_kind(config, data=None) -> DataKind:
+    """The kind of data a run is: its registered dataset's entry's, else read off its images (`data`,
+    or the dataset loaded at the config's size or DEFAULT_IMAGE_SIZE)."""
+    kind = kind_of(config.dataset)
+    if kind is not None:
+        return kind
+    return traits(data if data is not None else _load(config, config.image_size or DEFAULT_IMAGE_SIZE)).data_kind
 
 
 def _load(config, image_size: int):
@@ -317,77 +355,32 @@ def note(method: str, dataset: str) -> str:
     Folders are only looked at when the run starts (decoding them here would stall the page)."""
     from sslviz.augment.pipelines import PRESET_NOTES
     from sslviz.core.errors import SslvizError
+    from sslviz.data import canonical_name
 
-    if dataset.startswith("folder:") or dataset.startswith("upload:"):
+    kind = kind_of(dataset)
+    if kind is None:
+        try:
+            canonical_name(dataset)  # a folder: its images decide
+        except SslvizError:
+            return "chosen from the images when the run starts"
         return ("chosen from your images when the run starts: colour or greyscale, and whether things sit in "
                 "the middle of the frame (then flips are off and the backbone keeps a 2×2 grid)")
-    try:
-        from sslviz.data import load_dataset
-
-        t = traits(load_dataset(dataset, download=False))
-    except SslvizError:
-        return "chosen from the images when the run starts"
-    r = recipe_for(method, t.kind)
+    r = recipe_for(method, kind)
     params = ", ".join(f"{k} {v}" for k, v in r["method_params"].items())
-    measured = RECIPES.get((method, t.kind), RECIPES.get((method, "*"), {})).get("measured", "")
-    size = r.get("image_size", DEFAULT_IMAGE_SIZE)
-    return (f"{t.describe(size=False)} → {r['backbone']} at {size} px, '{r['pipeline']}' augmentations "
+    measured = next((RECIPES[k]["measured"] for k in reversed(_rows(method, kind)) if k in RECIPES), "")
+    return (f"{kind.describe()} → {r['backbone']} at {r['image_size']} px, '{r['pipeline']}' augmentations "
             f"({PRESET_NOTES.get(r['pipeline'], '')})"
             + (f"; {params}" if params else "") + (f"; lr {r['lr']}" if "lr" in r else "")
             + (f". Measured: {measured}" if measured else ""))
 
 
-# The kind of data each registry dataset is (what `traits` reads off its images; a test
-# checks it for the embedded sets). A folder's kind is only known once its images are loaded.
-DATASET_KIND = {
-    "digits": "grey-centred",
-    "mnist": "grey-centred",
-    "mnist-10k": "grey-centred",
-    "fashion-mnist": "grey-centred",
-    "shapes": "graphics",
-    "cifar10": "colour",
-    "stl10": "colour",
-    "svhn": "colour-centred",
-}
-
-_DATASET_NOTES = {
-    "digits": "No flips: a flipped 2 is not a 2; mild crops (60-100%): a 20% crop of a digit is a stroke; "
-    "small rotations and brightness/contrast for handwriting variety.",
-    "mnist-10k": "No flips: a flipped 2 is not a 2; mild crops (60-100%): a 20% crop of a digit is a stroke; "
-    "small rotations and brightness/contrast for handwriting variety.",
-    "mnist": "No flips: a flipped 2 is not a 2; mild crops (60-100%): a 20% crop of a digit is a stroke; "
-    "small rotations and brightness/contrast for handwriting variety.",
-    "fashion-mnist": "Centred greyscale images, so the digits' recipe: mild crops (60-100%) and small rotations "
-    "keep a garment recognisable; no flips; brightness/contrast only.",
-    "shapes": "The label is the shape: crops, flips, rotations and strong colour changes teach the network "
-    "to ignore position, orientation and colour.",
-    "cifar10": "Natural photos: SimCLR's CIFAR recipe, crops 20-100%, flips, strong colour jitter and "
-    "grayscale so colour histograms cannot solve the task; no blur at 32 px.",
-    "stl10": "Natural photos: SimCLR's recipe, crops 20-100%, flips, strong colour jitter and grayscale so "
-    "colour histograms cannot solve the task.",
-    "svhn": "House numbers are digits: no flips (a mirrored 3 is not a 3); otherwise natural-photo crops "
-    "and colour jitter, since colours and backgrounds vary.",
-    "folder": "Your own images: when the run starts, the trainer reads their kind off the images (colour or "
-    "greyscale, drawn or photographed, centred or not) and picks that kind's recipe; shown here: the "
-    "natural-photo one (crops, flips, colour jitter, grayscale).",
-}
-
-
-def _dataset_key(dataset: str) -> str:
-    key = str(dataset).strip().lower().replace("_", "-")
-    if key.startswith("folder:") or key.startswith("zip:") or key.startswith("upload:"):
-        return "folder"
-    return {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "stl-10": "stl10"}.get(key, key)
-
-
 def default_pipeline(dataset: str) -> Pipeline:
     """The default augmentation pipeline for a dataset: its kind's, as the recipes choose it (a
     fresh copy; folders and unknown names: the natural-photo one until their images are read)."""
-    kind = DATASET_KIND.get(_dataset_key(dataset), "colour")
-    return dataclasses.replace(PRESETS[KIND_DEFAULTS[kind]["pipeline"]])
+    return dataclasses.replace(PRESETS[kind_defaults(kind_of(dataset) or PHOTOS)["pipeline"]])
 
 
 def default_pipeline_note(dataset: str) -> str:
-    """One line: why these augmentations are the default for this dataset."""
-    key = _dataset_key(dataset)
-    return _DATASET_NOTES.get(key, _DATASET_NOTES["folder"])
+    """One line: why these augmentations are the default for this dataset (its registry entry's notes)."""
+    entry = lookup(dataset)
+    return entry.notes if entry is not None else FOLDER_NOTES

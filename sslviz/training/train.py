@@ -41,7 +41,7 @@ from sslviz.methods.models import build_backbone, mixed_precision, pick_device
 from .alignment_monitor import AlignmentMonitor
 from .config import RunConfig
 from .final_scores import final_scores
-from .recipes import resolve, resolve_with_data, traits
+from .recipes import data_kind, resolve, resolve_with_data, traits
 
 
 class Diverged(SslvizError):
@@ -251,7 +251,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
     summary: dict = {"device": str(device), "precision": str(amp).replace("torch.", "") if amp else "fp32",
                      "compiled": config.compile, "processes": world, "train_images": len(train_x),
                      "test_images_scored": len(monitor.test_x), "knn_pixels": monitor.knn_pixels,
-                     "recipe": {"data": data_traits.describe(), "kind": data_traits.kind,
+                     "recipe": {"data": data_traits.describe(), "kind": data_kind(config, data).name,
                                 "backbone": config.backbone, "lr": base_lr, "method_params": config.method_params,
                                 "augmentations": Pipeline.from_dict(config.pipeline).summary()}}
     if hasattr(report, "info"):  # optional in a reporter
