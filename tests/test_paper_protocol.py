@@ -102,6 +102,8 @@ def test_the_command_line_reports_both_figures(runs_dir):
     assert row["papers"]["knn20"] == trained["papers"]["knn20"]
     text = sslviz("eval", "--run", trained["run_id"], "--protocol", "papers", runs_dir=runs_dir).stdout
     assert "estimate (bank 1,438, test 359)" in text and "papers' protocol (bank 1,438, test 359): kNN k=20" in text
+    listed = sslviz("runs", runs_dir=runs_dir).stdout
+    assert f"kNN estimate {trained['knn_accuracy']:.3f}, papers kNN k=20 {trained['papers']['knn20']:.3f}" in listed
     bad = sslviz("eval", "--protocol", "papers", runs_dir=runs_dir, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("error: --run:")

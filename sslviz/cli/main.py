@@ -259,9 +259,10 @@ def cmd_runs(args) -> int:
         print(json.dumps([{k: r[k] for k in keep} for r in runs]))
         return 0
     for r in runs:
-        knn = r["summary"].get("knn_accuracy")
+        knn, final = r["summary"].get("knn_accuracy"), (r["summary"].get("papers") or {}).get("knn20")
         print(f"{r['id']:<22} {r['status']:<11} {r['method']:<12} {r['dataset']:<14} "
-              f"{'' if knn is None else f'kNN {knn:.3f}'}")
+              f"{'' if knn is None else f'kNN estimate {knn:.3f}'}"
+              f"{'' if final is None else f', papers kNN k=20 {final:.3f}'}")
     return 0
 
 
