@@ -7,7 +7,9 @@
                        trainer's own probe at 10 labels per class at the end of training (every
                        run has it, a zoo run on MNIST included, with no experiment), images/s,
                        training seconds and the collapse gauge (spread, effective rank) with
-                       a warning; runs recorded before that gauge show the old one, marked "old"
+                       a warning; runs recorded before that gauge show the old one, marked "old";
+                       a shipped run's install check ("check": reproduced, or the flag with both
+                       numbers; its kNN and probe are the figures re-scored at install)
     training_series    each run's metric rows, for loss and kNN curves overlaid against wall-clock
                        time or epochs
     label_rows         label-efficiency rows of the chosen runs (newest experiment per run wins)
@@ -101,8 +103,18 @@ def leaderboard(store, run_ids: list[str]) -> list[dict]:
                      **{f"linear @{b}": linear.get(b) for b in LEADERBOARD_BUDGETS},
                      TRAINER_PROBE: s.get("few_label_linear"),
                      "images/s": _last_metric(store, rid, "images_per_second") if ips is None else ips,
-                     "training s": seconds, "collapse": collapse})
+                     "training s": seconds, "collapse": collapse, "check": install_check(s)})
     return rows
+
+
+def install_check(summary: dict) -> str | None:
+    """A shipped run's figures as its install found them (teaching/pretrained/verify.py writes the
+    summary's zoo_check): "⚠ figures not reproduced: kNN 0.775 re-scored, 0.875 recorded" when flagged,
+    "reproduced at install" when within the tolerance; None for a run that was not shipped."""
+    check = summary.get("zoo_check") or {}
+    if check.get("verdict") == "flagged":
+        return f"⚠ {check.get('flag', 'figures not reproduced')}"
+    return "reproduced at install" if check.get("verdict") == "ok" else None
 
 
 def missing_linear(rows: list[dict]) -> list[str]:

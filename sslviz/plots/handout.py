@@ -73,6 +73,9 @@ def _summary_table(runs: dict[str, tuple[dict, list]]) -> str:
 
         def f(k, fmt="{:.3f}"):
             return fmt.format(s[k]) if isinstance(s.get(k), (int, float)) else "–"
+        check = s.get("zoo_check") or {}  # a shipped run whose figures its install did not reproduce
+        if check.get("verdict") == "flagged":
+            name = f"{name} ⚠ {check.get('flag', '')}"
         rows.append(f"<tr><td>{html.escape(name)}</td><td>{f('knn_accuracy')}</td><td>{f('knn_pixels')}</td>"
                     f"<td>{f('knn_random_init')}</td><td>{f('few_label_linear')}</td><td>{f('seconds', '{:.0f}')}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"

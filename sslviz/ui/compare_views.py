@@ -20,6 +20,7 @@ from .common import refresh_every, session_owner, shared, store
 from .embedding_state import snapshot_stamp
 from .query import query_value, set_query
 from .run_choice import run_labels, run_title
+from .zoo_check_views import flag_warnings
 
 MAX_SIDE_BY_SIDE = 4
 
@@ -73,7 +74,9 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
             st.caption("No label-efficiency results for these runs yet.")
 
         st.subheader("Leaderboard")
-        board = _versioned("board", version, lambda: [{**row, "name": labels[row["run"]].rsplit(" · ", 1)[0]}
+        flag_warnings([s.get(r) for r in run_ids])  # shipped runs whose figures the install did not reproduce
+        board = _versioned("board", version, lambda: [{**row, "name": labels[row["run"]].rsplit(" · ", 1)[0]
+                                                       + (" ⚠" if (row["check"] or "").startswith("⚠") else "")}
                                                       for row in compare.leaderboard(s, run_ids)])
         pct = st.column_config.NumberColumn(format="%.3f")
         st.dataframe(board, hide_index=True, width="stretch", column_order=BOARD_COLUMNS,
@@ -84,7 +87,8 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
                                     "training s": st.column_config.NumberColumn(format="%.1f")})
         st.caption(f"kNN and '{compare.TRAINER_PROBE}' are the trainer's own figures at the end of each run (a "
                    f"linear probe on 10 labelled images per class, mean of {FEW_LABEL_DRAWS} fixed draws); "
-                   "'linear @N' come from a label-efficiency experiment on the run.")
+                   "'linear @N' come from a label-efficiency experiment on the run; a shipped run's 'check' says "
+                   "whether its install re-scored the figures it was built with (the table shows the re-scored ones).")
         st.caption(f"'{compare.PAPERS_KNN}' and '{compare.PAPERS_LINEAR}' are the final figures, by the "
                    "papers' protocol (the whole training split as the kNN bank, the whole test split; quote these); "
                    f"'kNN estimate' is the live monitor's, on the subsets in '{compare.ESTIMATE_ON}' (for the curve). "
@@ -131,7 +135,7 @@ def _alignment_uniformity(s, run_ids: list[str], labels: dict, version, key: str
 
 
 BOARD_COLUMNS = ("name", compare.PAPERS_KNN, compare.PAPERS_LINEAR, "kNN", compare.ESTIMATE_ON, compare.TRAINER_PROBE, "linear @1", "linear @10", "linear @100", "images/s", "training s", "collapse",
-                 "method", "status", "run")
+                 "check", "method", "status", "run")
 
 
 def _labels(s, run_ids: list[str]) -> dict[str, str]:

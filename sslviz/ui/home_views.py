@@ -94,6 +94,7 @@ def pretrained_status() -> None:
     from sslviz.teaching.pretrained.install import install_progress, installed
 
     from .common import ensure_pretrained, page_link
+    from .run_choice import flag_suffix
 
     ensure_pretrained()
     if install_progress_bar():
@@ -110,7 +111,8 @@ def pretrained_status() -> None:
     names = list(present)
     for name in names[:FEATURED]:
         run_id = present[name]
-        st.markdown(f"**{store().get(run_id)['name'] or name}** (`{run_id}`): {NOTES.get(name, '')}")
+        run = store().get(run_id)
+        st.markdown(f"**{run['name'] or name}** (`{run_id}`){flag_suffix(run)}: {NOTES.get(name, '')}")
         cols = st.columns(3)
         with cols[0]:
             page_link("pages/4_Embeddings.py", "its embedding", icon=":material/scatter_plot:",
@@ -130,7 +132,8 @@ def pretrained_status() -> None:
         with st.expander(f"{len(rest)} more pretrained runs: every method on shapes" + (" and on MNIST" if mnist else "")):
             for name in rest:
                 run_id = present[name]
-                st.markdown(f"**{_entry_title(name)}** (`{run_id}`): {NOTES.get(name, '')}")
+                st.markdown(f"**{_entry_title(name)}** (`{run_id}`){flag_suffix(store().get(run_id))}: "
+                            f"{NOTES.get(name, '')}")
         page_link("pages/6_Compare.py", "All methods on shapes, side by side (leaderboard)", icon=":material/balance:")
         if mnist:
             page_link("pages/6_Compare.py", "All methods on MNIST, side by side (leaderboard)", icon=":material/balance:",

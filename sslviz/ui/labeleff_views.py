@@ -31,6 +31,7 @@ from sslviz.training import worker
 from .common import refresh_every, session_owner, store
 from .run_choice import run_label as base_label
 from .run_choice import status_note, zoo_runs
+from .zoo_check_views import flag_warnings
 
 ACTIVE = ("queued", "running")
 MANY_CURVES = 8  # subjects above which the curves start with one protocol (linear)
@@ -146,6 +147,17 @@ def _status_line(job: dict, results: dict | None) -> None:
         st.warning(f"Interrupted (its process ended){done}; finished results are kept. Resume it to continue.")
 
 
+def _runs_of(s, job: dict) -> list[dict]:
+    """The runs an experiment evaluates that this store still holds."""
+    out = []
+    for run_id in job["config"].get("runs", []):
+        try:
+            out.append(s.get(run_id))
+        except SslvizError:  # deleted since
+            continue
+    return out
+
+
 def experiment_panel(exp_id: str, key: str = "le") -> None:
     """Status, progress, cancel and the results of one experiment; polls while it is active."""
     s = store()
@@ -179,6 +191,7 @@ def experiment_panel(exp_id: str, key: str = "le") -> None:
             except SslvizError as exc:
                 st.error(str(exc))
         _status_line(job, results)
+        flag_warnings(_runs_of(s, job))  # a shipped run here whose figures the install did not reproduce
         if results and results.get("results"):
             results_view(results, exp_id, key)
         elif job["status"] in ACTIVE:

@@ -215,11 +215,15 @@ def leaderboard_view(settings: dict, ctx: StepContext) -> None:
     runs = _zoo_runs(settings.get("runs", []))
     if not runs:
         return
-    board = compare.leaderboard(store(), [r["id"] for r in runs])
-    names = {r["id"]: r["name"].removesuffix(", pretrained") for r in runs}
+    from .run_choice import flag_suffix
+    from .zoo_check_views import flag_warnings
+
+    board = compare.leaderboard(store(), [r["id"] for r in runs])  # kNN and probe: as re-scored at install
+    names = {r["id"]: r["name"].removesuffix(", pretrained") + flag_suffix(r) for r in runs}
     rows = sorted(({"run": names[b["run"]], "kNN": b.get("kNN"), "10 labels / class": b.get(compare.TRAINER_PROBE),
                     "images/s": b.get("images/s"), "training s": b.get("training s"), "collapse": b.get("collapse")}
                    for b in board), key=lambda r: -(r["kNN"] or 0))
+    flag_warnings(runs)
     pixels = runs[0]["summary"].get("knn_pixels")
     pct = st.column_config.NumberColumn(format="%.3f")
     st.dataframe(rows, hide_index=True, width="stretch",

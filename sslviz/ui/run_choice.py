@@ -3,7 +3,9 @@
 Names: every run selector shows a run by what people call it, then a short id:
 "SimCLR on shapes, pretrained · 3fa2c1" (the run's own name when it has one, else
 "<method title> on <dataset>"); the id's random part is enough to tell runs apart, and where two
-labels would still read alike the whole id is shown.
+labels would still read alike the whole id is shown. A shipped run whose figures the install did not
+reproduce carries its flag after the id, with both numbers ("⚠ figures not reproduced: kNN 0.775
+re-scored, 0.875 recorded"; zoo_flag).
 
 Defaults, so that a page opened in class with nothing chosen shows something worth seeing:
   best_first           completed runs with a checkpoint first, then by kNN accuracy (summary
@@ -33,7 +35,20 @@ def short_id(run_id: str) -> str:
 
 
 def run_label(run: dict, short: bool = True) -> str:
-    return f"{run_title(run)} · {short_id(run['id']) if short else run['id']}"
+    return f"{run_title(run)} · {short_id(run['id']) if short else run['id']}{flag_suffix(run)}"
+
+
+def zoo_flag(run: dict) -> str | None:
+    """A shipped run whose figures the install did not reproduce (teaching/pretrained/verify.py): the
+    flag in words, with the re-scored and the recorded number; None for every other run."""
+    check = (run.get("summary") or {}).get("zoo_check") or {}
+    return check.get("flag") if check.get("verdict") == "flagged" else None
+
+
+def flag_suffix(run: dict) -> str:
+    """What a flagged run's label carries after its name and id ('' for other runs)."""
+    flag = zoo_flag(run)
+    return f" ⚠ {flag}" if flag else ""
 
 
 def run_labels(runs: list[dict], extra=None) -> dict[str, str]:

@@ -21,7 +21,8 @@ from sslviz.training.config import RunConfig
 
 from .common import refresh_every, session_owner, shared, store
 from .final_score_views import monitor_label, papers_panel
-from .run_choice import run_title
+from .run_choice import flag_suffix, run_title
+from .zoo_check_views import flag_warnings
 
 STATUS_ICON = {"queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!",
                "installing": "⤓"}
@@ -105,7 +106,7 @@ def run_table(runs: list[dict]) -> str | None:
     rows = [
         {
             "status": f"{STATUS_ICON.get(r['status'], '')} {r['status']}",
-            "name": run_title(r),
+            "name": run_title(r) + flag_suffix(r),
             "run": r["id"],
             "method": r["method"],
             "dataset": r["dataset"],
@@ -195,6 +196,7 @@ def run_panel(run_id: str) -> None:
         st.plotly_chart(fig, key=f"curves-{run_id}", width="stretch")
         _collapse_warning(rows)
         summary = run["summary"]
+        flag_warnings([run])  # a shipped run whose figures the install did not reproduce: both numbers
         if summary.get("knn_accuracy") is not None:
             cols = st.columns(5)
             cols[0].metric(monitor_label(summary, run["config"]), f"{summary['knn_accuracy']:.1%}",
