@@ -136,3 +136,24 @@ def test_cli_stamp_names_an_unknown_entry_in_one_line(capsys):
     assert main(["pretrained", "stamp", "--only", "no-such-entry"]) == 1
     out = capsys.readouterr().out.strip()
     assert out.count("\n") == 0 and "no-such-entry" in out and out.startswith("error: pretrained stamp")
+
+
+def test_labels_and_leaderboards_carry_the_flag_of_a_flagged_run_only(store):
+    from zoo_support import fake_run
+
+    from sslviz.experiments import compare
+    from sslviz.teaching.pretrained.verify import check
+    from sslviz.ui.run_choice import run_labels
+
+    flagged, honest, mine = (fake_run(store, "simclr", knn=0.5, pretrained="a-shapes", name="A"),
+                             fake_run(store, "byol", knn=0.6, pretrained="b-shapes", name="B"),
+                             fake_run(store, "vicreg", knn=0.7, name="mine"))
+    for run_id, recorded in ((flagged, 0.6), (honest, 0.605)):
+        summary = store.get(run_id)["summary"]
+        store.update(run_id, summary={**summary, "zoo_check": check({"knn_accuracy": recorded}, summary)})
+    labels = run_labels([store.get(r) for r in (flagged, honest, mine)])
+    assert labels[flagged].endswith(" ⚠ figures not reproduced: kNN 0.500 re-scored, 0.600 recorded")
+    assert "⚠" not in labels[honest] + labels[mine]
+    board = {row["run"]: row["check"] for row in compare.leaderboard(store, [flagged, honest, mine])}
+    assert board == {flagged: "⚠ figures not reproduced: kNN 0.500 re-scored, 0.600 recorded",
+                     honest: "reproduced at install", mine: None}
