@@ -106,9 +106,9 @@ def stamp(names: list[str] | None = None, folder: Path | None = None) -> dict[st
         sidecar = info_path(name, folder)
         try:
             info = json.loads(sidecar.read_text())
+            digest = sha256_of(weights_path(name, folder))
         except (OSError, ValueError) as exc:
-            raise SslvizError(f"pretrained stamp: cannot read {sidecar} ({exc})") from None
-        digest = sha256_of(weights_path(name, folder))
+            raise SslvizError(f"pretrained stamp: cannot read {name}'s files ({exc})") from None
         if info.get(HASH_KEY) == digest:
             out[name] = "unchanged"
             continue
@@ -122,7 +122,6 @@ def with_hash(info: dict, digest: str) -> dict:
     out = {k: v for k, v in info.items() if k not in (HASH_KEY, "summary", "metrics")}
     out[HASH_KEY] = digest
     out.update({k: v for k, v in info.items() if k in ("summary", "metrics")})
-    out.update({k: v for k, v in info.items() if k not in out})
     return out
 
 
