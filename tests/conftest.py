@@ -30,7 +30,7 @@ def tiny_config(**over):
     from sslviz.training.config import RunConfig
 
     base = dict(method="simclr", dataset="digits", epochs=1, batch_size=128, image_size=16,
-                eval_train_max=500, eval_test_max=200, device="cpu")
+                eval_train_max=500, eval_test_max=200, device="cpu", final_scores=False)  # tests/test_paper_protocol.py: on
     base.update(over)
     return RunConfig.from_dict(base)
 
@@ -115,7 +115,7 @@ def trained_tiny_run(tmp_path_factory):
     from sslviz.training import train
 
     path = tmp_path_factory.mktemp("trained-tiny-run")
-    config = tiny_config(epochs=2)
+    config = tiny_config(epochs=2, final_scores=True)  # with the papers' figures (tests/test_paper_protocol.py)
     summary = train.run(config, path)
     return path, config, summary
 

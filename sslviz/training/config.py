@@ -39,6 +39,7 @@ class RunConfig:
     eval_test_max: int = 2000  # test images scored by the live monitor
     name: str = ""
     owner: str = ""  # who started it (a browser session or user name), for per-student limits
+    final_scores: bool = True  # at the end, the papers' protocol on the whole splits (training/final_scores.py)
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
@@ -96,6 +97,8 @@ class RunConfig:
             raise ConfigError(f"device: unknown '{self.device}'; use auto, cpu, cuda or mps")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision: unknown '{self.precision}'; use {', '.join(PRECISIONS)}")
+        if not isinstance(self.final_scores, bool):
+            raise ConfigError(f"final_scores: must be true or false, got {self.final_scores!r}")
         if not isinstance(self.compile, bool):
             raise ConfigError(f"compile: must be true or false, got {self.compile!r}")
         if self.pipeline is not None:

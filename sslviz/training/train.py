@@ -354,7 +354,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
             stopped_by = "time"
     seconds = round(time.perf_counter() - start, 2)
     papers = None
-    if main and monitor.labelled and stopped_by != "user":  # the final figure, by the papers' protocol
+    if main and config.final_scores and monitor.labelled and stopped_by != "user":  # the final figure, by the papers' protocol
         report.progress(1.0, None, "scoring with the papers' protocol (whole train and test splits)")
         store_root = run_dir.parent if (run_dir.parent / "sslviz.db").exists() else None  # its baselines' cache
         papers = final_scores(method, config, data, device, store_root)
