@@ -230,8 +230,10 @@ def leaderboard_view(settings: dict, ctx: StepContext) -> None:
                  column_config={"kNN": pct, "10 labels / class": pct, "images/s": st.column_config.NumberColumn(format="%.0f"),
                                 "training s": st.column_config.NumberColumn(format="%.0f")})
     if pixels is not None:
-        st.caption(f"Raw pixels' kNN on this data: {pixels:.3f} (same test images). kNN: all training labels, k = 20; "
-                   "10 labels / class: a linear probe, mean of the trainer's fixed draws.")
+        bank, tested = runs[0]["config"].get("eval_train_max"), runs[0]["summary"].get("test_images_scored")
+        sizes = f" (bank {bank:,} training images, {tested:,} test images)" if bank and tested else ""
+        st.caption(f"Raw pixels' kNN on this data: {pixels:.3f} (same test images). kNN: the training monitor's "
+                   f"estimate, k = 20{sizes}; 10 labels / class: a linear probe, mean of the trainer's fixed draws.")
 
 
 def compare_curves_view(settings: dict, ctx: StepContext) -> None:
