@@ -22,8 +22,8 @@ the app's tables are derived from the registry (sslviz/methods/__init__.py) inst
 names: its explainer card (`card`, read by teaching/cards.py), whether it compares views of an
 image as a joint-embedding or clustering method (`joint_embedding`: its recipe then claims kNN above
 raw pixels on colour images, training/recipes.py), the budget its training test runs for
-(`test_budget`, tests/test_methods_learn.py) and the datasets its zoo entries are built on
-(`ships`, teaching/pretrained/).
+(`test_budget`, tests/test_methods_learn.py), the datasets its zoo entries are built on
+(`ships`, teaching/pretrained/) and the parts its zoo checkpoint leaves out (`not_shipped`).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class Method(nn.Module):
     joint_embedding: bool = False  # compares views of an image (contrastive, non-contrastive, clustering)
     test_budget: tuple[int, int] | None = None  # (steps, images per step) of its training test on shapes
     ships: tuple[str, ...] = ()  # datasets its zoo entry is the benchmark's run on ("shapes", "mnist-10k")
+    not_shipped: tuple[str, ...] = ()  # its parts no page uses, left out of its zoo checkpoint (predictors...)
 
     def __init__(self, backbone: nn.Module, *, num_classes: int, pipeline: Pipeline, **params):
         super().__init__()

@@ -57,6 +57,7 @@ class BYOL(Method):
     joint_embedding = True
     test_budget = (50, 64)
     ships = ("shapes", "mnist-10k")
+    not_shipped = ("predictor", "target_backbone", "target_projector")
     default_lr = 2e-3
     # CIFAR-style BYOL scaled to a CPU: 512-wide heads (the paper uses 4,096 -> 256), target
     # momentum 0.99 -> 1 on the cosine schedule (the paper's 0.996 is for ~1,000 epochs of ImageNet).

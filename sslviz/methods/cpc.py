@@ -70,6 +70,7 @@ class CPC(Method):
     )
     test_budget = (150, 64)
     ships = ("shapes", "mnist-10k")
+    not_shipped = ("row_mixer", "context", "predictors")
     default_lr = 2e-3  # the recipe (training/recipes.py) runs it at 5e-4 on every kind of data: measured better on both sets
     # grid: patches per side, overlapping by half as in the papers (7×7 at 256 px): 4×4 patches
     # of 12 px at 32 px. Evaluation embeds the whole image (kNN as with the mean of the patch

@@ -59,6 +59,7 @@ class DeepInfoMax(Method):
     )
     test_budget = (200, 64)
     ships = ("shapes", "mnist-10k")
+    not_shipped = ("global_head", "local_head")
     default_lr = 2e-3
     # InfoNCE (the paper's Eq. 5, also AMDIM's choice): on shapes after 50 steps of 64 images it
     # lifted kNN from 18.5% (untrained) to 22.5%, while JSD had not moved it yet (18.6%).

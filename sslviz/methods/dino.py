@@ -89,6 +89,7 @@ class DINO(Method):
     joint_embedding = True
     test_budget = (300, 64)  # scored with its teacher, which lags the student early (test_methods_learn.py)
     ships = ("shapes", "mnist-10k")
+    not_shipped = ("head", "teacher_head")  # scored with its teacher: teacher_backbone ships
     default_lr = 2e-3
     # CPU-sane DINO: K = 1,024 prototypes (the paper: 65,536) after a 512-wide MLP and a 128-d
     # bottleneck (the paper: 2,048 and 256); student temperature 0.1, teacher 0.04 (the optional

@@ -129,6 +129,7 @@ class GAN(Method):
     )
     test_budget = (100, 32)
     ships = ("shapes", "mnist-10k")
+    not_shipped = ("generator_net", "real_fake")
     # The discriminator is the trainer's AdamW on its warm-up + cosine schedule, at 2e-3 rather than
     # DCGAN's 2e-4 (tuned for 25 epochs): on shapes after 150 steps of 64 images kNN went 19.7%
     # (untrained) -> 21.1% at 2e-4 and -> 25.6% at 2e-3 (seed 1: 20.2% -> 22.0%); the game is noisy

@@ -76,6 +76,7 @@ class MoCo(Method):
     joint_embedding = True
     test_budget = (150, 64)
     ships = ("shapes", "mnist-10k")
+    not_shipped = ("queue", "key_backbone", "key_projector")
     default_lr = 2e-3
     # MoCo v2 / its CIFAR-10 demo, scaled to a CPU: a 4,096-key queue (16 batches of 256),
     # key-encoder momentum 0.99 (0.999 is for hundreds of epochs), temperature 0.2, 128-d output.

@@ -58,6 +58,7 @@ class SimSiam(Method):
     joint_embedding = True
     test_budget = (150, 64)
     ships = ("shapes", "mnist-10k")
+    not_shipped = ("predictor",)
     default_lr = 2e-3
     # The paper's CIFAR-10 recipe scaled to a CPU: a 2-layer projector ending in BN (out 512;
     # the paper: 2,048) and a bottleneck predictor with a hidden layer 1/4 as wide (512 -> 128 -> 512).

@@ -53,15 +53,14 @@ class _Collect:
 # at their initial values; a shipped run is finished, never resumed): momentum copies, queues,
 # predictors and the GAN's generator. Projection heads stay (the contrastive game on the Pretext
 # page compares views with them), and so do the pretext tasks' heads (their answers).
-NOT_SHIPPED = {
-    "byol": ("predictor", "target_backbone", "target_projector"),
-    "moco": ("queue", "key_backbone", "key_projector"),
-    "simsiam": ("predictor",),
-    "dino": ("head", "teacher_head"),  # DINO is scored with its teacher: teacher_backbone ships
-    "gan": ("generator_net", "real_fake"),
-    "deep-infomax": ("global_head", "local_head"),
-    "cpc": ("row_mixer", "context", "predictors"),
-}
+def _not_shipped() -> dict[str, tuple[str, ...]]:
+    """method -> its parts left out, as its class declares them (`not_shipped`, sslviz/methods/base.py)."""
+    from sslviz.methods import method_classes
+
+    return {n: cls.not_shipped for n, cls in method_classes().items() if cls.not_shipped}
+
+
+NOT_SHIPPED = _not_shipped()
 
 
 def slim_state(state: dict, method: str = "") -> dict:
