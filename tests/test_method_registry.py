@@ -13,12 +13,95 @@ its last hand-written version): the shipped runs and the recipes depend on those
 
 import dataclasses
 import json
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
+import sslviz.methods as methods_pkg
+from sslviz.methods import get_method, method_names
 
 BEFORE = json.loads((Path(__file__).parent / "method_tables_before.json").read_text())
+
+TOY_MODULE = '''
+"""A throwaway method: one file, nothing else edited."""
+import torch.nn.functional as F
+
+from sslviz.methods.base import Method, MethodCard
+from sslviz.methods.models import mlp_head
+
+
+def toy_loss(z1, z2):
+    """Pull the two views' projections together (a toy: it would collapse)."""
+    return -F.cosine_similarity(z1, z2).mean()
+
+
+class Toy(Method):
+    name = "toy-one-file"
+    title = "Toy"
+    family = "non-contrastive"
+    paper = "Nobody, 2026. A toy"
+    target = "the other view's projection"
+    description = "A toy method."
+    joint_embedding = True
+    test_budget = (7, 8)
+    ships = ("shapes", "mnist-10k")
+    not_shipped = ("predictor",)
+    card = MethodCard(title="Toy: pull views together", predicts="From one view, the other view's projection.",
+                      formula=r"\\mathcal{L} = -\\cos(z_1, z_2)", invariance="What the augmentations change.",
+                      collapse="It collapses: nothing pushes images apart.", loss_function="toy_loss")
+    defaults = {"proj_dim": 16}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        self.projector = mlp_head(backbone.out_dim, 32, self.hp["proj_dim"])
+
+    def step(self, images, labels, index):
+        z1, z2 = self.projector(self.backbone(self.two_views(images))).chunk(2)
+        loss = toy_loss(z1, z2)
+        return loss, {"loss": loss.item()}
+
+
+METHOD = Toy
+'''
+
+
+@pytest.fixture
+def toy_method(tmp_path, monkeypatch):
+    """The toy method's file in a folder of its own, on the methods package's path: the registry
+    finds it as it finds every method file (no monkeypatched registry, no list edited)."""
+    folder = tmp_path / "more_methods"
+    folder.mkdir()
+    (folder / "toy_one_file.py").write_text(textwrap.dedent(TOY_MODULE))
+    monkeypatch.setattr(methods_pkg, "__path__", [*methods_pkg.__path__, str(folder)])
+    methods_pkg._registry.cache_clear()
+    yield get_method("toy-one-file")
+    methods_pkg._registry.cache_clear()
+    sys.modules.pop("sslviz.methods.toy_one_file", None)
+
+
+def test_a_method_is_one_file(toy_method):
+    import method_support
+
+    from sslviz.teaching import cards, pretrained
+    from sslviz.training import recipes
+    from sslviz.training.config import RunConfig
+
+    assert "toy-one-file" in method_names()  # Compare's "add methods" list and the Train page read this
+    card = cards.card("toy-one-file")
+    assert card.written and card.title == "Toy: pull views together" and card.family == "non-contrastive"
+    assert "def toy_loss" in cards.loss_source("toy-one-file")
+    assert "toy-one-file" in recipes.JOINT_AND_CLUSTERING and "toy-one-file" not in recipes.BASELINES
+    assert recipes.claims("toy-one-file", "graphics") == {"few-label", "knn"}
+    assert recipes.claims("toy-one-file", "grey-centred") == {"few-label"}
+    assert method_support.method_test_budgets()["toy-one-file"] == (7, 8)
+    from sslviz.teaching.pretrained import build
+
+    assert build._not_shipped()["toy-one-file"] == ("predictor",)
+    assert "toy-one-file" in pretrained.zoo_methods("shapes") and "toy-one-file" in pretrained.zoo_methods("mnist-10k")
+    RunConfig(method="toy-one-file", dataset="shapes").validate()  # Compare's same-budget runs are RunConfigs
+
 
 def test_the_derived_tables_are_the_ones_written_by_hand_before():
     import method_support

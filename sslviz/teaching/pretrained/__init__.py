@@ -83,14 +83,20 @@ BENCH_BUDGETS = {"shapes": 240.0, "mnist-10k": 240.0}
 # from 0.212 to 0.172 at its old lr 2e-3; at the recipe's lr 5e-4 it holds 0.208 at both budgets.)
 SHORTER = {("relative-position", "mnist-10k"): 120.0, ("gan", "mnist-10k"): 120.0}
 _BENCH = dict(epochs=10_000, seed=0, device="cpu", owner="pretrained")
-ZOO_METHODS = ("supervised", "moco", "byol", "simsiam", "barlow-twins", "vicreg", "dino", "swav", "deepcluster",
-               "rotation", "jigsaw", "relative-position", "colorization", "inpainting", "denoising-ae", "cpc",
-               "deep-infomax", "gan")
 
 
-# On MNIST (the bundled mnist-10k), every method that takes greyscale images: colorization needs colour,
-# and SimCLR and RotNet have their longer runs above.
-MNIST_ZOO_METHODS = tuple(m for m in ZOO_METHODS if m not in ("colorization", "rotation"))
+def zoo_methods(dataset: str) -> tuple[str, ...]:
+    """The methods whose entry on `dataset` is the benchmark's run, in the registry's order: each class
+    declares the datasets it ships on (`ships`, sslviz/methods/base.py), so a new method's file adds its
+    entries. On MNIST (the bundled mnist-10k), every method that takes greyscale images: colorization
+    needs colour, and SimCLR and RotNet have their longer runs above."""
+    from sslviz.methods import method_classes
+
+    return tuple(n for n, cls in method_classes().items() if dataset in cls.ships)
+
+
+ZOO_METHODS = zoo_methods("shapes")
+MNIST_ZOO_METHODS = zoo_methods("mnist-10k")
 _DATASET_TITLES = {"shapes": ("shapes", "the recipe for drawn colour images"),
                    "mnist-10k": ("MNIST", "the recipe for centred greyscale images")}
 
