@@ -8,7 +8,7 @@ from sslviz.data import dataset_names
 from sslviz.methods import list_methods
 from sslviz.methods.models import BACKBONES
 from sslviz.training import worker
-from sslviz.training.config import RunConfig
+from sslviz.training.choices import config_from_choices
 from sslviz.training.recipes import note as recipe_note
 from sslviz.ui.common import page, session_owner, store
 from sslviz.ui.home_views import install_progress_bar
@@ -61,14 +61,14 @@ if submitted:
         if dataset == "folder:…" and not folder.strip():
             raise SslvizError("folder path: enter the folder that holds your class subfolders")
         check_dataset_choice(ds_name)  # folder: only inside the allowed data roots
-        cfg = RunConfig.from_dict(dict(
+        cfg = config_from_choices(  # a choice left to the recipe is None
             method=method, dataset=ds_name,
-            backbone="auto" if backbone.startswith("recipe") else backbone,
-            epochs=int(epochs) if budget_kind == "epochs" else 10_000,
+            backbone=None if backbone.startswith("recipe") else backbone,
+            epochs=int(epochs) if budget_kind == "epochs" else None,
             time_budget=float(seconds) if budget_kind == "seconds" else None,
             batch_size=int(batch_size) or None, lr=float(lr) or None, seed=int(seed), pipeline=pipeline,
             owner=session_owner(),
-        ))
+        )
         run_id = worker.submit(cfg, store())
         select_run(run_id)
         st.toast(f"Queued {run_id}")

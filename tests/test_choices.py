@@ -90,3 +90,16 @@ def test_the_three_paths_build_the_same_config_for_the_same_choices(monkeypatch,
                      "--seed", "3")
     (same,) = same_budget_config(store, {**cli, "epochs": 2, "time_budget": None}, 30, seed=3)
     assert page == cli == {**same, "name": ""}
+
+
+def test_the_rules_of_config_from_choices():
+    from sslviz.training.choices import UNLIMITED_EPOCHS, config_from_choices
+
+    assert config_from_choices(time_budget=60.0).epochs == UNLIMITED_EPOCHS  # the budget decides
+    assert config_from_choices(time_budget=60.0, epochs=4).epochs == 4  # whichever comes first
+    assert config_from_choices().epochs == 10 and config_from_choices().backbone == "auto"
+    assert config_from_choices({"seed": 1}, seed=2).seed == 2  # keywords win over the dict
+    with pytest.raises(ConfigError, match="^config: unknown field 'colour'$"):
+        config_from_choices(colour="red")
+    with pytest.raises(ConfigError, match="^time_budget: must be a positive number"):
+        config_from_choices(time_budget=-1.0)

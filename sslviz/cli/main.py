@@ -147,7 +147,7 @@ def _pipeline_arg(text: str | None) -> dict | None:
 
 def config_from_args(args) -> "RunConfig":
     from sslviz.core.errors import ConfigError
-    from sslviz.training.config import RunConfig
+    from sslviz.training.choices import config_from_choices
 
     params = {}
     for item in args.param:
@@ -155,15 +155,14 @@ def config_from_args(args) -> "RunConfig":
             raise ConfigError(f"--param: expected NAME=VALUE, got '{item}'")
         key, value = item.split("=", 1)
         params[key] = _parse_value(value)
-    epochs = args.epochs if args.epochs is not None else (10_000 if args.time_budget else 10)
-    return RunConfig.from_dict(dict(
-        method=args.method, dataset=args.dataset, backbone=args.backbone or "auto", epochs=epochs,
+    return config_from_choices(
+        method=args.method, dataset=args.dataset, backbone=args.backbone, epochs=args.epochs,
         time_budget=args.time_budget, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
         image_size=args.image_size, data_root=args.data_root,
         pipeline=_pipeline_arg(args.pipeline), method_params=params, labels_per_class=args.labels_per_class,
         name=args.name,
-    ))
+    )
 
 
 def cmd_train(args) -> int:

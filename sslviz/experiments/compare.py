@@ -150,6 +150,7 @@ def same_budget_configs(store, run_ids: list[str], seconds: float, seed: int | N
     """RunConfigs that retrain the chosen runs' methods (each keeps its own augmentations, lr and
     hyper-parameters) plus `extra_methods` (their defaults), all with the first run's dataset,
     backbone, image size and batch size, one seed and one wall-clock budget."""
+    from sslviz.training.choices import config_from_choices
     from sslviz.training.config import RunConfig
 
     if not run_ids:
@@ -170,12 +171,12 @@ def same_budget_configs(store, run_ids: list[str], seconds: float, seed: int | N
             d["pipeline"] = None  # augmentations made for another dataset: the new one's default
         d.update(dataset=ref.dataset, data_root=ref.data_root, image_size=ref.image_size, backbone=ref.backbone,
                  batch_size=ref.batch_size, device=ref.device, seed=ref.seed if seed is None else int(seed),
-                 time_budget=float(seconds), epochs=10_000, name=f"same budget {seconds:g} s: {c.method}",
-                 owner=owner)
+                 time_budget=float(seconds), epochs=None, name=f"same budget {seconds:g} s: {c.method}",
+                 owner=owner)  # epochs left out: the budget decides (training/choices.py)
         sig = repr(sorted((k, repr(v)) for k, v in d.items() if k not in ("name", "owner")))
         if sig not in seen:
             seen.add(sig)
-            out.append(RunConfig.from_dict(d))
+            out.append(config_from_choices(d))
     return out
 
 
