@@ -95,24 +95,25 @@ CONTROLS = {
 COLOUR_ONLY = {"saturation", "hue", "gray_p"}  # no effect on 1-channel images
 EDITED = [f for group in CONTROLS.values() for f, *_ in group]
 
-RECIPES = ["dataset default", "simclr", "byol", "mocov2", "too-weak", "too-strong"] + [
+AUGMENTATION_PRESETS = ["dataset default", "simclr", "byol", "mocov2", "too-weak", "too-strong"] + [
     p for p in PRESETS if p not in ("simclr", "byol-view1", "byol-view2", "mocov2", "too-weak", "too-strong")]
 
 
-def recipe_pipelines(recipe: str, dataset: str) -> tuple[Pipeline, Pipeline]:
-    """(view 1, view 2) of a recipe: BYOL's two views differ, every other recipe uses one pipeline twice."""
-    if recipe == "byol":
+def preset_pipelines(preset: str, dataset: str) -> tuple[Pipeline, Pipeline]:
+    """(view 1, view 2) of a preset: BYOL's two views differ, every other preset uses one pipeline twice."""
+    if preset == "byol":
         return PRESETS["byol-view1"], PRESETS["byol-view2"]
-    p = default_pipeline(dataset) if recipe == "dataset default" else PRESETS[recipe]
+    p = default_pipeline(dataset) if preset == "dataset default" else PRESETS[preset]
     return p, p
 
 
-def recipe_note(recipe: str, dataset: str) -> str:
-    if recipe == "dataset default":
+def augmentation_preset_note(preset: str, dataset: str) -> str:
+    """One line under the Augmentations page's preset picker: what this augmentation preset does."""
+    if preset == "dataset default":
         return f"The default for {dataset}: {default_pipeline_note(dataset)}"
-    if recipe == "byol":
+    if preset == "byol":
         return f"{PRESET_NOTES['byol-view1']} {PRESET_NOTES['byol-view2']}"
-    return PRESET_NOTES.get(recipe, "")
+    return PRESET_NOTES.get(preset, "")
 
 
 def _write_controls(view: int, p: Pipeline) -> None:
@@ -126,8 +127,8 @@ def _control_keys() -> list[str]:
     return [f"aug.v{view}.{field}" for view in (1, 2) for field in EDITED] + ["aug.asym"]
 
 
-def ensure_controls(recipe: str, dataset: str) -> None:
-    """Load the recipe's values into the controls when the recipe or the dataset changed (a click, a
+def ensure_controls(preset: str, dataset: str) -> None:
+    """Load the preset's values into the controls when the preset or the dataset changed (a click, a
     shared URL, the first visit, a reset); edits made since are kept otherwise.
 
     Streamlit forgets a widget's value when the page that shows it is left, so every run also keeps
@@ -135,7 +136,7 @@ def ensure_controls(recipe: str, dataset: str) -> None:
     the user comes back: an edited pipeline survives a visit to another page.
     """
     state = st.session_state
-    if state.get("aug.loaded") == (recipe, dataset) and "aug.v1.base" in state:
+    if state.get("aug.loaded") == (preset, dataset) and "aug.v1.base" in state:
         missing = [k for k in _control_keys() if k not in state]
         if missing and all(f"aug.keep.{k}" in state for k in missing):
             for k in missing:
@@ -144,17 +145,17 @@ def ensure_controls(recipe: str, dataset: str) -> None:
             for k in _control_keys():
                 state[f"aug.keep.{k}"] = state[k]
             return
-    p1, p2 = recipe_pipelines(recipe, dataset)
+    p1, p2 = preset_pipelines(preset, dataset)
     _write_controls(1, p1)
     _write_controls(2, p2)
     st.session_state["aug.asym"] = p1 != p2
-    st.session_state["aug.loaded"] = (recipe, dataset)
+    st.session_state["aug.loaded"] = (preset, dataset)
     for k in _control_keys():
         st.session_state[f"aug.keep.{k}"] = st.session_state[k]
 
 
 def _encode_ops(p: Pipeline, base: Pipeline) -> str:
-    """The edited controls that differ from the recipe, as 'field=value,...' (pairs as lo:hi)."""
+    """The edited controls that differ from the preset, as 'field=value,...' (pairs as lo:hi)."""
     parts = []
     for field in EDITED:
         v, b = getattr(p, field), getattr(base, field)
@@ -196,9 +197,9 @@ def apply_url_edits() -> None:
         st.session_state[f"_url.{key}"] = raw
 
 
-def share_edits(p1: Pipeline, p2: Pipeline, recipe: str, dataset: str, asymmetric: bool) -> None:
+def share_edits(p1: Pipeline, p2: Pipeline, preset: str, dataset: str, asymmetric: bool) -> None:
     """Keep the edits in the URL so that a copied link shows these very views."""
-    r1, r2 = recipe_pipelines(recipe, dataset)
+    r1, r2 = preset_pipelines(preset, dataset)
     for key, value in (("ops", _encode_ops(p1, r1)), ("ops2", _encode_ops(p2, r2) if asymmetric else "")):
         if value:
             st.query_params[key] = value
@@ -250,12 +251,12 @@ def views_grid(data, idx: np.ndarray, pipelines: tuple[Pipeline, Pipeline], view
 
 @st.fragment
 def augmentation_studio(data, dataset: str, n: int, views: int, one_per_class: bool) -> None:
-    """Recipe, op-by-op editor and the grid of views. A fragment: moving a control reruns only this
+    """Preset picker, op-by-op editor and the grid of views. A fragment: moving a control reruns only this
     part of the page (the factor probe below is not redrawn), so the views follow the slider."""
-    recipe = url_selectbox(st, "start from a recipe", RECIPES, key="preset")
-    ensure_controls(recipe, dataset)
+    preset = url_selectbox(st, "start from a preset", AUGMENTATION_PRESETS, key="preset")
+    ensure_controls(preset, dataset)
     apply_url_edits()
-    st.caption(recipe_note(recipe, dataset))
+    st.caption(augmentation_preset_note(preset, dataset))
     left, right = st.columns([1, 2], gap="large")
     with left:
         asym = st.toggle("a different second view (BYOL style)", key="aug.asym")
@@ -271,7 +272,7 @@ def augmentation_studio(data, dataset: str, n: int, views: int, one_per_class: b
         if p1 is not None and p2 is not None:
             idx = pick_images(data.train, n, st.session_state.get("aug.image_seed", 0), one_per_class)
             views_grid(data, idx, (p1, p2), views, st.session_state.get("aug.view_seed", 0))
-            share_edits(p1, p2, recipe, dataset, asym)
+            share_edits(p1, p2, preset, dataset, asym)
             train_with_button(p1, asym)
 
 
