@@ -9,7 +9,7 @@ from sslviz.methods import list_methods
 from sslviz.methods.models import BACKBONES
 from sslviz.training import worker
 from sslviz.training.choices import config_from_choices
-from sslviz.training.recipes import note as recipe_note
+from sslviz.training.recipes import training_recipe_note
 from sslviz.ui.common import page, session_owner, store
 from sslviz.ui.home_views import install_progress_bar
 from sslviz.ui.run_views import live_run_table, run_panel, select_run, selected_run_id
@@ -45,7 +45,7 @@ chosen = methods[method]
 st.sidebar.caption(f"**{method}** ({chosen['family']}): {chosen['description']}")
 ds_name = f"folder:{folder.strip()}" if dataset == "folder:…" else dataset
 if backbone.startswith("recipe") or preset.startswith("recipe"):
-    st.sidebar.caption(f"Recipe for {method} on {ds_name}: {recipe_note(method, ds_name)}")
+    st.sidebar.caption(f"Recipe for {method} on {ds_name}: {training_recipe_note(method, ds_name)}")
 if preset in PRESET_NOTES:
     st.sidebar.caption(f"{preset}: {PRESET_NOTES[preset]}")
 with st.sidebar:

@@ -48,7 +48,7 @@ def test_resolved_runs_and_notes_are_unchanged(name):
         c = recipes.resolve(RunConfig(method=m, dataset=name), data)
         got = {k: getattr(c, k) for k in ("image_size", "backbone", "pipeline", "lr", "batch_size", "method_params")}
         assert json.loads(json.dumps(got)) == BEFORE["resolve"][f"{name}/{m}"], (name, m)
-        assert recipes.note(m, name) == BEFORE["note"][f"{name}/{m}"], (name, m)
+        assert recipes.training_recipe_note(m, name) == BEFORE["note"][f"{name}/{m}"], (name, m)
 
 
 def test_a_96px_kind_is_data(tmp_path):
@@ -79,7 +79,7 @@ def test_a_96px_kind_is_data(tmp_path):
         config, data = recipes.resolve_with_data(RunConfig(method="byol", dataset="photos-96"))
         assert config.image_size == data.image_size == 96 and data.channels == 3
         assert config.lr == 5e-4 and config.batch_size == 256  # BYOL's rows for every kind; no "graphics" batch
-        assert "at 96 px" in recipes.note("simclr", "photos96")
+        assert "at 96 px" in recipes.training_recipe_note("simclr", "photos96")
         assert recipes.default_pipeline_note("photos96") == "photos at 96 px"
         assert recipes.default_pipeline("photos96").to_dict() == config.pipeline
     finally:

@@ -99,7 +99,7 @@ def test_image_size_follows_the_recipe_unless_the_config_names_one():
     with pytest.raises(Exception, match="image_size"):
         RunConfig.from_dict({"image_size": 4})
     # the Train page's line says the size it will work at
-    assert "at 28 px" in recipes.note("simclr", "digits") and "at 32 px" in recipes.note("simclr", "shapes")
+    assert "at 28 px" in recipes.training_recipe_note("simclr", "digits") and "at 32 px" in recipes.training_recipe_note("simclr", "shapes")
 
 
 def test_explicit_choices_win_over_the_recipe():

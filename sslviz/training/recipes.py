@@ -349,7 +349,7 @@ def _load(config, image_size: int):
     return load_dataset(config.dataset, image_size=image_size, data_root=config.data_root, seed=config.seed)
 
 
-def note(method: str, dataset: str) -> str:
+def training_recipe_note(method: str, dataset: str) -> str:
     """One line for the Train page: the recipe this method gets on this dataset's kind of data, and why.
 
     Folders are only looked at when the run starts (decoding them here would stall the page)."""
