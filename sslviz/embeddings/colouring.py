@@ -1,8 +1,8 @@
 """What colour each shown point gets, and the numbers shown beside the plot. No Streamlit here.
 
-    colour_points(ColourBy(kind="cluster", ...), emb, proj, factors) -> Colouring
+    colour_points(ColourBy(colour_by="cluster", ...), emb, proj, factors) -> Colouring
 
-kinds:
+colourings (COLOURINGS; ColourBy.colour_by):
   label     the true class; beside it: silhouette of the classes in the embedding, and how well
             k-means with k = number of classes recovers them (NMI, ARI)
   cluster   k-means / agglomerative / HDBSCAN clusters (sslviz.embeddings.clusters), k chosen or estimated,
@@ -28,7 +28,7 @@ import numpy as np
 
 from sslviz.core.errors import ConfigError
 
-KINDS = {
+COLOURINGS = {
     "label": "true class",
     "cluster": "clusters found without labels",
     "factor": "a ground-truth factor (shapes)",
@@ -38,7 +38,7 @@ KINDS = {
 
 @dataclass(frozen=True)
 class ColourBy:
-    kind: str = "label"
+    colour_by: str = "label"  # one of COLOURINGS
     cluster_method: str = "kmeans"
     k: int | None = None  # None: estimated (k-means / agglomerative)
     space: str = "embedding"  # embedding | projection (where clusters are found)
@@ -85,12 +85,12 @@ def colour_points(spec: ColourBy, emb, proj, factors: dict | None = None) -> Col
     """The colouring of the projection's points (see the module docstring)."""
     from .projection import fingerprint
 
-    if spec.kind not in KINDS:
-        raise ConfigError(f"colour by: unknown '{spec.kind}'; choose one of {', '.join(KINDS)}")
+    if spec.colour_by not in COLOURINGS:
+        raise ConfigError(f"colour by: unknown '{spec.colour_by}'; choose one of {', '.join(COLOURINGS)}")
     factors = factors or {}
     data_key = (fingerprint(emb.features), fingerprint(emb.labels), fingerprint(proj.rows),
-                fingerprint(proj.coords) if spec.kind == "cluster" and spec.space == "projection" else "",
-                fingerprint(np.asarray(factors[spec.factor])) if spec.kind == "factor" and spec.factor in factors else "")
+                fingerprint(proj.coords) if spec.colour_by == "cluster" and spec.space == "projection" else "",
+                fingerprint(np.asarray(factors[spec.factor])) if spec.colour_by == "factor" and spec.factor in factors else "")
     return _memo((data_key, astuple(spec)), lambda: _compute(spec, emb, proj, factors))
 
 
@@ -107,7 +107,7 @@ def _compute(spec: ColourBy, emb, proj, factors: dict) -> Colouring:
 
     rows = proj.rows
     labels = emb.labels[rows]
-    if spec.kind == "label":
+    if spec.colour_by == "label":
         names = np.array([emb.class_name(int(v)) for v in labels], dtype=object)
         out = Colouring(names, None, _class_order(emb, labels), "class")
         n_classes = int(len(np.unique(labels[labels >= 0])))
@@ -122,7 +122,7 @@ def _compute(spec: ColourBy, emb, proj, factors: dict) -> Colouring:
             out.metrics[f"NMI (k-means, k={n_classes})"] = scores["nmi"]
             out.metrics[f"ARI (k-means, k={n_classes})"] = scores["ari"]
         return out
-    if spec.kind == "cluster":
+    if spec.colour_by == "cluster":
         x = _space(emb, proj, spec)
         found = clusters.cluster(x, spec.cluster_method, k=spec.k, seed=spec.seed,
                                  min_cluster_size=spec.min_cluster_size)
@@ -138,7 +138,7 @@ def _compute(spec: ColourBy, emb, proj, factors: dict) -> Colouring:
             out.notes.append(f"k = {found.k} estimated: the k-means silhouette is best there (k = 2..20)")
         out.notes += [n for n in (found.note, scores["note"]) if n]
         return out
-    if spec.kind == "factor":
+    if spec.colour_by == "factor":
         if spec.factor not in factors:
             known = ", ".join(factors) or "none (only the shapes dataset records factors)"
             raise ConfigError(f"factor: unknown '{spec.factor}'; this dataset's factors: {known}")

@@ -22,7 +22,7 @@ import streamlit as st
 
 from sslviz.core.errors import SslvizError
 from sslviz.embeddings import projection as P
-from sslviz.embeddings.colouring import KINDS, ColourBy, colour_points
+from sslviz.embeddings.colouring import COLOURINGS, ColourBy, colour_points
 from sslviz.embeddings.projection_jobs import jobs, wait, warm_state
 from sslviz.plots.embeddings import categorical_scatter, continuous_scatter, customdata_for, palette
 
@@ -130,21 +130,21 @@ def projection_or_pca(emb, params: P.ProjectionParams, run_dir, what: str = "") 
 # ---- colouring ------------------------------------------------------------------------------------
 
 
-SLOW_KINDS = ("cluster", "few-shot")  # computed in the compute child: agglomerative or HDBSCAN on 10,000 points takes seconds
+SLOW_COLOURINGS = ("cluster", "few-shot")  # computed in the compute child: agglomerative or HDBSCAN on 10,000 points takes seconds
 
 
 def colouring_or_labels(spec: ColourBy, emb, proj: P.Projection, facts: dict):
     """The asked-for colouring; clusters and few-shot predictions are computed in the compute child
     (sslviz.core.compute_pool) while the page shows the true labels with a note, so one student's
     agglomerative clustering never holds up the other sessions. Errors come back as st.error."""
-    if spec.kind not in SLOW_KINDS:
+    if spec.colour_by not in SLOW_COLOURINGS:
         return colour_points(spec, emb, proj, facts)
     from dataclasses import astuple
 
     coords = P.fingerprint(proj.coords) if spec.space == "projection" else ""
     key = f"colour|{P.fingerprint(emb.features)}|{P.fingerprint(proj.rows)}|{coords}|{astuple(spec)}"
     job = jobs().submit_to_child(key, colour_points, spec, emb, proj, facts)
-    if not wait_for_job(job, f"Colouring by {KINDS[spec.kind]} is computing in the background; "
+    if not wait_for_job(job, f"Colouring by {COLOURINGS[spec.colour_by]} is computing in the background; "
                              "true classes are shown meanwhile"):
         return colour_points(ColourBy("label"), emb, proj, facts)
     if job.exception() is not None:
@@ -155,10 +155,10 @@ def colouring_or_labels(spec: ColourBy, emb, proj: P.Projection, facts: dict):
 
 def colour_controls(emb, factor_names: list[str], key: str = "emb") -> ColourBy:
     """'Colour by' and its options, in one row above the plot."""
-    kinds = [k for k in KINDS if k != "factor" or factor_names]
+    offered = [c for c in COLOURINGS if c != "factor" or factor_names]
     cols = st.columns([1.4, 1.2, 1, 1])
-    kind = cols[0].radio("colour by", kinds, key=f"{key}_colour", horizontal=True)
-    if kind == "cluster":
+    colour_by = cols[0].radio("colour by", offered, key=f"{key}_colour", horizontal=True)
+    if colour_by == "cluster":
         from sslviz.embeddings.clusters import CLUSTER_METHODS
 
         names = {"kmeans": "k-means", "agglomerative": "agglomerative (Ward)", "hdbscan": "HDBSCAN"}
@@ -173,10 +173,10 @@ def colour_controls(emb, factor_names: list[str], key: str = "emb") -> ColourBy:
         k = None if auto else int(cols[2].number_input("k", 2, 100, max(2, len(emb.class_names) or 10), key=f"{key}_k"))
         space = cols[3].radio("cluster in", ["embedding", "projection"], key=f"{key}_space")
         return ColourBy("cluster", method, k, space)
-    if kind == "factor":
+    if colour_by == "factor":
         names = [f for f in factor_names if f != "shape"] or factor_names
         return ColourBy("factor", factor=cols[1].selectbox("factor", names, key=f"{key}_factor"))
-    if kind == "few-shot":
+    if colour_by == "few-shot":
         n = cols[1].select_slider("labels per class", [1, 2, 5, 10, 20, 50], 5, key=f"{key}_shots")
         seed = cols[2].number_input("draw", 0, 1000, 0, key=f"{key}_shot_seed", help="which labelled images (seed)")
         return ColourBy("few-shot", per_class=int(n), seed=int(seed))
