@@ -10,9 +10,10 @@
 A lane's slots count only "running" jobs: a shipped pretrained run being copied into the store is
 "installing" (sslviz/teaching/pretrained/install.py) and never holds up a user's run.
 
-Jobs have a kind: "train" runs go through `train.run`; every other kind (label-efficiency
-experiments, ...) names its function in JOB_KINDS. Kinds are grouped in lanes, each with its
-own limit, so that a short analysis job never waits behind an hour of training.
+Jobs have a type: "train" runs go through `train.run`; every other type (label-efficiency
+experiments, ...) names its function in JOB_TYPES. Types are grouped in lanes, each with its
+own limit, so that a short analysis job never waits behind an hour of training. The store keeps
+a job's type in its `kind` column (run["kind"], RunStore's kind= arguments): that stored name stays.
 
 Nothing here imports Streamlit. The trainer never runs in a Streamlit script thread: a run
 survives browser reloads and other sessions, and a crash marks only its own run failed.
@@ -36,14 +37,14 @@ from sslviz.core.processes import process_start_ticks
 from .config import RunConfig
 from .runs import RunStore
 
-# kind -> "module:function"; the function takes (config: dict, run_dir: Path, report) -> summary dict
-JOB_KINDS = {
+# job type -> "module:function"; the function takes (config: dict, run_dir: Path, report) -> summary dict
+JOB_TYPES = {
     "train": "sslviz.training.train:run_job",
     "eval": "sslviz.experiments.label_efficiency:run_job",
     "papers": "sslviz.training.final_scores:run_job",  # a stored run scored by the papers' protocol
 }
-# lane -> the kinds it serves; each lane runs at most max_running(lane) jobs at once
-LANES = {"train": ("train",), "analysis": tuple(k for k in JOB_KINDS if k != "train")}
+# lane -> the job types it serves; each lane runs at most max_running(lane) jobs at once
+LANES = {"train": ("train",), "analysis": tuple(t for t in JOB_TYPES if t != "train")}
 
 
 def max_running(lane: str = "train") -> int:
@@ -54,12 +55,12 @@ def max_running(lane: str = "train") -> int:
     return max(1, s.max_running if lane == "train" else s.max_analysis)
 
 
-def _job_function(kind: str):
+def _job_function(job_type: str):
     import importlib
 
-    if kind not in JOB_KINDS:
-        raise SslvizError(f"job kind: unknown '{kind}'")
-    module, name = JOB_KINDS[kind].split(":")
+    if job_type not in JOB_TYPES:
+        raise SslvizError(f"job type: unknown '{job_type}'")
+    module, name = JOB_TYPES[job_type].split(":")
     return getattr(importlib.import_module(module), name)
 
 
@@ -104,12 +105,13 @@ def submit(config: RunConfig, store: RunStore, start: bool = True) -> str:
     return submit_job("train", config.to_dict(), store, start)
 
 
-def submit_job(kind: str, config: dict, store: RunStore, start: bool = True) -> str:
-    """Queue a background job of any registered kind; returns its id."""
-    _job_function(kind)  # fail now on an unknown kind
+def submit_job(job_type: str, config: dict, store: RunStore, start: bool = True) -> str:
+    """Queue a background job of any registered type (JOB_TYPES); returns its id."""
+    _job_function(job_type)  # fail now on an unknown type
     check_limits(store, config.get("owner", ""))
-    run_id = store.create(config, kind=kind)
-    setup_logging(store.root).getChild("worker").info("queued %s %s (owner %s)", kind, run_id, config.get("owner") or "-")
+    run_id = store.create(config, kind=job_type)  # the store's column for it is `kind`
+    setup_logging(store.root).getChild("worker").info("queued %s %s (owner %s)", job_type, run_id,
+                                                      config.get("owner") or "-")
     if start:
         schedule(store)
     return run_id
@@ -140,7 +142,7 @@ def queue_position(store: RunStore, run_id: str) -> int | None:
     run = store.get(run_id)
     if run["status"] != "queued":
         return None
-    lane = next((k for k in LANES.values() if run["kind"] in k), (run["kind"],))
+    lane = next((types for types in LANES.values() if run["kind"] in types), (run["kind"],))
     return store.queue_order(lane).index(run_id) + 1
 
 
@@ -162,9 +164,9 @@ def schedule(store: RunStore, force: bool = False) -> list[str]:
     if not force and not load_settings().launch_workers:
         return []
     started = []
-    for lane, kinds in LANES.items():
-        if kinds:
-            started += store.claim_queued(max_running(lane), kinds)
+    for lane, job_types in LANES.items():
+        if job_types:
+            started += store.claim_queued(max_running(lane), job_types)
     for run_id in started:
         launch(store, run_id)
     return started
