@@ -117,7 +117,20 @@ def _method(name, dataset="shapes", channels=3, size=16, **params):
     return m
 
 
-@pytest.mark.parametrize("task", ["jigsaw", "relative-position", "colorization", "inpainting", "denoising", "contrastive"])
+def test_a_pretext_tasks_key_is_its_methods_name_and_the_old_denoising_name_still_answers(store):
+    """One name, one thing: the denoising task is "denoising-ae", as its method; a lesson file or a link that
+    still says "denoising" gets the same task (TASK_ALIASES)."""
+    assert all(task == method for task, method in answers.TASKS.items() if task != "contrastive")
+    method = _method("denoising-ae")
+    images = _images(20, size=32)
+    old, new = answers.task_score("denoising", method, images), answers.task_score("denoising-ae", method, images)
+    assert old == new and new.name == "denoising error (mean squared)"
+    assert answers.runs_for_task(store, "denoising") == answers.runs_for_task(store, "denoising-ae") == []
+    with pytest.raises(answers.AnswerError, match="^task: unknown 'denoise'"):
+        answers.task_score("denoise", method, images)
+
+
+@pytest.mark.parametrize("task", ["jigsaw", "relative-position", "colorization", "inpainting", "denoising-ae", "contrastive"])
 def test_untrained_methods_answer_every_task_with_valid_scores(task):
     method = _method(answers.TASKS[task])
     x = _images(6, size=32)
@@ -128,7 +141,7 @@ def test_untrained_methods_answer_every_task_with_valid_scores(task):
         assert "predicted" in example
     score = answers.task_score(task, method, _images(20, size=32))
     assert np.isfinite(score.value) and np.isfinite(score.baseline) and score.n >= 20
-    if task == "denoising":  # the lazy answer is the noisy input itself, on the same draws
+    if task == "denoising-ae":  # the lazy answer is the noisy input itself, on the same draws
         x20 = _images(20, size=32).float() / 255
         noisy, clean = pretext.denoising_task(x20, method.hp["sigma"], method.hp["drop"], torch.Generator().manual_seed(0))
         assert score.baseline == pytest.approx(float(((noisy - clean) ** 2).mean()))

@@ -29,23 +29,26 @@ from sslviz.augment.engine import Pipeline, two_views
 from sslviz.core.errors import SslvizError
 from sslviz.training.recipes import default_pipeline
 
-# task -> the method whose heads answer it (the contrastive game accepts any method with an embedding)
+# task -> the method whose heads answer it (the contrastive game accepts any method with an embedding).
+# A pretext task's key is its method's name: "denoising-ae" is the task and the method.
 TASKS = {
     "rotation": "rotation",
     "jigsaw": "jigsaw",
     "relative-position": "relative-position",
     "colorization": "colorization",
     "inpainting": "inpainting",
-    "denoising": "denoising-ae",
+    "denoising-ae": "denoising-ae",
     "contrastive": "simclr",
 }
+# an older name of a task that a lesson file or a saved link may still use -> the task's key
+TASK_ALIASES = {"denoising": "denoising-ae"}
 TASK_TITLES = {
     "rotation": "Rotation (RotNet)",
     "jigsaw": "Jigsaw puzzle",
     "relative-position": "Relative patch position",
     "colorization": "Colorization",
     "inpainting": "Inpainting",
-    "denoising": "Denoising",
+    "denoising-ae": "Denoising",
     "contrastive": "Contrastive: which view belongs to which image?",
 }
 ANGLES = ("0°", "90°", "180°", "270°")
@@ -144,8 +147,14 @@ def task_statistics(method, images: torch.Tensor, batch_size: int = 256, batches
             method.step(x, torch.zeros(len(x), dtype=torch.long), torch.arange(len(x)))
 
 
+def task_key(task: str) -> str:
+    """The task's key in TASKS for a name as written (an old name of TASK_ALIASES included)."""
+    return TASK_ALIASES.get(task, task)
+
+
 def runs_for_task(store, task: str) -> list[dict]:
     """Runs with a checkpoint whose method can answer `task` (newest first)."""
+    task = task_key(task)
     out = []
     for run in store.list():
         if not (Path(store.run_dir(run["id"])) / "checkpoint.pt").exists():
@@ -296,7 +305,7 @@ def contrastive(images: torch.Tensor, pipeline: Pipeline | None = None, method=N
 
 
 EXAMPLES = {"rotation": rotation, "jigsaw": jigsaw, "relative-position": relative_position,
-            "colorization": colorization, "inpainting": inpainting, "denoising": denoising,
+            "colorization": colorization, "inpainting": inpainting, "denoising-ae": denoising,
             "contrastive": contrastive}
 
 
@@ -329,6 +338,7 @@ def _mse(a: torch.Tensor, b: torch.Tensor) -> float:
 @torch.no_grad()
 def task_score(task: str, method, images: torch.Tensor, seed: int = 0) -> TaskScore:
     """The run's performance on its own pretext task over `images` (uint8 held-out images)."""
+    task = task_key(task)
     if task == "contrastive":
         hits, n = 0, 0
         for i, chunk in enumerate(_chunks(images, 256)):
@@ -359,13 +369,13 @@ def task_score(task: str, method, images: torch.Tensor, seed: int = 0) -> TaskSc
             visible_mean = (x * (1 - mask)).sum((2, 3), keepdim=True) / (1 - mask).sum((2, 3), keepdim=True).clamp(min=1)
             errors.append(_mse(method.reconstruct(masked)[hidden], x[hidden]))
             lazy.append(_mse(visible_mean.expand_as(x)[hidden], x[hidden]))
-        elif task == "denoising":
+        elif task == "denoising-ae":
             noisy, clean = pretext.denoising_task(x, method.hp["sigma"], method.hp["drop"], g)
             errors.append(_mse(method.reconstruct(noisy), clean))
             lazy.append(_mse(noisy, clean))
         else:
             raise AnswerError(f"task: unknown '{task}'; choose one of {', '.join(TASKS)}")
     baseline_name = {"colorization": "an all-grey guess", "inpainting": "filling with the image's mean colour",
-                     "denoising": "the noisy input itself"}[task]
-    return TaskScore(f"{task} error (mean squared)", float(np.mean(errors)), float(np.mean(lazy)),
+                     "denoising-ae": "the noisy input itself"}[task]
+    return TaskScore(f"{TASK_TITLES[task].lower()} error (mean squared)", float(np.mean(errors)), float(np.mean(lazy)),
                      baseline_name, False, len(images))

@@ -86,6 +86,7 @@ def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> 
     from sslviz.embeddings.embedding import dataset_for
     from sslviz.teaching import answers
 
+    task = answers.task_key(task)  # a lesson may still name a task by an older name
     method = None
     if run is not None:
         try:
@@ -248,7 +249,7 @@ RENDER = {
     "colorization": _paint("the gray (luma) image", "the colours", "gray + its predicted colours"),
     "inpainting": _paint("the image with half of its patches hidden", "the hidden pixels",
                          "the visible pixels + its painting of the hidden ones"),
-    "denoising": _paint("a noisy copy (noise added, pixels dropped)", "the clean image", "its clean-up"),
+    "denoising-ae": _paint("a noisy copy (noise added, pixels dropped)", "the clean image", "its clean-up"),
     "contrastive": _contrastive,
 }
 
