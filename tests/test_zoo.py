@@ -26,7 +26,8 @@ def test_every_shipped_entry_is_built_small_and_named_for_people():
     assert set(names) == set(pretrained.CATALOG), "every catalogue entry ships"
     # the whole zoo: checkpoints, their sidecars and the precomputed experiment
     total = sum(p.stat().st_size for p in pretrained.FOLDER.iterdir() if p.suffix in (".pt", ".json"))
-    assert total <= 30e6, f"the zoo takes {total / 1e6:.1f} MB"
+    # "near 30 MB" (issue 23): the 38 entries of 2026-12-07 took 29.4 MB, NNCLR's two (issue 25) 1.6 MB more
+    assert total <= 32e6, f"the zoo takes {total / 1e6:.1f} MB"
     for name in names:
         assert pretrained.CATALOG[name]["name"].endswith(", pretrained") and name in pretrained.NOTES
         assert " on " in pretrained.CATALOG[name]["name"]

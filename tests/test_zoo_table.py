@@ -36,7 +36,8 @@ def _benchmarks_row(name: str) -> list[str]:
 
 
 def test_the_whole_zoo_ships():
-    assert len(SHIPPED) == len(pretrained.CATALOG) == 38
+    """The catalogue is read off the method classes (their `ships`): every entry it names has its files."""
+    assert sorted(SHIPPED) == sorted(pretrained.CATALOG) and len(SHIPPED) >= 38
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -127,8 +128,9 @@ def test_the_raw_pixels_card_counts_the_shipped_runs_that_beat_it():
     from sslviz.training.recipes import BASELINES
 
     text = " ".join(Pixels.description.split())
-    for dataset, phrase in (("shapes", "on shapes {beat} of the {total} self-supervised entries"),
-                            ("mnist-10k", "on MNIST at 28 px {beat} of {total}")):
+    # in words, so a method that ships does not edit this card: "most" over 2/3, "about half" within 0.4-0.6
+    for dataset, phrase, low, high in (("shapes", "on shapes most of the self-supervised entries", 2 / 3, 1.0),
+                                       ("mnist-10k", "on MNIST at 28 px about half of them", 0.4, 0.6)):
         beat = total = 0
         for name in SHIPPED:
             cfg = pretrained.CATALOG[name]
@@ -137,4 +139,4 @@ def test_the_raw_pixels_card_counts_the_shipped_runs_that_beat_it():
             s = _recorded(name)[0]["summary"]
             total += 1
             beat += s["knn_accuracy"] > s["knn_pixels"]
-        assert phrase.format(beat=beat, total=total) in text
+        assert phrase in text and low < beat / total <= high, (dataset, beat, total)

@@ -155,7 +155,14 @@ def up_to_date(name: str, out: Path | None = None, time_budget: float | None = N
         _json.loads(info_path(name, out or FOLDER).read_text())
     except (OSError, ValueError, RuntimeError):
         return False
-    return payload.get("config") == resolved_config(name, time_budget)
+    from sslviz.core.errors import SslvizError
+    from sslviz.training.config import RunConfig
+
+    try:  # a field added to RunConfig since the build reads as its default (e.g. final_scores, which trains nothing)
+        stored = RunConfig.from_dict(payload.get("config") or {}).to_dict()
+    except SslvizError:
+        return False
+    return stored == resolved_config(name, time_budget)
 
 
 def repack(name: str, out: Path | None = None) -> bool:

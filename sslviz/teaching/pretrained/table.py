@@ -83,7 +83,7 @@ def format_row(row: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-HEADER = ("| entry | data | budget | ran (s) | epochs | images/s | kNN, all labels (raw pixels / untrained) "
+HEADER = ("| entry | data | budget | ran (s) | epochs | images/s | kNN, monitor's estimate (raw pixels / untrained) "
           "| 10 labels per class, monitor's 3 draws (raw pixels / untrained) "
           "| 10 labels per class, 5 draws (raw pixels / untrained) | built | machine |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|")
