@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 _COMMON = dict(dataset="shapes", epochs=1, time_budget=2.0, batch_size=64, image_size=16, eval_train_max=300,
-               eval_test_max=120, device="cpu", seed=0, owner="pretrained")
+               eval_test_max=120, device="cpu", seed=0, owner="pretrained", final_scores=False)
 TINY_ZOO = {
     "tiny-simclr-shapes": dict(_COMMON, method="simclr", name="SimCLR on shapes, tiny"),
     "tiny-rotation-shapes": dict(_COMMON, method="rotation", name="RotNet on shapes, tiny"),
