@@ -10,7 +10,7 @@ from pathlib import Path
 from sslviz.server import doctor
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL = {"sslviz", "conftest", "zoo_support", "method_support", "bad_input_builders", "labeleff_support"}
+LOCAL = {"sslviz"} | {p.stem for p in Path(__file__).parent.glob("*.py")}  # the tests' own modules
 
 
 def _imported_top_level_modules() -> set[str]:
