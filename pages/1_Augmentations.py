@@ -6,6 +6,7 @@ import streamlit as st
 from sslviz.data import dataset_names
 from sslviz.ui.common import page, reset_button, share_box, url_selectbox
 from sslviz.ui import teaching_views as tv
+from sslviz.ui.import_views import imports_not_listed
 
 page("Augmentations", "🎨")
 st.title("Augmentations: what the network learns to ignore")
@@ -44,3 +45,4 @@ st.markdown(
     "and look at what crops and rotations did to **position** and **rotation**."
 )
 tv.factor_probe_panel()
+imports_not_listed("the factor probe compares a run with its untrained network, which an import does not bring")

@@ -7,6 +7,7 @@ from sslviz.data import dataset_names
 from sslviz.teaching.answers import TASK_TITLES
 from sslviz.ui import pretext_views as pv
 from sslviz.ui.common import page, reset_button, share_box, url_selectbox
+from sslviz.ui.import_views import imports_not_listed
 from sslviz.ui.teaching_views import card_browser
 
 page("Pretext Tasks", "🧩")
@@ -25,6 +26,7 @@ with st.sidebar:
     st.session_state.setdefault("pre.seed", 0)
     if st.button("other images", key="pre.new_images", icon=":material/shuffle:"):
         st.session_state["pre.seed"] += 1
+    imports_not_listed("an imported embedding has no network to answer a pretext task", st.sidebar)
     reset_button({"method": "rotation", "dataset": "shapes"}, prefixes=("pre.",))
     share_box()
 

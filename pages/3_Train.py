@@ -6,6 +6,7 @@ from sslviz.augment.engine import PRESET_NOTES, PRESETS
 from sslviz.core.errors import SslvizError
 from sslviz.data import dataset_names
 from sslviz.methods import list_methods
+from sslviz.ui.import_views import imports_not_listed
 from sslviz.methods.models import BACKBONES
 from sslviz.training import worker
 from sslviz.training.choices import config_from_choices
@@ -79,6 +80,7 @@ left, right = st.columns([2, 3])
 with left:
     st.subheader("Runs")
     live_run_table()
+    imports_not_listed("they were not trained here (no curves, checkpoint or resume); delete one on Embeddings")
     install_progress_bar(small=True, rerun_on_new=not store().list())  # first start: the pretrained runs arrive
 with right:
     run_id = selected_run_id()

@@ -1,5 +1,6 @@
 """Embeddings: UMAP / PCA / t-SNE of what a network learned, coloured by label, cluster, factor or a
-few-shot classifier; images, neighbours, evolution over checkpoints, side by side, export."""
+few-shot classifier; images, neighbours, evolution over checkpoints, side by side, export. An embedding made
+elsewhere is imported from the sidebar (sslviz/ui/import_views.py) and shown like a run."""
 
 import streamlit as st
 
@@ -7,6 +8,7 @@ from sslviz.ui import embedding_panels as panels
 from sslviz.ui.common import page
 from sslviz.ui.embedding_state import choose
 from sslviz.ui.embedding_views import projection_settings
+from sslviz.ui.import_views import delete_import_panel, import_panel
 from sslviz.ui.map_views import map_comparison_view
 
 page("Embeddings", "🗺️")
@@ -14,7 +16,9 @@ st.title("Embeddings")
 st.caption("Each point is a held-out test image, placed by what the network makes of it. Images the network "
            "finds similar land close together — compare with raw pixels and the untrained network.")
 
+import_panel()  # an embedding file made elsewhere becomes an entry, selected at once
 choice = choose()
+delete_import_panel()  # imports are deleted here (the Train page lists trained runs only)
 if choice is not None:
     params = projection_settings()
     view = st.radio("view", ["Explore", "Evolution", "Side by side", "Read the map", "Export"], horizontal=True,

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from sslviz.embeddings.imported import entries
 from sslviz.ui.common import page, store
 from sslviz.ui.home_views import install_progress_bar
 from sslviz.ui.labeleff_views import (
@@ -22,7 +23,7 @@ st.markdown(
     "**untrained network**; the **supervised** baseline trains that network on the same few labels."
 )
 
-runs = store().list()  # training runs, newest first
+runs = entries(store())  # training runs and imported embeddings (sslviz/embeddings/imported.py), newest first
 if not runs:
     st.info("No trained runs yet. Train one on the Train page (or start the demo on the home page), then come back.")
     install_progress_bar(small=True, rerun_on_new=True)

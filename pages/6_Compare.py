@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from sslviz.embeddings.imported import entries
 from sslviz.ui.common import page, store
 from sslviz.ui.compare_views import curves_and_leaderboard, embeddings_side_by_side, same_budget_form, show_queued
 from sslviz.ui.home_views import install_progress_bar
@@ -17,7 +18,7 @@ st.markdown(
     "chosen methods with identical data, backbone, seed and time."
 )
 
-runs = store().list()
+runs = entries(store())  # trained runs and imported embeddings (sslviz/embeddings/imported.py)
 if not runs:
     st.info("No trained runs yet. Train a few on the Train page, then compare them here.")
     install_progress_bar(small=True, rerun_on_new=True)

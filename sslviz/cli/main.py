@@ -5,6 +5,7 @@
     cancel    stop a queued or running run
     eval      label-efficiency experiment on trained runs (see sslviz/experiments/label_efficiency.py)
     export    a run's embeddings and projections as CSV, .npy or Embedding-Projector files
+    import    an embedding file made elsewhere, as an entry (see sslviz/cli/import_command.py)
     bench     measure speed (see sslviz/cli/bench_step.py and bench/)
     pretrained build / install / list / stamp the small shipped checkpoints (sslviz/teaching/pretrained/)
     worker    (internal) the process the queue starts for one run
@@ -117,6 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     pt.add_argument("--force", action="store_true", help="build: rebuild entries already built with their recipe")
     pt.add_argument("--json", action="store_true")
     _add_store(pt)
+
+    from .import_command import add_parser as add_import
+
+    add_import(sub, _add_store)
 
     w = sub.add_parser("worker", help=argparse.SUPPRESS)
     w.add_argument("run_id")
@@ -359,6 +364,12 @@ def cmd_export(args) -> int:
     from sslviz.embeddings.export import cli_export
 
     return cli_export(args)
+
+
+def cmd_import(args) -> int:
+    from .import_command import cli_import
+
+    return cli_import(args)
 
 
 def cmd_pretrained(args) -> int:

@@ -9,7 +9,8 @@ colourings (COLOURINGS; ColourBy.colour_by):
             in the embedding or in the projection; beside it: NMI, ARI against the labels and
             the clusters' silhouette
   factor    a ground-truth factor of `shapes` (colour, size, x, y, rotation, background),
-            continuous; discrete factors (the shape itself) become categories
+            continuous; discrete factors (the shape itself) become categories; for an imported
+            embedding, its metadata columns (text columns are categories)
   few-shot  N labelled points per class classify the rest (sslviz.embeddings.neighbours.few_shot):
             labelled / right / wrong, and the accuracy
 
@@ -143,7 +144,8 @@ def _compute(spec: ColourBy, emb, proj, factors: dict) -> Colouring:
             known = ", ".join(factors) or "none (only the shapes dataset records factors)"
             raise ConfigError(f"factor: unknown '{spec.factor}'; this dataset's factors: {known}")
         values = np.asarray(factors[spec.factor])[rows]
-        if values.dtype.kind in "iub" and len(np.unique(values)) <= 24:
+        if values.dtype.kind in "US" or (values.dtype.kind in "iub" and len(np.unique(values)) <= 24):  # text: an
+            # imported embedding's metadata column (sslviz/embeddings/imported.py)
             names = np.array([str(v) for v in values], dtype=object)
             return Colouring(names, None, [str(v) for v in sorted(set(values.tolist()))], spec.factor)
         return Colouring(None, values.astype(np.float64), [], spec.factor)

@@ -72,6 +72,7 @@ class Embedding:
     epoch: int | None  # None for the pixels baseline
     config: dict = field(default_factory=dict)
     class_names: list[str] = field(default_factory=list)
+    run_dir: str = ""  # the entry's folder (an imported embedding keeps its thumbnails and metadata there)
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
@@ -86,6 +87,8 @@ class Embedding:
             return f"raw pixels ({self.config.get('dataset', '')} test images)"
         if self.source == "random-init":
             return f"untrained {self.config.get('backbone', 'network')} (random init)"
+        if self.config.get("method") == "import":  # sslviz/embeddings/imported.py
+            return str(self.config.get("name") or self.run_id)
         return f"{self.run_id} · epoch {self.epoch}"
 
     def class_name(self, label: int) -> str:
@@ -171,7 +174,7 @@ def run_embedding(store, run_id: str, epoch: int | None = None) -> Embedding:
     feats, labels, index = load_snapshot(run_dir, epoch)
     check_embedding(feats, f"run {run_id} at epoch {epoch}")
     config = run["config"]
-    return Embedding(feats, labels, index, "run", run_id, int(epoch), config, class_names_for(config))
+    return Embedding(feats, labels, index, "run", run_id, int(epoch), config, class_names_for(config), str(run_dir))
 
 
 def _epoch_list(epochs: list[int]) -> str:
@@ -213,7 +216,10 @@ def dataset_for(config: dict):
 
 
 def class_names_for(config: dict) -> list[str]:
-    """Class names of the run's dataset; [] when the dataset cannot be loaded (labels then show as numbers)."""
+    """Class names of the run's dataset; [] when the dataset cannot be loaded (labels then show as numbers).
+    An imported embedding keeps its own (sslviz/embeddings/imported.py)."""
+    if config.get("method") == "import":
+        return list(config.get("class_names") or [])
     try:
         return list(dataset_for(config).class_names)
     except Exception:
@@ -224,6 +230,14 @@ def images_for(emb: Embedding):
     """uint8 tensor n × C × H × W: the test images behind the points, in embedding order."""
     import torch
 
+    if emb.config.get("method") == "import" and not emb.config.get("linked_dataset"):
+        from .imported import images
+
+        found = images(emb.run_dir, emb.index) if emb.run_dir else None
+        if found is None:
+            raise EmbeddingError(f"{emb.config.get('source_file', emb.run_id)}: no images: the file named no readable "
+                                 "image paths and no dataset (import it with a paths column or --dataset for thumbnails)")
+        return found
     data = dataset_for(emb.config)
     index = torch.as_tensor(emb.index, dtype=torch.long)
     if len(index) and int(index.max()) >= len(data.test):
@@ -235,12 +249,19 @@ def images_for(emb: Embedding):
 
 
 def factors_for(emb: Embedding) -> dict[str, np.ndarray]:
-    """Ground-truth factors (shapes: shape, colour, size, x, y, rotation, background) per point; {} if none."""
+    """Ground-truth factors (shapes: shape, colour, size, x, y, rotation, background) per point; {} if none.
+    An imported embedding's metadata columns are its factors (sslviz/embeddings/imported.py)."""
+    out = {}
+    if emb.config.get("method") == "import":
+        from .imported import factors
+
+        out = factors(emb.run_dir, len(emb)) if emb.run_dir else {}
+        if not emb.config.get("linked_dataset"):
+            return out
     try:
         data = dataset_for(emb.config)
     except Exception:
-        return {}
-    out = {}
+        return out
     for name, values in (data.test.factors or {}).items():
         values = np.asarray(values)
         if len(values) == len(data.test):
@@ -256,7 +277,7 @@ def pixels_embedding(store, run_id: str) -> Embedding:
     run = store.get(run_id)
     base = _reference_snapshot(store, run_id, run)
     emb = Embedding(np.empty((0, 0), np.float32), base[1], base[2], "pixels", run_id, None, run["config"],
-                    class_names_for(run["config"]))
+                    class_names_for(run["config"]), str(store.run_dir(run_id)))
     images = images_for(emb)
     emb.features = images.flatten(1).float().div_(255).numpy()
     check_embedding(emb.features, "the raw-pixel baseline")
@@ -273,6 +294,9 @@ def random_init_embedding(store, run_id: str) -> Embedding:
     run = store.get(run_id)
     run_dir = store.run_dir(run_id)
     config = run["config"]
+    if config.get("method") == "import":
+        raise EmbeddingError(f"{run.get('name') or run_id}: an imported embedding comes without its network, so it "
+                             "has no untrained network to compare with (raw pixels work when it has images)")
     names = class_names_for(config)
     if 0 in snapshot_epochs(run_dir):
         feats, labels, index = load_snapshot(run_dir, 0)
@@ -337,10 +361,14 @@ def load_embedding(store, run_id: str, source: str = "run", epoch: int | None = 
     raise EmbeddingError(f"source: unknown '{source}'; choose one of {', '.join(SOURCES)}")
 
 
-def runs_with_embeddings(store) -> list[dict]:
-    """Training runs that saved at least one snapshot (newest first), each with its 'epochs'."""
+def runs_with_embeddings(store, imports: bool = False) -> list[dict]:
+    """Training runs that saved at least one snapshot (newest first), each with its 'epochs'; with
+    imports=True also the imported embeddings (sslviz/embeddings/imported.py), by when they came."""
+    runs = store.list()
+    if imports:
+        runs = sorted(runs + store.list("import"), key=lambda r: -r["created"])
     out = []
-    for run in store.list():
+    for run in runs:
         epochs = snapshot_epochs(store.run_dir(run["id"]))
         if epochs:
             out.append({**run, "epochs": epochs})

@@ -17,6 +17,9 @@ test indices), so a second experiment on the same run starts at once.
 Baselines: `pixels` (the flattened image), `pca` (64 components fitted on the pool's pixels),
 `random-init` (the runs' backbone with the random weights of seed `data_seed`, untrained) and
 `supervised` (that same untrained backbone, trained on the labelled images: protocol "scratch").
+
+Imported embeddings (sslviz/embeddings/imported.py) are evaluated on their own rows: the import's train
+rows are the pool, its test rows the test set, the features are the file's; no baselines (`_from_imports`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ BASELINE_LABELS = {"pixels": "raw pixels", "pca": "PCA of pixels", "random-init"
 SCRATCH = "scratch"  # the protocol of the supervised baseline: the fine-tune recipe from random weights
 FEATURE_PROTOCOLS = ("knn", "linear", "self-training")
 PCA_COMPONENTS = 64
+IMPORT = "import"  # an imported embedding's kind and method (sslviz/embeddings/imported.py)
 NO_LABELS_HELP = ("evaluation needs labels. Put the images in one folder per class (photos/cat/*.jpg, "
                   "photos/dog/*.jpg, ...) and load the dataset as folder:photos")
 
@@ -58,6 +62,8 @@ class Subject:
     def protocols(self) -> tuple[str, ...]:
         if self.method == "supervised" and self.run_id is None:
             return (SCRATCH,)
+        if self.method == IMPORT:  # features only: no network to fine-tune
+            return FEATURE_PROTOCOLS
         return FEATURE_PROTOCOLS + ("finetune",)
 
     def skip_reason(self, protocol: str) -> str | None:
@@ -95,6 +101,9 @@ class Inputs:
         self.subjects: list[Subject] = []
         self._features: dict = {}
         self._backbones: dict = {}
+        if any(store.get(r)["kind"] == IMPORT for r in cfg.runs):
+            self._from_imports()
+            return
         runs = _checked_runs(cfg, store)
         self._fill_from_runs(runs)
         self._load_data()
@@ -170,6 +179,60 @@ class Inputs:
         self.num_classes = self.data.num_classes
         self.class_names = list(self.data.class_names)
         self.notes += clip_notes(self.pool_y, cfg.labels_per_class, self.class_names)
+
+    def _from_imports(self) -> None:
+        """Imported embeddings bring features, labels and a train/test split of their own rows, but no
+        images and no network: the pool is the import's train rows, the test set its test rows (its
+        'split' column, else the seeded split made at import), and the baselines are left out."""
+        from sslviz.embeddings.embedding import load_snapshot
+        from sslviz.embeddings.imported import split_rows
+        from sslviz.evaluation.protocols import standardise
+
+        cfg, store = self.cfg, self.store
+        runs = [store.get(r) for r in cfg.runs]
+        others = [r["id"] for r in runs if r["kind"] != IMPORT]
+        if others:
+            raise ConfigError(f"runs: {', '.join(others)} and imported embeddings cannot share an experiment: an import "
+                              "is scored on its own rows, a trained run on its dataset's; evaluate them separately")
+        loaded = []
+        for r in runs:
+            feats, labels, _ = load_snapshot(store.run_dir(r["id"]), 0)
+            loaded.append((r, feats, labels, *split_rows(store.run_dir(r["id"]))))
+        first, _, y, train, test = loaded[0]
+        for r, _, y2, train2, _ in loaded[1:]:
+            if not (np.array_equal(y, y2) and np.array_equal(train, train2)):
+                raise ConfigError(f"runs: {first['id']} and {r['id']} are imports of different rows (labels or split "
+                                  "differ); a paired comparison needs the same rows")
+        if cfg.baselines:
+            self.notes.append(f"baselines ({', '.join(cfg.baselines)}) left out: they need the images and a network, "
+                              "which an imported embedding does not bring")
+            cfg.baselines = []
+        train, test = train[y[train] >= 0], test[y[test] >= 0]
+        if len(np.unique(y[train])) < 2 or not len(test):
+            raise DataError(f"{first['name'] or first['id']}: needs labelled train rows of two classes or more and "
+                            "labelled test rows (a 'split' column, or the 80/20 split made at import)")
+        rng = np.random.default_rng([0, 1])
+        if len(train) > cfg.pool_max:
+            train = np.sort(rng.permutation(train)[: cfg.pool_max])
+            self.notes.append(f"a fixed random {cfg.pool_max:,} of the import's train rows are the pool")
+        if len(test) > cfg.test_max:
+            test = np.sort(rng.permutation(test)[: cfg.test_max])
+            self.notes.append(f"a fixed random {cfg.test_max:,} of the import's test rows are scored")
+        cfg.dataset, cfg.data_seed, cfg.backbone = first["config"].get("dataset") or IMPORT, 0, "none"
+        self.device, self.data = "cpu", None
+        self.pool_idx, self.test_idx, self.pool_y, self.test_y = train, test, y[train], y[test]
+        self.num_classes = int(y.max()) + 1
+        names = list(first["config"].get("class_names") or [])
+        self.class_names = names if len(names) >= self.num_classes else [str(i) for i in range(self.num_classes)]
+        self.notes.append(f"imported embeddings: the pool is the import's {len(train):,} labelled train rows, the test "
+                          f"set its {len(test):,} labelled test rows ({(first['summary'].get('import') or {}).get('split')})")
+        self.notes += clip_notes(self.pool_y, cfg.labels_per_class, self.class_names)
+        for r, feats, *_ in loaded:
+            subject = Subject(r["id"], IMPORT, r["id"], r["name"] or r["id"], 0)
+            self.subjects.append(subject)
+            pool_s, test_s = standardise(feats[train], feats[test])
+            self._features[subject.key] = {"pool": feats[train], "test": feats[test], "pool_std": pool_s,
+                                           "test_std": test_s}
 
     # ---- draws ---------------------------------------------------------------------------------
     def draw(self, budget, seed: int) -> np.ndarray:

@@ -210,6 +210,13 @@ def same_budget_form(run_ids: list[str]) -> None:
     """Queue the chosen runs' methods (and extra ones) with one dataset, backbone, seed and budget."""
     st.subheader("Same budget")
     s = store()
+    trained = [r for r in run_ids if s.get(r)["kind"] == "train"]
+    if len(trained) < len(run_ids):  # sslviz/embeddings/imported.py: nothing was trained here to retrain
+        st.caption("Imported embeddings are left out of the race: they were not trained here, so there is no "
+                   "method and budget to rerun.")
+    if not trained:
+        return
+    run_ids = trained
     ref = s.get(run_ids[0])["config"]
     st.caption(f"Retrains every chosen method on **{ref['dataset']}** with backbone **{ref['backbone']}**, "
                f"image size {ref['image_size']}, batch {ref['batch_size']}, one seed and one wall-clock budget "

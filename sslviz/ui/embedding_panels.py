@@ -15,6 +15,7 @@ import streamlit as st
 
 from sslviz.core.errors import SslvizError
 from sslviz.embeddings import embedding as E
+from sslviz.embeddings import imported
 from sslviz.embeddings import projection as P
 from sslviz.embeddings.alignment import align_to
 from sslviz.embeddings.alignment import frame_epochs, sequence_inputs
@@ -64,6 +65,17 @@ def point_panel(emb, imgs: np.ndarray, row: int) -> None:
     image_grid(emb, imgs, e_rows, columns=NEIGHBOURS)
     st.markdown(f"{NEIGHBOURS} nearest in **pixel space** (Euclidean) — {same_p:.0%} share its class")
     image_grid(emb, imgs, p_rows, columns=NEIGHBOURS)
+
+
+def neighbour_table(emb, row: int, facts: dict) -> None:
+    """A clicked point's nearest neighbours in the embedding as a table (when there are no images)."""
+    e_rows, sims = embedding_neighbours(emb.features, row, NEIGHBOURS)
+    same = float(np.mean(emb.labels[e_rows] == emb.labels[row]))
+    st.markdown(f"Point **#{int(emb.index[row])}** (class **{emb.class_name(int(emb.labels[row]))}**): its "
+                f"{NEIGHBOURS} nearest in the embedding (cosine) — {same:.0%} share its class")
+    st.dataframe([{"point": int(emb.index[r]), "class": emb.class_name(int(emb.labels[r])), "cosine": float(c),
+                   **{k: v[r].item() for k, v in facts.items()}} for r, c in zip(e_rows, sims)],
+                 hide_index=True, key="emb_neighbours")
 
 
 def _show_bad_run_note(choice: S.Choice) -> None:
@@ -128,6 +140,8 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
             imgs = S.images(emb)
         except SslvizError as exc:  # e.g. the run's dataset folder is gone: the plot still works
             st.warning(f"The images behind the points cannot be shown: {exc}")
+            if clicked is not None:  # the neighbours still can (an imported embedding without images)
+                neighbour_table(emb, clicked, facts)
             return
     with right:
         V.metrics_panel(colouring)
@@ -211,8 +225,9 @@ def side_by_side(choice: S.Choice, params: P.ProjectionParams) -> None:
     left_emb = load_or_explain(choice)
     if left_emb is None:
         return
-    others = [r for r in E.runs_with_embeddings(store()) if r["id"] != choice.run["id"]]
-    options = [("run", choice.run["id"], "pixels"), ("run", choice.run["id"], "random-init")]
+    others = [r for r in E.runs_with_embeddings(store(), imports=True) if r["id"] != choice.run["id"]]
+    own = imported.sources(choice.run, choice.run_dir) if imported.is_import(choice.run) else list(E.SOURCES)
+    options = [("run", choice.run["id"], src) for src in ("pixels", "random-init") if src in own]
     if choice.source != "run":
         options.insert(0, ("run", choice.run["id"], "run"))
     options += [("run", r["id"], "run") for r in others]

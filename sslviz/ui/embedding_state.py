@@ -21,6 +21,7 @@ import streamlit as st
 
 from sslviz.core.errors import SslvizError
 from sslviz.embeddings import embedding as E
+from sslviz.embeddings import imported
 
 from .common import refresh_every, store
 from .home_views import install_progress_bar
@@ -147,7 +148,7 @@ def _write_url(name: str, value) -> None:
 def choose() -> Choice | None:
     """Sidebar: run, source and epoch (URL-bound). None when there is nothing to show yet."""
     s = store()
-    runs = E.runs_with_embeddings(s)
+    runs = E.runs_with_embeddings(s, imports=True)  # imported embeddings too (sslviz/embeddings/imported.py)
     ids = [r["id"] for r in runs]
     url_run = st.query_params.get("run")
     if url_run and url_run not in ids:
@@ -183,10 +184,14 @@ def choose() -> Choice | None:
     run_dir = s.run_dir(run_id)
     epochs = E.snapshot_epochs(run_dir)
 
-    sources = list(SOURCE_LABELS)
+    sources, names = list(SOURCE_LABELS), dict(SOURCE_LABELS)
+    if imported.is_import(run):  # no network: its own embedding, and raw pixels when it has images
+        sources, names["run"] = imported.sources(run, run_dir), "the imported embedding"
     warnings.append(_adopt_url("source", "emb_source", sources, str))
-    source = st.sidebar.radio("embedding of", sources, key="emb_source", format_func=SOURCE_LABELS.get,
+    source = st.sidebar.radio("embedding of", sources, key="emb_source", format_func=names.get,
                               help="; ".join(f"{k}: {v}" for k, v in E.SOURCES.items()))
+    if imported.is_import(run):
+        st.sidebar.caption(imported.describe(run))
     _write_url("source", source if source != "run" else None)
     epoch = None
     if source == "run" and epochs:

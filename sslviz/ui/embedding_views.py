@@ -175,7 +175,8 @@ def colour_controls(emb, factor_names: list[str], key: str = "emb") -> ColourBy:
         return ColourBy("cluster", method, k, space)
     if colour_by == "factor":
         names = [f for f in factor_names if f != "shape"] or factor_names
-        return ColourBy("factor", factor=cols[1].selectbox("factor", names, key=f"{key}_factor"))
+        what = "metadata column" if emb.config.get("method") == "import" else "factor"  # embeddings/imported.py
+        return ColourBy("factor", factor=cols[1].selectbox(what, names, key=f"{key}_factor"))
     if colour_by == "few-shot":
         n = cols[1].select_slider("labels per class", [1, 2, 5, 10, 20, 50], 5, key=f"{key}_shots")
         seed = cols[2].number_input("draw", 0, 1000, 0, key=f"{key}_shot_seed", help="which labelled images (seed)")

@@ -48,7 +48,10 @@ def has_checkpoint(run: dict) -> bool:
 
 
 def checkpoint_note(run: dict) -> str:
-    """What a run label adds on this page: its status unless completed, and a missing checkpoint."""
+    """What a run label adds on this page: its status unless completed, and a missing checkpoint; an
+    imported embedding is scored on its own train/test rows (experiments/inputs.py, _from_imports)."""
+    if run.get("kind") == "import":
+        return status_note(run) + " — imported: scored on its own train/test rows, no baselines"
     return status_note(run) + ("" if has_checkpoint(run) else " — no checkpoint yet")
 
 
