@@ -42,6 +42,7 @@ JOB_TYPES = {
     "train": "sslviz.training.train:run_job",
     "eval": "sslviz.experiments.label_efficiency:run_job",
     "papers": "sslviz.training.final_scores:run_job",  # a stored run scored by the papers' protocol
+    "import-model": "sslviz.embeddings.model_import:run_job",  # a model made elsewhere embeds a dataset
 }
 # lane -> the job types it serves; each lane runs at most max_running(lane) jobs at once
 LANES = {"train": ("train",), "analysis": tuple(t for t in JOB_TYPES if t != "train")}

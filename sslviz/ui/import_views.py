@@ -121,6 +121,95 @@ def import_panel() -> None:
                 st.success(f"{report[1]}: {store().get(report[1])['message']}")
             except SslvizError:
                 st.session_state.pop("_import_report", None)
+    model_panel()
+
+
+ARCH_LABELS = {"auto": "read it off the keys", "resnet18": "ResNet-18", "resnet50": "ResNet-50",
+               "torchscript": "TorchScript"}
+
+
+def model_panel() -> None:
+    """Sidebar: upload a backbone checkpoint and choose a dataset; the worker embeds it (a progress bar here),
+    then the entry is selectable like an imported embedding (sslviz/embeddings/model_import.py)."""
+    from sslviz.data import dataset_names
+    from sslviz.embeddings import model_import
+
+    opened = st.session_state.pop("_open_entry", None)  # set by the progress fragment: select it before the list
+    if opened:
+        st.session_state["emb_run"] = opened
+        st.session_state.pop("emb_source", None)
+        st.query_params["run"] = opened
+        st.session_state["_url_run"] = opened
+        st.session_state.pop("_model_job", None)
+    job_id = st.session_state.get("_model_job")
+    with st.sidebar.expander("Import a model", expanded=bool(job_id or st.session_state.get("_model_error"))):
+        st.caption("A ResNet-18/50 state dict (torchvision's, lightly's or solo-learn's key names) or a TorchScript "
+                   "file; it embeds the dataset's train and test images in the background. Loaded with "
+                   f"weights_only (no pickled code). At most {load_settings().max_upload_mb} MB; larger: "
+                   "`python -m sslviz import model PATH --dataset NAME`.")
+        upload = st.file_uploader("checkpoint", type=["pt", "pth", "ckpt", "ts", "bin"], key="model-file",
+                                  max_upload_size=load_settings().max_upload_mb)
+        dataset = st.selectbox("dataset to embed", dataset_names(), key="model-dataset",
+                               help="an uploaded zip of class folders is a folder: dataset (Train page); type "
+                                    "folder:PATH below for one inside the allowed data folders")
+        folder = st.text_input("or a folder", key="model-folder", placeholder="folder:PATH")
+        arch = st.selectbox("architecture", list(ARCH_LABELS), format_func=ARCH_LABELS.get, key="model-arch")
+        size = st.number_input("image size (0: what the model wants: 32 for a CIFAR stem, else 96 or 224)", 0, 512,
+                               0, 8, key="model-size")
+        norm = st.radio("normalisation", model_import.NORMALISE, horizontal=True, key="model-norm")
+        if st.button("Embed", key="model-go", disabled=upload is None, type="primary"):
+            st.session_state.pop("_model_error", None)
+            try:
+                st.session_state["_model_job"] = submit_model(upload, folder.strip() or dataset, arch,
+                                                              int(size) or None, norm)
+            except SslvizError as exc:
+                st.session_state["_model_error"] = str(exc)
+        if st.session_state.get("_model_error"):
+            st.error(st.session_state["_model_error"])
+        if st.session_state.get("_model_job"):
+            _model_progress()
+
+
+def submit_model(upload, dataset: str, arch: str, size: int | None, normalise: str) -> str:
+    """Check the upload (size first, then its keys), queue the embedding job; its id."""
+    from sslviz.embeddings import model_import
+    from sslviz.embeddings.model_loading import ModelFileError
+
+    limit = load_settings().max_upload_mb * 2**20
+    if upload.size > limit:
+        raise ModelFileError(f"{upload.name}: {upload.size / 2**20:,.0f} MB is over the upload limit of "
+                             f"{limit / 2**20:,.0f} MB; import it with `python -m sslviz import model PATH`")
+    access.check_dataset(dataset, store().root)
+    with tempfile.TemporaryDirectory(prefix="sslviz-model-") as tmp:
+        path = _write(Path(tmp), upload)
+        return model_import.submit(store(), path, dataset, arch=arch, image_size=size, normalise=normalise,
+                                   file_name=upload.name, owner=session_owner())
+
+
+@st.fragment(run_every=1.5)
+def _model_progress() -> None:
+    """The job's progress bar while it runs (a Stop button); when done, a button that opens the entry."""
+    from sslviz.training import worker
+
+    job_id = st.session_state.get("_model_job")
+    try:
+        run = store().get(job_id)
+    except SslvizError:
+        st.session_state.pop("_model_job", None)
+        return
+    if run["status"] in ("queued", "running"):
+        st.progress(float(run["progress"] or 0), text=run["message"] or run["status"])
+        if st.button("Stop", key="model-stop"):
+            worker.cancel(store(), job_id)
+    elif run["status"] == "completed" and run["kind"] == imported.KIND:
+        st.success(f"{run['name']}: embedded {run['summary'].get('import', {}).get('points', 0):,} images")
+        if st.button("Open it", key="model-open"):
+            st.session_state["_open_entry"] = job_id
+            st.rerun(scope="app")
+    else:
+        st.warning(f"{run['name']}: {run['status']}: {run['message']}")
+        if run["status"] in ("cancelled", "interrupted", "failed") and st.button("Resume", key="model-resume"):
+            worker.resume(store(), job_id)
 
 
 def delete_import_panel() -> None:
