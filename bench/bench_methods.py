@@ -15,7 +15,7 @@ seconds the run took to come within 0.005 of its final kNN.
 Each cell is one training run in a fresh subprocess (so peak memory, read from the kernel's
 ru_maxrss of that process, is the method's own). The baselines (pixels, random-init, pca) are
 rows of the same table. A method that loses to pixels says so in the table. The collapse gauge
-columns are the trainer's (sslviz.evaluation.protocols.collapse_metrics): spread (1 = all over the sphere,
+columns are the trainer's (sslviz.evaluation.collapse_gauge.collapse_metrics): spread (1 = all over the sphere,
 0 = one point) and effective rank (directions used), with a warning sign past their lines.
 """
 
@@ -194,8 +194,8 @@ def bars(group: list[dict], dataset: str) -> list[str]:
 
 
 def _gauge(row: dict, key: str, fmt: str) -> str:
-    """One collapse-gauge cell: the value, marked ⚠️ past its warning line (sslviz.evaluation.protocols)."""
-    from sslviz.evaluation.protocols import EFFECTIVE_RANK_WARNING, SPREAD_WARNING
+    """One collapse-gauge cell: the value, marked ⚠️ past its warning line (sslviz.evaluation.collapse_gauge)."""
+    from sslviz.evaluation.collapse_gauge import EFFECTIVE_RANK_WARNING, SPREAD_WARNING
 
     value = row.get(key)
     if value is None:

@@ -8,7 +8,12 @@ import math
 
 import torch
 
-from sslviz.evaluation.protocols import EFFECTIVE_RANK_WARNING, SPREAD_WARNING, collapse_metrics, collapse_warnings
+from sslviz.evaluation.collapse_gauge import (
+    EFFECTIVE_RANK_WARNING,
+    SPREAD_WARNING,
+    collapse_metrics,
+    collapse_warnings,
+)
 from sslviz.methods import get_method
 from sslviz.methods.models import SmallCNN, build_backbone
 from sslviz.training.recipes import default_pipeline

@@ -1,4 +1,4 @@
-"""The collapse gauge (sslviz.evaluation.protocols.collapse_metrics): spread and effective rank, their warning
+"""The collapse gauge (sslviz.evaluation.collapse_gauge.collapse_metrics): spread and effective rank, their warning
 lines, and how old runs (only "collapse_std") are read."""
 
 import math
@@ -6,15 +6,18 @@ import math
 import pytest
 import torch
 
-from sslviz.evaluation.protocols import (
+from sslviz.evaluation.collapse_gauge import (
+    DIRECTIONS_FALL,
     DIRECTIONS_WARNING,
+    GAUGE_KEYS,
+    KNN_NO_BETTER,
     EFFECTIVE_RANK_WARNING,
     SPREAD_WARNING,
     collapse_metrics,
     collapse_std,
     collapse_warnings,
-    extract_features,
 )
+from sslviz.evaluation.protocols import extract_features
 
 N, D = 1000, 256
 
@@ -145,8 +148,49 @@ def test_the_trainer_records_the_untrained_start_in_the_summary(tmp_path):
     first = {r[3]: r[4] for r in rep.rows if r[1] == 0}
     assert summary["spread_random_init"] == first["spread"]
     assert summary["effective_rank_random_init"] == first["effective_rank"]
-    assert collapse_warnings(summary) == collapse_warnings(summary, start={"spread": first["spread"],
-                                                                           "effective_rank": first["effective_rank"]})
+    assert summary["directions_95_random_init"] == first["directions_95"]
+    assert collapse_warnings(summary) == collapse_warnings(summary, start={k: first[k] for k in GAUGE_KEYS})
+
+
+def test_a_fall_in_directions_with_nothing_learned_is_flagged_above_the_fixed_lines():
+    start = {"spread": 0.24, "effective_rank": 8.9, "directions_95": 72.0, "knn_accuracy": 0.248}  # small-cnn-max, shapes
+    broken = {"spread": 0.68, "effective_rank": 2.5, "directions_95": 3.0, "knn_accuracy": 0.164}
+    fell = collapse_warnings(broken, start)
+    assert DIRECTIONS_WARNING <= 3 and EFFECTIVE_RANK_WARNING < 2.5  # above both fixed lines ...
+    assert fell == ["dimensional collapse (95% of the variance in 3 directions, under 0.07 of the untrained "
+                    "network's 72, and kNN 0.164 no better than its 0.248)"]  # ... and fallen far, learning nothing
+    level = {**broken, "knn_accuracy": 0.248 + KNN_NO_BETTER}  # level with the untrained network: still collapsed
+    assert collapse_warnings(level, start) != []
+    learned = {**broken, "knn_accuracy": 0.248 + KNN_NO_BETTER + 0.01}  # as far fallen, but it learned: early training
+    assert collapse_warnings(learned, start) == []
+    assert 9 > DIRECTIONS_FALL * 72 and collapse_warnings({**broken, "directions_95": 9.0}, start) == []
+    assert collapse_warnings(broken, {k: v for k, v in start.items() if k != "knn_accuracy"}) == []  # no probe, no verdict
+    summary = {**broken, "spread_random_init": 0.24, "effective_rank_random_init": 8.9,
+               "directions_95_random_init": 72.0, "knn_random_init": 0.248}
+    assert collapse_warnings(summary) == fell  # a run summary carries its own start
+
+
+LITE_COLLAPSED = {"vicreg-no-variance", "simsiam-no-stop-gradient"}
+
+
+def test_the_shipped_broken_variants_read_collapsed_and_their_twins_do_not(tmp_path):
+    """The lessons' "find the collapse" runs as shipped (50 s each on shapes), installed as a user gets them:
+    the two that lose their directions read collapsed against their own untrained start; the healthy twins,
+    the temperature runs and the two variants that fail another way (a shortcut, a too-low temperature) do
+    not. BYOL without its predictor has not collapsed after 50 s (sslviz/teaching/variants.py) and is not
+    expected to read so."""
+    from sslviz.teaching.pretrained import lite
+    from sslviz.training.runs import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    ids = lite.install(store)
+    assert LITE_COLLAPSED <= set(ids) and "vicreg-shapes-healthy" in ids
+    for name, run_id in ids.items():
+        found = collapse_warnings(store.get(run_id)["summary"])
+        if name in LITE_COLLAPSED:
+            assert [w.split(" (")[0] for w in found] == ["dimensional collapse"], (name, found)
+        else:
+            assert found == [], (name, found)
 
 
 def test_relu_features_with_a_large_common_mean_read_above_the_warning(g):

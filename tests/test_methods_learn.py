@@ -21,11 +21,8 @@ from method_support import (
     thirds,
 )
 
-from sslviz.evaluation.protocols import (
-    collapse_metrics,
-    collapse_warnings,
-    extract_features,
-)
+from sslviz.evaluation.collapse_gauge import collapse_metrics, collapse_warnings
+from sslviz.evaluation.protocols import extract_features
 from sslviz.methods import get_method
 from sslviz.training.config import RunConfig
 

@@ -4,7 +4,7 @@ BENCHMARKS.md's zoo table is pasted from `python -m sslviz.teaching.pretrained.t
 these tests read every shipped sidecar and checkpoint themselves (json and the payload's config,
 not through table.py) and find each figure in that entry's row, so a rebuilt entry whose row was
 not regenerated fails here. They also hold README's account of the budgets and the effective rank
-that evaluation/protocols.py quotes for the shipped SimCLR runs to the shipped files.
+that evaluation/collapse_gauge.py quotes for the shipped SimCLR runs to the shipped files.
 """
 
 import json
@@ -97,7 +97,8 @@ def test_readme_states_every_budget_the_zoo_was_trained_for():
 def _gauge_of_shipped(name: str) -> dict:
     """The collapse gauge of a shipped entry on its monitor's held-out images (the trainer's draw)."""
     from sslviz.data import load_dataset
-    from sslviz.evaluation.protocols import collapse_metrics, extract_features
+    from sslviz.evaluation.collapse_gauge import collapse_metrics
+    from sslviz.evaluation.protocols import extract_features
     from sslviz.teaching.pretrained.install import load_shipped, load_shipped_state
     from sslviz.training.config import RunConfig
     from sslviz.training.train import build_method
@@ -115,12 +116,12 @@ def _gauge_of_shipped(name: str) -> dict:
 
 
 def test_protocols_quotes_the_shipped_simclr_runs_effective_rank():
-    from sslviz.evaluation.protocols import collapse_metrics
+    from sslviz.evaluation.collapse_gauge import collapse_metrics
 
     for name in ("simclr-shapes", "simclr-mnist"):
         gauge = _gauge_of_shipped(name)
         quote = f"{name} {gauge['effective_rank']:.1f} ({gauge['directions_95']:.0f} directions)"
-        assert quote in " ".join(collapse_metrics.__doc__.split()), f"protocols.collapse_metrics should quote {quote}"
+        assert quote in " ".join(collapse_metrics.__doc__.split()), f"collapse_gauge.collapse_metrics should quote {quote}"
 
 
 def test_the_raw_pixels_card_counts_the_shipped_runs_that_beat_it():

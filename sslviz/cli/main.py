@@ -241,9 +241,9 @@ def cmd_train(args) -> int:
         if out["spread"] is not None:
             print(f"  collapse gauge: spread {out['spread']:.3f} (1 = all over the sphere, 0 = one point), "
                   f"effective rank {out['effective_rank']:.1f} (directions used)")
-    from sslviz.evaluation.protocols import collapse_warnings
+    from sslviz.evaluation.collapse_gauge import collapse_warnings, gauge_start
 
-    start = {"spread": result.get("spread_random_init"), "effective_rank": result.get("effective_rank_random_init")}
+    start = gauge_start(result)
     for w in collapse_warnings({**out, "directions_95": result.get("directions_95")}, start):  # vs the untrained start
         print(f"warning: {w}", file=sys.stderr)
     if result["status"] == "failed":

@@ -330,4 +330,6 @@ def describe(run: dict) -> str:
               f"images: column '{info['paths']}'" if info.get("paths") else "no images")
     return (f"imported from {info['file']}: {info['points']:,} × {info['dims']}; labels: "
             f"{info.get('labels') or 'none'}; {images}; train/test {info['train']:,}/{info['test']:,} by "
-            f"{info['split']}; no network, so no checkpoints, training curves or untrained baseline")
+            f"{info['split']}; "
+            + (f"embedded by the imported {info['model'].get('arch')} (its checkpoint kept, no training curves)"
+               if info.get("model") else "no network, so no checkpoints, training curves or untrained baseline"))

@@ -60,7 +60,7 @@ def _papers_columns(summary: dict, config: dict) -> dict:
 
 def leaderboard(store, run_ids: list[str]) -> list[dict]:
     """One row per run (see the module docstring); None where a number was never measured."""
-    from sslviz.evaluation.protocols import collapse_warnings
+    from sslviz.evaluation.collapse_gauge import collapse_warnings, gauge_start
 
     stored = [load_results(store, e["id"]) for e in experiments(store, run_ids)]  # newest first
     rows = []
@@ -84,8 +84,8 @@ def leaderboard(store, run_ids: list[str]) -> list[dict]:
             if gauge["collapse_std"] is None:
                 gauge["collapse_std"] = _last_metric(store, rid, "collapse_std")
         gauge = {k: v for k, v in gauge.items() if v is not None and not math.isnan(v)}
-        found = collapse_warnings(gauge, {"spread": s.get("spread_random_init"),  # the run's untrained start
-                                          "effective_rank": s.get("effective_rank_random_init")})
+        found = collapse_warnings({**gauge, "knn_accuracy": s.get("knn_accuracy")},
+                                  gauge_start(s))  # against the run's untrained start
         if not gauge:
             collapse = ""
         elif found:

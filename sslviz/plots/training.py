@@ -1,5 +1,5 @@
 """Training curves of one run: loss, kNN accuracy (with the baseline lines), the collapse gauge
-(spread and effective rank, see sslviz.evaluation.protocols.collapse_metrics) and alignment and
+(spread and effective rank, see sslviz.evaluation.collapse_gauge.collapse_metrics) and alignment and
 uniformity (sslviz.evaluation.alignment_uniformity, Wang & Isola, 2020)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from sslviz.evaluation.protocols import DIRECTIONS_WARNING, SPREAD_WARNING
+from sslviz.evaluation.collapse_gauge import DIRECTIONS_WARNING, SPREAD_WARNING
 
 
 def _series(rows: list[dict], name: str, x: str = "epoch") -> tuple[list, list]:

@@ -16,7 +16,7 @@ VARIANTS is the catalogue, as data, for a lesson step and the Train page. Each e
   what_breaks    one sentence: what goes wrong, and why
   how_to_spot    which gauge shows it, in words
   measure        that gauge as a key (`tells_apart`): "collapse" (the collapse gauge warns, and not
-                 for the twin: sslviz.evaluation.protocols.collapse_warnings), "agreement" (the
+                 for the twin: sslviz.evaluation.collapse_gauge.collapse_warnings), "agreement" (the
                  two branches' cosine far above the twin's), "knn" (kNN far below the twin's),
                  "colour" (the factor probe reads the shape's colour far better than in the twin)
 
@@ -181,7 +181,7 @@ def tells_apart(name: str, broken: dict, healthy: dict) -> tuple[bool, str]:
     one sentence with the readings). broken, healthy: run summaries (the collapse gauge with its
     untrained start, kNN), with "agreement" (`readings`) for the "agreement" measure and "colour"
     (the factor probe's colour R²) for the "colour" measure."""
-    from sslviz.evaluation.protocols import collapse_warnings
+    from sslviz.evaluation.collapse_gauge import collapse_warnings
 
     measure = variant(name)["measure"]
     if measure == "collapse":

@@ -76,6 +76,6 @@ def installed_rows(rows: list[tuple], summary: dict, before: dict, after: dict, 
     keep += [(int(step), float(epoch), float(elapsed), k, after[k]) for k in names if after.get(k) is not None]
     summary.update({k: after.get(k) for k in names if after.get(k) is not None})
     summary.update({k: before.get(k) for k in PIXEL_METRICS if before.get(k) is not None})
-    summary.update({f"{k}_random_init": before.get(k) for k in ("spread", "effective_rank")
+    summary.update({f"{k}_random_init": before.get(k) for k in ("spread", "effective_rank", "directions_95")
                     if before.get(k) is not None})
     return keep

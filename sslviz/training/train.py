@@ -26,9 +26,9 @@ from sslviz.augment.engine import Pipeline
 from sslviz.core import distributed
 from sslviz.core.errors import SslvizError
 from sslviz.core.files import atomic_write_bytes
+from sslviz.evaluation.collapse_gauge import collapse_metrics
 from sslviz.evaluation.fewshot_stats import stratified_draw
 from sslviz.evaluation.protocols import (
-    collapse_metrics,
     extract_features,
     few_label_accuracy,
     few_label_draws,
@@ -291,7 +291,8 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         report.flush()
         st["knn_random_init"] = last_eval.get("knn_accuracy")
         st["few_label_random_init"] = last_eval.get("few_label_linear")
-        st["start"] = {f"{k}_random_init": last_eval.get(k) for k in ("spread", "effective_rank", "alignment", "uniformity")}
+        gauge = ("spread", "effective_rank", "directions_95", "alignment", "uniformity")
+        st["start"] = {f"{k}_random_init": last_eval.get(k) for k in gauge}
         st["start"].update({k: last_eval.get(k) for k in ("alignment_pixels", "uniformity_pixels")})
     else:
         last_eval = {}

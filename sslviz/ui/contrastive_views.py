@@ -20,7 +20,7 @@ import math
 import streamlit as st
 
 from sslviz.core.errors import SslvizError
-from sslviz.evaluation.protocols import collapse_warnings
+from sslviz.evaluation.collapse_gauge import collapse_warnings
 from sslviz.plots.contrastive import gauge_bars, gauge_curves, similarity_heatmap, temperature_curve
 from sslviz.teaching import temperature as temp
 from sslviz.teaching import variants as var

@@ -7,7 +7,8 @@ import time
 import streamlit as st
 
 from sslviz.core.errors import SslvizError
-from sslviz.evaluation.protocols import (
+from sslviz.evaluation.collapse_gauge import (
+    DIRECTIONS_FALL,
     DIRECTIONS_WARNING,
     EFFECTIVE_RANK_FALL,
     EFFECTIVE_RANK_WARNING,
@@ -222,14 +223,14 @@ def run_panel(run_id: str) -> None:
 
 def _collapse_warning(rows: list[dict]) -> None:
     """The gauge's last readings in words: a warning when they cross a line or fell far below the
-    run's own untrained start (sslviz.evaluation.protocols), and what the numbers mean."""
+    run's own untrained start (sslviz.evaluation.collapse_gauge), and what the numbers mean."""
     last, start = {}, {}
     for r in rows:  # the latest value of each gauge metric, and its epoch-0 (untrained) value
-        if r["name"] in GAUGE_AND_GEOMETRY and r["value"] is not None:
+        if (r["name"] in GAUGE_AND_GEOMETRY or r["name"] == "knn_accuracy") and r["value"] is not None:
             last[r["name"]] = r["value"]
             if r["epoch"] == 0:
                 start.setdefault(r["name"], r["value"])
-    if not last:
+    if not set(last) - {"knn_accuracy"}:
         return
     found = collapse_warnings(last, start)
     if any(w.startswith("collapsed to a point") for w in found):
@@ -267,7 +268,8 @@ def gauge_caption(last: dict, start: dict) -> str:
                  f"{began('effective_rank', '.1f')})")
     if last.get("directions_95") is not None:
         text += (f" · 95% of the variance in {last['directions_95']:.0f} directions (warns below "
-                 f"{DIRECTIONS_WARNING}{began('directions_95', '.0f')})")
+                 f"{DIRECTIONS_WARNING}, or below {DIRECTIONS_FALL:g} × the untrained start"
+                 f"{began('directions_95', '.0f')} while kNN has not risen above the untrained network's)")
     if last.get("effective_rank") is not None:
         text += (". An untrained network's ReLU features sit in a narrow cone "
                  "(spread about 0.1-0.25); training usually widens it. A collapse drops the spread or the "

@@ -175,7 +175,7 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
         _snapshot(run_dir / f"embeddings_{epoch:04d}.npz", arrays["features"], arrays["labels"], arrays["index"])
         store.add_metrics(run_id, [tuple(r) for r in info.get("metrics", [])])
         # not "pretrained": the zoo's run choosers (sslviz/ui/run_choice.py) must not open on a broken variant
-        summary = {**info.get("summary", {}), "lite": True, "variant": name}
+        summary = {**_untrained_start(info.get("metrics", [])), **info.get("summary", {}), "lite": True, "variant": name}
         now = time.time()
         store.update(run_id, progress=1.0, eta=0.0, started=now, ended=now, summary=summary,
                      message=f"shipped lite run ({info.get('built', '')}): curves, gauge and a {len(arrays['index'])}"
@@ -184,6 +184,14 @@ def install_one(store, name: str, folder: Path | None = None) -> str:
         store.delete(run_id)
         raise
     return run_id
+
+
+def _untrained_start(rows: list) -> dict:
+    """The gauge's epoch-0 readings of a sidecar's metric rows as summary keys ("directions_95_random_init"):
+    lite runs built before the summary kept all three still judge their gauge against their start."""
+    from sslviz.evaluation.collapse_gauge import GAUGE_KEYS
+
+    return {f"{r[3]}_random_init": r[4] for r in rows if r[0] == 0 and r[1] == 0 and r[3] in GAUGE_KEYS and r[4] is not None}
 
 
 def install(store, only: list[str] | None = None, folder: Path | None = None, log=None) -> dict[str, str]:
