@@ -67,8 +67,12 @@ def test_a_check_that_does_not_hold_is_reported_in_words(tmp_path):
     extra = GOOD_STEP.format(i="c").replace('minutes = 4', 'minutes = 4\nchecks = [["a.knn", ">", "b.knn"]]')
     lesson = read_lesson(_lesson_file(tmp_path, 10, extra))
     assert check_failures(lesson.steps[-1], {"a": {"knn": 0.5}, "b": {"knn": 0.7}}) == \
-        ["tc: a.knn = 0.500 is not > b.knn = 0.700"]
+        ["tc: a.knn = 0.500 is not > b.knn = 0.700 by more than 0.02"]
     assert check_failures(lesson.steps[-1], {"a": {"knn": 0.9}, "b": {"knn": 0.7}}) == []
+    # two runs level within the noise (LEVEL, 2 points) are not a win: the margin is asserted, not a bare ">"
+    assert check_failures(lesson.steps[-1], {"a": {"knn": 0.715}, "b": {"knn": 0.7}}) == \
+        ["tc: a.knn = 0.715 is not > b.knn = 0.700 by more than 0.02"]
+    assert check_failures(lesson.steps[-1], {"a": {"knn": 0.721}, "b": {"knn": 0.7}}) == []
     with pytest.raises(LessonError, match="no shipped run 'a'"):
         check_failures(lesson.steps[-1], {})
 

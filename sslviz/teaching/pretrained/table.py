@@ -14,7 +14,9 @@ BENCHMARKS.md.
 
 Columns: kNN with all labels and the monitor's linear probe on 10 labelled images per class (3
 fixed paired draws), each beside raw pixels and the untrained network on the same images; for
-the entries that are rows of `bench methods`, its probe over 5 paired draws too. The sidecars'
+the entries that are rows of `bench methods`, its probe over 5 paired draws too. A figure is bold
+where it beats both lines by more than LEVEL (sslviz/evaluation/fewshot_stats.py: 2 points, about the
+draw-to-draw noise of a 3-draw mean) and marked ≈ where it is level with the higher line (within LEVEL). The sidecars'
 effective rank is left out: it was recorded with the gauge before 2026-12-07 (the singular-value
 form, which reads higher), and the install measures today's.
 """
@@ -25,6 +27,7 @@ import json
 import sys
 
 from sslviz.core.errors import SslvizError
+from sslviz.evaluation.fewshot_stats import LEVEL
 
 from . import CATALOG, available, info_path, weights_path
 
@@ -63,22 +66,25 @@ def zoo_rows(folder=None) -> list[dict]:
     return [entry_row(name, folder) for name in available(folder)]
 
 
-def _trio(row: dict, key: str, pixels: str, untrained: str, bold: bool = False) -> str:
-    value = f"{row[key]:.3f}"
-    return f"{'**' + value + '**' if bold else value} ({row[pixels]:.3f} / {row[untrained]:.3f})"
+def _trio(row: dict, key: str, pixels: str, untrained: str) -> str:
+    """The figure (bold when it beats both lines by more than LEVEL), its two lines, and "≈" when it is
+    level with the higher of them (within LEVEL either way)."""
+    value, line = row[key], max(row[pixels], row[untrained])
+    text = f"{value:.3f}"
+    text = f"**{text}**" if value > line + LEVEL else text
+    level = " ≈" if abs(value - line) <= LEVEL else ""
+    return f"{text} ({row[pixels]:.3f} / {row[untrained]:.3f}){level}"
 
 
 def format_row(row: dict) -> str:
-    """One Markdown table row; the entry's own figures in bold when it beats both lines."""
-    beats_knn = row["knn_accuracy"] > max(row["knn_pixels"], row["knn_random_init"])
-    beats_few = row["few_label_linear"] > max(row["few_label_pixels"], row["few_label_random_init"])
+    """One Markdown table row; the entry's own figures in bold where they beat both lines beyond the noise."""
     five = (_trio(row, "linear10", "linear10_pixels", "linear10_random_init")
             if "linear10" in row else "")
     budget = f"{row['budget']:.0f} s" if isinstance(row["budget"], (int, float)) else "epochs"
     cells = [row["name"], _DATASET_NAMES.get(row["dataset"], str(row["dataset"])), budget,
              f"{row['seconds']:.1f}", str(int(row["epochs"])), f"{row['images_per_second']:.0f}",
-             _trio(row, "knn_accuracy", "knn_pixels", "knn_random_init", beats_knn),
-             _trio(row, "few_label_linear", "few_label_pixels", "few_label_random_init", beats_few),
+             _trio(row, "knn_accuracy", "knn_pixels", "knn_random_init"),
+             _trio(row, "few_label_linear", "few_label_pixels", "few_label_random_init"),
              five, row["built"], f"{row['machine']}, torch {row['torch']}".strip(", ")]
     return "| " + " | ".join(cells) + " |"
 
