@@ -5,7 +5,7 @@ elsewhere is imported from the sidebar (sslviz/ui/import_views.py) and shown lik
 import streamlit as st
 
 from sslviz.ui import embedding_panels as panels
-from sslviz.ui.common import page
+from sslviz.ui.common import one_line_on_error, page
 from sslviz.ui.embedding_state import choose
 from sslviz.ui.embedding_views import projection_settings
 from sslviz.ui.import_views import delete_import_panel, import_panel
@@ -23,8 +23,9 @@ if choice is not None:
     params = projection_settings()
     view = st.radio("view", ["Explore", "Evolution", "Side by side", "Read the map", "Export"], horizontal=True,
                     key="emb_view", label_visibility="collapsed")
-    if view == "Read the map":  # the run's network (the sidebar's epoch), as PCA, t-SNE and UMAP side by side
-        map_comparison_view(choice.run["id"], "emb_map", epoch=choice.epoch if choice.source == "run" else None)
-    else:
-        {"Explore": panels.explore, "Evolution": panels.evolution, "Side by side": panels.side_by_side,
-         "Export": panels.export_panel}[view](choice, params)
+    with one_line_on_error(f"The {view} view"):
+        if view == "Read the map":  # the run's network (the sidebar's epoch), as PCA, t-SNE and UMAP side by side
+            map_comparison_view(choice.run["id"], "emb_map", epoch=choice.epoch if choice.source == "run" else None)
+        else:
+            {"Explore": panels.explore, "Evolution": panels.evolution, "Side by side": panels.side_by_side,
+             "Export": panels.export_panel}[view](choice, params)

@@ -350,3 +350,35 @@ def test_a_2_gb_upload_is_refused_on_its_size_before_it_is_read(store):
     with pytest.raises(ImportFileError, match=r"^huge.npz: 2,048 MB is over the upload limit of 200 MB"):
         import_upload([Upload()], "", None, "")
     assert store.list(kind=None) == []
+
+
+def test_a_text_column_named_like_a_shapes_factor_draws_on_the_embeddings_page(store, tmp_path):
+    """An import's metadata column "colour" holding words (not the shapes set's numeric hue) once broke the
+    map's hover text with a traceback; the page now draws it, and the hover shows the word."""
+    x, names = _points(n_per=10)
+    pd.DataFrame({"embedding": list(x), "label": names, "colour": ["red", "green"] * 15}).to_parquet(tmp_path / "c.parquet")
+    run_id = import_file(store, tmp_path / "c.parquet", score=False)
+    at = AppTest.from_file(str(ROOT / "pages/4_Embeddings.py"), default_timeout=90)
+    at.query_params["run"] = run_id
+    at.run()
+    at.sidebar.radio(key="emb_method").set_value("pca").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [chart] = at.get("plotly_chart")
+    hover = json.dumps(json.loads(chart.proto.spec)["data"])
+    assert "colour red" in hover and "colour green" in hover
+
+
+def test_a_failing_view_is_one_line_and_the_page_goes_on(store, tmp_path, monkeypatch):
+    """A bug in one of the Embeddings page's views is one line (the traceback goes to the server's log)."""
+    from sslviz.ui import embedding_panels
+
+    x, names = _points(n_per=10)
+    path, _ = _write("npz", tmp_path, x, names)
+    run_id = import_file(store, path, score=False)
+    at = AppTest.from_file(str(ROOT / "pages/4_Embeddings.py"), default_timeout=90)
+    at.query_params["run"] = run_id
+    monkeypatch.setattr(embedding_panels, "explore", lambda *a: 1 / 0)
+    at.run()
+    assert not at.exception
+    assert any("The Explore view could not be drawn (ZeroDivisionError" in e.value for e in at.error)
+    assert at.radio(key="emb_view").value == "Explore"  # the page around it is drawn

@@ -14,14 +14,17 @@ Classroom affordances, shared by every page:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import threading
 from collections import OrderedDict
 
 import streamlit as st
-from streamlit.errors import StreamlitPageNotFoundError
+from streamlit.errors import FragmentHandledException, StreamlitPageNotFoundError
 
+from sslviz.core.errors import SslvizError
 from sslviz.training.runs import RunStore
 from sslviz.ui.server_exit import exit_promptly_when_stopped
 
@@ -292,3 +295,18 @@ def ensure_pretrained():
         return install_in_background(store())
     except Exception:  # noqa: BLE001 - a read-only store must not break a page
         return None
+
+
+@contextlib.contextmanager
+def one_line_on_error(what: str):
+    """Draw a view; if it fails, one line on the page (the traceback goes to the server's log) and the
+    rest of the page goes on. Streamlit's rerun and stop are BaseExceptions and pass through."""
+    try:
+        yield
+    except FragmentHandledException:  # a fragment's own error, already drawn by Streamlit
+        raise
+    except SslvizError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug in one view must not become a traceback on a class's screen
+        logging.getLogger("sslviz").exception("%s failed", what)
+        st.error(f"{what} could not be drawn ({type(exc).__name__}: {exc}); the server's log has the details.")
