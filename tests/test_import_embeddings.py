@@ -334,6 +334,8 @@ def test_compare_and_label_efficiency_list_the_import(page, key, store, tmp_path
     assert select.value == [run_id] and "imported: feats.npz" in select.format_func(run_id)
     if key == "cmp-runs":
         assert any("Imported embeddings are left out of the race" in c.value for c in at.caption)
+        assert any("imported, so no training curves" in c.value for c in at.caption)  # not two empty charts
+        assert not [c for c in at.get("plotly_chart") if c.proto.id and "cmp-training" in c.proto.id]
     else:
         assert "scored on its own train/test rows" in select.format_func(run_id)
 

@@ -55,8 +55,13 @@ def curves_and_leaderboard(run_ids: list[str]) -> None:
         series = _versioned("series", version, lambda: dict(zip(
             [labels[r] for r in run_ids], compare.training_series(s, run_ids).values())))
         x = "elapsed" if axis.startswith("wall") else "epoch"
-        fig = shared(("overlay", str(s.root), version, x), lambda: _tall(overlay_training(series, x), len(series)))
-        st.plotly_chart(fig, key="cmp-training", width="stretch")
+        imported = [r for r in run_ids if s.get(r)["kind"] == "import"]  # nothing was trained here: no curves
+        if imported:
+            st.caption(f"{', '.join(labels[r] for r in imported)}: imported, so no training curves; "
+                       "the leaderboard below has its scores.")
+        if len(imported) < len(run_ids):
+            fig = shared(("overlay", str(s.root), version, x), lambda: _tall(overlay_training(series, x), len(series)))
+            st.plotly_chart(fig, key="cmp-training", width="stretch")
         _alignment_uniformity(s, run_ids, labels, version, "cmp-au")
 
         st.subheader("Label efficiency")
