@@ -38,10 +38,15 @@ def embedding_neighbours(features: np.ndarray, i: int, k: int = 8) -> tuple[np.n
 
 def pixel_neighbours(images, i: int, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """(rows, Euclidean distances in [0, 1] pixel units) of the k images closest to image i."""
-    x = np.asarray(images).reshape(len(images), -1).astype(np.float32) / 255.0
+    x = np.asarray(images).reshape(len(images), -1)  # uint8: converted a chunk at a time (70,000 photos: 860 MB as float)
     if not 0 <= i < len(x):
         raise ConfigError(f"point: row {i} is not among the {len(x)} images")
-    d = np.sqrt(np.maximum(((x - x[i]) ** 2).sum(1), 0.0))
+    ref = x[i].astype(np.float32) / 255.0
+    d = np.empty(len(x), dtype=np.float32)
+    for start in range(0, len(x), 8192):
+        chunk = x[start:start + 8192].astype(np.float32) / 255.0
+        d[start:start + len(chunk)] = ((chunk - ref) ** 2).sum(1)
+    d = np.sqrt(np.maximum(d, 0.0))
     rows = _top(d, i, k, largest=False)
     return rows, d[rows]
 

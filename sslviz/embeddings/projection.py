@@ -9,7 +9,8 @@
   agree.
 - The metric (cosine by default, the one the kNN monitor uses) applies to all methods: for
   cosine, the features are L2-normalised first, so PCA and t-SNE see what UMAP sees.
-- Above `max_points` a seeded random subsample is projected and `Projection.note` says so.
+- Above `max_points` (default 100,000: whole datasets are drawn) a seeded random subsample is projected
+  and `Projection.note` says so; t-SNE is capped at TSNE_MAX_POINTS the same way.
 - Results are cached as .npz files in the run directory (`projections/`), named by the source,
   the epoch, the parameters that change the result and a fingerprint of the features; a cache
   file that does not match its parameters (or cannot be read) is recomputed, and a read-only
@@ -42,7 +43,9 @@ METHODS = {
 }
 METHOD_NAMES = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
 METRICS = ("cosine", "euclidean")
-DEFAULT_MAX_POINTS = 10_000
+DEFAULT_MAX_POINTS = 100_000  # the whole test set or more (full MNIST: 70,000) is drawn; the 2-D plot is WebGL
+MAX_POINTS_INPUT = 250_000  # the page's sample-size input goes up to this
+TSNE_MAX_POINTS = 20_000  # t-SNE (Barnes-Hut, scikit-learn) takes minutes above this: a seeded sample of it
 PROJECTION_DIR = "projections"
 
 
@@ -130,6 +133,9 @@ class Projection:
     @property
     def note(self) -> str:
         """A visible note when only a subsample is shown (empty otherwise)."""
+        if len(self.rows) < self.total and self.params.method == "tsne" and len(self.rows) < self.params.max_points:
+            return (f"Showing a random {len(self.rows):,} of {self.total:,} points: t-SNE is capped at "
+                    f"{TSNE_MAX_POINTS:,} points (it takes minutes above); UMAP and PCA draw them all.")
         if len(self.rows) < self.total:
             return (f"Showing a random {len(self.rows):,} of {self.total:,} points (sample-size limit "
                     f"{self.params.max_points:,}); raise it under the projection settings to see all.")
@@ -206,7 +212,8 @@ def project(features: np.ndarray, params: ProjectionParams | None = None, *, cac
         hit = load_cached(cache, params, total)
         if hit is not None:
             return hit
-    rows = subsample(total, params.max_points, params.seed)
+    limit = min(params.max_points, TSNE_MAX_POINTS) if params.method == "tsne" else params.max_points
+    rows = subsample(total, limit, params.seed)
     check_projectable(features, params, rows)
     t0 = time.perf_counter()
     variance = 1.0 if params.method == "pca" else params.pca_variance

@@ -30,6 +30,7 @@ from .common import refresh_every, store, wait_for_job
 from .run_choice import run_labels
 
 GRID_MAX = 60
+EVOLUTION_MAX = 10_000  # points in the evolution: each frame is a UMAP and the animation sends every frame
 NEIGHBOURS = 8
 
 
@@ -107,6 +108,7 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
     _show_bad_run_note(choice)
     facts = S.factors(emb)
     spec = V.colour_controls(emb, list(facts))
+    aids = V.map_aid_controls(min(len(emb), params.max_points))
     proj = V.projection_or_pca(emb, params, choice.run_dir)
     if proj is None:
         return
@@ -119,6 +121,9 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
     with left:
         shown = proj.params.label() + ("" if proj.params == params.validate() else " — while the asked-for one computes")
         fig = V.figure(emb, proj, colouring, facts, title=f"{emb.title} · {shown}")
+        found = V.decorate(fig, emb, proj, colouring, aids)
+        if found:
+            st.caption(found)
         event = st.plotly_chart(fig, key="emb_plot", on_select="rerun", selection_mode=("points", "box", "lasso"),
                                 width="stretch", config=V.PLOT_CONFIG)
         if proj.note:
@@ -175,6 +180,8 @@ def _sequence_job(run_id: str, run_dir, epochs: list[int], params: P.ProjectionP
 
 def evolution(choice: S.Choice, params: P.ProjectionParams) -> None:
     epochs = frame_epochs(choice.epochs)
+    if params.max_points > EVOLUTION_MAX:  # frames multiply the points the browser animates
+        params = replace(params, max_points=EVOLUTION_MAX)
     if len(epochs) < 2:
         st.info("Evolution needs at least two snapshots; this run has "
                 f"{len(choice.epochs)}. The trainer saves one every `snapshot_every` epochs (and one before training).")
@@ -183,6 +190,8 @@ def evolution(choice: S.Choice, params: P.ProjectionParams) -> None:
     if emb is None:
         return
     note = "" if len(epochs) == len(choice.epochs) else f" ({len(epochs)} of {len(choice.epochs)} snapshots, evenly spaced)"
+    if len(emb) > params.max_points:
+        note += f"; a seeded {params.max_points:,} of {len(emb):,} points (the evolution is capped at {EVOLUTION_MAX:,})"
     st.caption(f"{P.METHOD_NAMES[params.method]} of epochs {', '.join(map(str, epochs))}{note}. Each frame starts from the "
                "next one's layout and is rotated onto it (Procrustes), so points move only as much as the embedding does.")
     try:

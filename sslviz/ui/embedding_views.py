@@ -15,7 +15,7 @@ on hover; a click shows it beside the plot instead, and the tooltip names class 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import streamlit as st
@@ -24,7 +24,7 @@ from sslviz.core.errors import SslvizError
 from sslviz.embeddings import projection as P
 from sslviz.embeddings.colouring import COLOURINGS, ColourBy, colour_points
 from sslviz.embeddings.projection_jobs import jobs, wait, warm_state
-from sslviz.plots.embeddings import categorical_scatter, continuous_scatter, customdata_for, palette
+from sslviz.plots.embeddings import LARGE_HOVER, categorical_scatter, continuous_scatter, customdata_for, palette
 
 from .common import refresh_every, wait_for_job
 
@@ -50,8 +50,10 @@ def projection_settings() -> P.ProjectionParams:
                                          "and slower (10,000 MNIST points: 200 take 2.3 s; 500 take about 5 s and keep "
                                          "6% more of each point's neighbours)")
         perplexity = st.slider("perplexity (t-SNE)", 5, 50, 30, key="emb_perp")
-        max_points = st.number_input("sample size (max points)", 10, 100_000, P.DEFAULT_MAX_POINTS, step=1000,
-                                     key="emb_max", help="above this a random sample is projected (seeded)")
+        max_points = st.number_input("sample size (max points)", 10, P.MAX_POINTS_INPUT, P.DEFAULT_MAX_POINTS,
+                                     step=1000, key="emb_max",
+                                     help="above this a random sample is projected (seeded); every point up to it is "
+                                          f"drawn (WebGL); t-SNE stops at {P.TSNE_MAX_POINTS:,}")
         seed = st.number_input("seed", 0, 10_000, 0, key="emb_seed")
         reference = st.toggle("UMAP by umap-learn itself", False, key="emb_umap_learn",
                               help="off: sslviz's own UMAP optimiser (the same algorithm, faster: BENCHMARKS.md, 'UMAP'); "
@@ -184,6 +186,15 @@ def colour_controls(emb, factor_names: list[str], key: str = "emb") -> ColourBy:
     return ColourBy("label")
 
 
+def _hover_value(v) -> str:
+    """A factor's value for the hover: a number to 2 decimals, anything else (an imported embedding's text
+    column, e.g. colour = "red") as it is."""
+    try:
+        return f"{float(v):.2f}"
+    except (TypeError, ValueError):
+        return str(v)
+
+
 def hover_text(emb, rows: np.ndarray, factors: dict) -> np.ndarray:
     names = emb.label_names()
     extra = [f for f in ("colour", "size", "rotation") if f in factors]
@@ -191,7 +202,7 @@ def hover_text(emb, rows: np.ndarray, factors: dict) -> np.ndarray:
     for r in rows:
         text = f"<b>{names[r]}</b> · image #{int(emb.index[r])}"
         if extra:
-            text += "<br>" + " · ".join(f"{f} {float(factors[f][r]):.2f}" for f in extra)
+            text += "<br>" + " · ".join(f"{f} {_hover_value(factors[f][r])}" for f in extra)
         out.append(text)
     return np.array(out, dtype=object)
 
@@ -200,7 +211,8 @@ def figure(emb, proj: P.Projection, colouring, factors: dict, title: str = "", c
            highlight: np.ndarray | None = None, height: int = 560):
     """The plotly figure of a projection under a colouring."""
     custom = customdata_for(proj.rows, emb.index[proj.rows])
-    hover = hover_text(emb, proj.rows, factors)
+    large = len(proj.rows) >= LARGE_HOVER and colouring.values is None  # a template per trace, not a text per point
+    hover = None if large else hover_text(emb, proj.rows, factors)
     revision = f"{proj.params.key()}-{emb.source}-{emb.epoch}"
     if colouring.values is not None:
         return continuous_scatter(proj.coords, colouring.values, custom, hover, colouring.legend, title, revision,
@@ -208,6 +220,58 @@ def figure(emb, proj: P.Projection, colouring, factors: dict, title: str = "", c
     return categorical_scatter(proj.coords, colouring.categories, custom, hover, colouring.order,
                                colours or palette(colouring.order), title, colouring.legend, revision,
                                highlight=highlight, height=height)
+
+
+# ---- aids for large maps: density, labels on clusters, search (sslviz.embeddings.map_aids) -----------
+
+
+LARGE_MAP = 20_000  # from this many points the density contours are on by default
+
+
+@dataclass
+class MapAids:
+    density: bool = False
+    labels: bool = True
+    query: str = ""
+
+
+def map_aid_controls(n_points: int, key: str = "emb") -> MapAids:
+    """One row above the plot: density contours, labels on the clusters, a search box."""
+    cols = st.columns([1, 1, 2.4])
+    dens = cols[0].toggle("density", n_points >= LARGE_MAP, key=f"{key}_density",
+                          help="binned density as contours under the points: where 70,000 points overlap, "
+                               "the contours show how many lie there (2D)")
+    labels = cols[1].toggle("labels on the map", True, key=f"{key}_labels",
+                            help="each class's or cluster's name at the median position of its points (2D)")
+    query = cols[2].text_input("search", "", key=f"{key}_search", placeholder="a label, an image number or a file name",
+                               help="case-insensitive: labels containing it, the image number (#123), or any text "
+                                    "column of an import (file names, metadata values); matches are ringed")
+    return MapAids(bool(dens), bool(labels), str(query or ""))
+
+
+def decorate(fig, emb, proj: P.Projection, colouring, aids: MapAids) -> str:
+    """Add the aids to a figure; returns a one-line note on the search ('' when there is none)."""
+    from sslviz.embeddings import map_aids as A
+    from sslviz.plots.embeddings import add_density, add_labels, add_search
+
+    two_d = proj.params.dims == 2
+    if aids.density and two_d:
+        add_density(fig, proj.coords)
+    if aids.labels and two_d:
+        names = colouring.categories if colouring.values is None else np.asarray(emb.label_names(), dtype=object)[proj.rows]
+        add_labels(fig, A.label_positions(proj.coords, names))
+    match = A.search(aids.query, np.asarray(emb.label_names(), dtype=object)[proj.rows], emb.index[proj.rows],
+                     {k: np.asarray(v)[proj.rows] for k, v in A.search_columns(emb).items()})
+    if match is None:
+        return ""
+    if match.count:
+        rows = proj.rows[match.mask]
+        text = np.full(len(proj.rows), "", dtype=object)
+        text[match.mask] = hover_text(emb, rows, {})
+        add_search(fig, proj.coords, match.mask, customdata_for(proj.rows, emb.index[proj.rows]), text,
+                   f"search: {match.count:,}")
+    return (f"'{aids.query.strip()}': {match.count:,} of {len(proj.rows):,} points match"
+            + (f" (by {match.how}); ringed in black" if match.count else ""))
 
 
 def _fmt(name: str, value) -> str:
