@@ -72,12 +72,19 @@ def busy_jobs():
 
 
 def test_finished_run_pca_first_then_umap_and_url_written_back(store, add_finished_run):
+    """The PCA (here already computed: the run's 1,024-d features make it a job of the projection thread,
+    which the gate below holds) is shown at once while the asked-for UMAP waits its turn; then the UMAP."""
     run_id = add_finished_run(store)
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.query_params["run"] = run_id
+    at.session_state["emb_method"] = "pca"
+    at.run()
+    assert not at.exception and "PCA 2D" in titles(at)[0]
     gate = busy_jobs()
     try:
-        at = open_page(run=run_id)
+        at.sidebar.radio(key="emb_method").set_value("umap").run()
         assert not at.exception
-        assert "computing in the background" in texts(at, "info")
+        assert "computing in the background" in texts(at, "info") and "PCA is shown meanwhile" in texts(at, "info")
         assert "PCA 2D" in titles(at)[0] and f"{run_id} · epoch 2" in titles(at)[0]
         assert at.query_params["run"] == run_id and at.query_params["epoch"] == "2"
     finally:
