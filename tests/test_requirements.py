@@ -10,7 +10,8 @@ from pathlib import Path
 from sslviz.server import doctor
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL = {"sslviz"} | {p.stem for p in Path(__file__).parent.glob("*.py")}  # the tests' own modules
+LOCAL = ({"sslviz"} | {p.stem for p in Path(__file__).parent.glob("*.py")}  # the tests' own modules
+         | {p.stem for p in (Path(__file__).parent.parent / "bench").glob("*.py")})  # and the bench scripts
 
 
 def _imported_top_level_modules() -> set[str]:
