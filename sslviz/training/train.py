@@ -10,6 +10,10 @@ by the papers' protocol (final_scores.py: whole train split as the bank, whole t
 figure to quote; the monitor's kNN is the curve's estimate.
 Training stops at the epoch budget, the wall-clock budget (`time_budget`, evaluation included),
 or when the reporter says the user asked it to stop.
+
+`run` is the loop, top to bottom; beside it: run_setup.py (seeds, device, data with the recipe resolved
+once, method, optimiser), monitor.py (the live evaluation), and below `run` the loop's small helpers
+(resume, one training step, the report clock, the end of an epoch, the summary).
 """
 
 from __future__ import annotations
@@ -19,30 +23,17 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from sslviz.augment.engine import Pipeline
 from sslviz.core import distributed
 from sslviz.core.errors import SslvizError
 from sslviz.core.files import atomic_write_bytes
-from sslviz.evaluation.collapse_gauge import collapse_metrics
-from sslviz.evaluation.fewshot_stats import stratified_draw
-from sslviz.evaluation.protocols import (
-    extract_features,
-    few_label_accuracy,
-    few_label_draws,
-    knn_accuracy,
-    recalibrate_bn,
-)
-from sslviz.methods import get_method
-from sslviz.methods.models import build_backbone, mixed_precision, pick_device
+from sslviz.evaluation.protocols import recalibrate_bn
 
-from .alignment_monitor import AlignmentMonitor
 from .config import RunConfig
 from .final_scores import final_scores
-from .recipes import data_kind, resolve, resolve_with_data, traits
-
+from .monitor import Monitor, compact  # noqa: F401  (train.compact, train.Monitor: read by tests and tools)
+from .run_setup import Setup, build_method, describe, prepare_model, set_up  # noqa: F401  (train.build_method ...)
 
 class Diverged(SslvizError):
     """The loss or the weights became NaN or infinite; the last good checkpoint is kept."""
@@ -89,25 +80,6 @@ def lr_at(progress: float, base_lr: float, warmup: float = 0.05) -> float:
     if progress < warmup:
         return base_lr * (progress + 1e-3) / warmup
     return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
-
-
-def build_method(config: RunConfig, data, device: torch.device):
-    """Backbone + method for the ImageSet `data`, as the config says (completed by the recipe
-    for this kind of data where it leaves things open), on the device."""
-    config = resolve(config, data)
-    pipeline = Pipeline.from_dict(config.pipeline)
-    backbone = build_backbone(config.backbone, data.channels)
-    method = get_method(config.method)(backbone, num_classes=data.num_classes, pipeline=pipeline,
-                                       **config.method_params)
-    return method.to(device, memory_format=torch.channels_last)
-
-
-def prepare_model(method, config: RunConfig, device: torch.device):
-    """What the loop calls: the method, its backbone compiled when asked (in place, so parameter
-    names and checkpoints stay the same), wrapped in DDP when several processes train."""
-    if config.compile:
-        method.backbone.compile()
-    return distributed.wrap(method, device)
 
 
 def start_epoch(method, optimizer, epoch: int, train_x: torch.Tensor) -> None:
@@ -163,204 +135,178 @@ def _diverged(what: str, st: dict, epoch: int, ckpt_path: Path) -> Diverged:
     return Diverged(f"{what} at step {st['step']}: training stopped; {kept}. Try a lower lr.")
 
 
-def compact(features: np.ndarray) -> np.ndarray:
-    """float16 for a snapshot (half the disk), unless float16 cannot hold the values (a diverging
-    network's huge or non-finite features), which stay float32 so that nothing is silently lost."""
-    if np.isfinite(features).all() and np.abs(features).max(initial=0) < 6e4:
-        return features.astype(np.float16)
-    return features.astype(np.float32)
-
-
-class Monitor:
-    """The live evaluation: weighted kNN on a fixed subset of both splits, the collapse gauge,
-    alignment and uniformity (two fixed views of held-out images) and the embedding snapshots. The
-    same subsets every epoch, so the curve measures the network."""
-
-    def __init__(self, data, config: RunConfig, run_dir: Path, device: torch.device, g: torch.Generator):
-        bank_idx = torch.randperm(len(data.train), generator=g)[: config.eval_train_max].sort().values
-        self.test_idx = torch.randperm(len(data.test), generator=g)[: config.eval_test_max].sort().values
-        self.bank_x, self.bank_y = data.train.images[bank_idx], data.train.labels[bank_idx]
-        self.test_x, self.test_y = data.test.images[self.test_idx], data.test.labels[self.test_idx]
-        self.labelled = bool((self.bank_y >= 0).any())
-        self.num_classes, self.device, self.run_dir, self.config = data.num_classes, device, run_dir, config
-        self.geometry = AlignmentMonitor(self.test_x, config.seed)
-        self.knn_pixels = self.few_label_pixels = None
-        if self.labelled:
-            pixels_bank, pixels_test = self.bank_x.flatten(1).float(), self.test_x.flatten(1).float()
-            self.knn_pixels = knn_accuracy(pixels_bank, self.bank_y, pixels_test, self.test_y, self.num_classes)
-            self.draws = few_label_draws(self.bank_y, seed=config.seed)
-            self.few_label_pixels = few_label_accuracy(pixels_bank, self.bank_y, pixels_test, self.test_y, self.draws)
-
-    def __call__(self, method, epoch: int) -> dict:
-        method.eval()
-        bank_f = extract_features(method.embed, self.bank_x, self.device)
-        test_f = extract_features(method.embed, self.test_x, self.device)
-        geometry = self.geometry(method, self.device, with_pixels=epoch == 0)  # alignment, uniformity
-        method.train()
-        values = collapse_metrics(test_f)  # {"spread", "effective_rank"}: the collapse gauge
-        values.update(geometry)
-        if self.labelled:
-            values["knn_accuracy"] = knn_accuracy(bank_f, self.bank_y, test_f, self.test_y, self.num_classes)
-            values["knn_pixels"] = self.knn_pixels
-            values["few_label_linear"] = few_label_accuracy(bank_f, self.bank_y, test_f, self.test_y, self.draws)
-            values["few_label_pixels"] = self.few_label_pixels
-        if epoch % self.config.snapshot_every == 0 or epoch == self.config.epochs:
-            buf = io.BytesIO()
-            np.savez(buf, features=compact(test_f.numpy()), labels=self.test_y.numpy(), index=self.test_idx.numpy())
-            atomic_write_bytes(self.run_dir / f"embeddings_{epoch:04d}.npz", buf.getvalue())
-        return values
-
-
 def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, resume: bool = False) -> dict:
-    """Train one run into run_dir and return its summary; resume=True continues from checkpoint.pt."""
-    config.validate()
-    report = report or Reporter()
+    """Train one run into run_dir and return its summary; resume=True continues from checkpoint.pt.
+
+    Read it like the plain loop of bench/plain_simclr.py: set up, score the untrained network, then
+    for each epoch, for each batch: augment + forward + loss (method.step), backward, optimiser step;
+    at the end of each epoch score, snapshot and checkpoint. Set-up is in run_setup.py, the live
+    evaluation in monitor.py, the loop's bookkeeping in the small helpers below."""
+    config.validate()  # a bad config creates nothing
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed % 2**32)
-    device = distributed.setup(config.device) or pick_device(config.device)
-    world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
-    if not main:
-        report = Reporter()  # only rank 0 talks to the run store
-
-    report.progress(0.0, None, f"loading {config.dataset}")
-    config, data = resolve_with_data(config)  # the recipe for this kind of data fills what the config leaves open
-    if hasattr(report, "resolved"):  # optional in a reporter
-        report.resolved(config.to_dict())
-    train_x, train_y = data.train.images, data.train.labels
-    if config.labels_per_class:
-        keep = torch.as_tensor(stratified_draw(train_y.numpy(), config.labels_per_class, config.seed))
-        train_x, train_y = train_x[keep], train_y[keep]
-    batch_size = min(config.batch_size, len(train_x) // world)  # per process; the global batch is world × this
-    steps_per_epoch = max(1, len(train_x) // (batch_size * world))
-    total_steps = steps_per_epoch * config.epochs
-
-    method = build_method(config, data, device)
-    model = prepare_model(method, config, device)  # the method itself in a single process
-    amp = mixed_precision(config.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    method.generator = torch.Generator(device=device).manual_seed(config.seed + rank)
-    base_lr = config.lr or method.default_lr
-    params = list(method.optimizer_parameters())
-    optimizer = torch.optim.AdamW(params, lr=base_lr, weight_decay=config.weight_decay) if params else None
-    g = torch.Generator().manual_seed(config.seed)  # batch order and monitor subsets
-    monitor = Monitor(data, config, run_dir, device, g)
-
-    data_traits = traits(data)
-    summary: dict = {"device": str(device), "precision": str(amp).replace("torch.", "") if amp else "fp32",
-                     "compiled": config.compile, "processes": world, "train_images": len(train_x),
-                     "test_images_scored": len(monitor.test_x), "knn_pixels": monitor.knn_pixels,
-                     "recipe": {"data": data_traits.describe(), "kind": data_kind(config, data).name,
-                                "backbone": config.backbone, "lr": base_lr, "method_params": config.method_params,
-                                "augmentations": Pipeline.from_dict(config.pipeline).summary()}}
+    s = set_up(config, run_dir, report or Reporter(), Reporter())
+    config, method, report = s.config, s.method, s.report
+    summary = describe(s)
     if hasattr(report, "info"):  # optional in a reporter
         report.info({k: summary[k] for k in ("device", "precision", "compiled", "processes")})
-    # the loop's state: everything a checkpoint needs to continue where it stopped
-    st = {"epoch": 0, "step": 0, "elapsed": 0.0, "train_seconds": 0.0, "images_seen": 0, "knn_random_init": None,
-          "few_label_random_init": None, "start": {}}  # start: the untrained network's gauge and pixel point
-    ckpt_path = run_dir / "checkpoint.pt"
-    if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, device)
-        method.load_state_dict(ckpt["model"])
-        if optimizer is not None and ckpt["optimizer"]:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        method.load_extra_state(ckpt.get("method_extra", {}))
-        st.update({k: ckpt[k] for k in st if k in ckpt})
-        g.set_state(ckpt["batch_rng"])
-        method.generator.set_state(ckpt["augment_rng"].to(method.generator.get_state().device))
-        report.progress(st["step"] / total_steps, None, f"resumed at epoch {st['epoch']}")
-
-    def checkpoint():
-        if main:
-            save_checkpoint(ckpt_path, method, optimizer, config,
-                            {**st, "batch_rng": g.get_state(), "augment_rng": method.generator.get_state().cpu()})
-
-    def evaluate(epoch: int) -> dict:
-        if main and epoch > 0 and method.recalibrate_bn:  # trained on altered inputs: re-estimate the
-            recalibrate_bn(method.embed, method.backbone, train_x, device)  # BN statistics on clean images
-        values = monitor(method, epoch) if main else {}
-        distributed.barrier()
-        return values
+    st = new_state()  # the loop's state: everything a checkpoint needs to continue where it stopped
+    if resume and s.ckpt_path.exists():
+        resume_into(s, st)
 
     start = time.perf_counter() - st["elapsed"]
-    if st["step"] == 0 and st["epoch"] == 0:
-        method.prepare(train_x)
-        last_eval = evaluate(0)
-        report.metrics(0, 0, time.perf_counter() - start, last_eval)
-        report.flush()
-        st["knn_random_init"] = last_eval.get("knn_accuracy")
-        st["few_label_random_init"] = last_eval.get("few_label_linear")
-        gauge = ("spread", "effective_rank", "directions_95", "alignment", "uniformity")
-        st["start"] = {f"{k}_random_init": last_eval.get(k) for k in gauge}
-        st["start"].update({k: last_eval.get(k) for k in ("alignment_pixels", "uniformity_pixels")})
-    else:
-        last_eval = {}
-    stopped_by = "epochs"
-    if not method.trainable:  # a baseline: nothing to learn; score it once and save it
-        checkpoint()
-        stopped_by = "nothing to train"
-    last_report = time.perf_counter()
-    report_interval = getattr(report, "interval", REPORT_INTERVAL)  # the store's reporters duck-type Reporter
+    last_eval = score_untrained(s, st, start) if st["step"] == 0 and st["epoch"] == 0 else {}
+    stopped_by = "epochs" if method.trainable else "nothing to train"
+    if not method.trainable:  # a baseline: nothing to learn; scored once, saved
+        save(s, st)
+    clock = ReportClock(report)
     method.train()
     while st["epoch"] < config.epochs and stopped_by == "epochs":
         epoch = st["epoch"]
-        start_epoch(method, optimizer, epoch, train_x)
-        perm = torch.randperm(len(train_x), generator=g)
-        for i in range(steps_per_epoch):
+        start_epoch(method, s.optimizer, epoch, s.train_x)
+        perm = torch.randperm(len(s.train_x), generator=s.g)
+        for i in range(s.steps_per_epoch):
             t0 = time.perf_counter()
-            progress = st["step"] / total_steps
-            if config.time_budget:
-                progress = max(progress, (t0 - start) / config.time_budget)
+            progress = progress_at(s, st, t0 - start)
             if distributed.broadcast_flag(progress >= 1.0 and st["step"] > 0):  # rank 0's clock decides
                 stopped_by = "time"
                 break
-            first = (i * world + rank) * batch_size
-            idx = perm[first : first + batch_size]
-            x, y = train_x[idx].to(device, non_blocking=True), train_y[idx].to(device, non_blocking=True)
-            lr = lr_at(progress, base_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss, values = model(x, y, idx)  # method.step, through DDP when distributed
-            if not torch.isfinite(loss):
-                raise _diverged(f"loss became {loss.item()}", st, epoch, ckpt_path)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()  # the scaler is a no-op unless fp16
-            scaler.step(optimizer)
-            scaler.update()
+            first = (i * s.world + s.rank) * s.batch_size
+            idx = perm[first : first + s.batch_size]
+            x, y = s.train_x[idx].to(s.device, non_blocking=True), s.train_y[idx].to(s.device, non_blocking=True)
+            lr = lr_at(progress, s.base_lr)
+            values = train_step(s, st, x, y, idx, lr, epoch)
             method.after_step(progress)
-            st["step"] += 1
-            st["images_seen"] += len(idx) * world
-            st["train_seconds"] += time.perf_counter() - t0
-            now = time.perf_counter()
-            if now - last_report > report_interval or i == steps_per_epoch - 1:
-                values.update(lr=lr, images_per_second=st["images_seen"] / max(st["train_seconds"], 1e-9))
-                report.metrics(st["step"], epoch + (i + 1) / steps_per_epoch, now - start, values)
-                eta = (now - start) / max(progress, 1e-6) * (1 - progress) if progress > 0 else None
-                report.progress(progress, eta, f"epoch {epoch + 1}/{config.epochs}")
-                last_report = now
-            if distributed.broadcast_flag(main and now == last_report and report.should_stop()):
+            count_step(s, st, len(idx), t0)
+            reported = clock.step(st, epoch, i, s.steps_per_epoch, start, progress, values, lr, config.epochs)
+            if distributed.broadcast_flag(s.main and reported and report.should_stop()):
                 stopped_by = "user"
                 break
-        if not weights_finite(method):  # never score or save a diverged network over the last good one
-            raise _diverged("the weights became NaN or infinite", st, epoch, ckpt_path)
-        st["epoch"] = epoch + 1
-        last_eval = evaluate(st["epoch"])
-        report.metrics(st["step"], st["epoch"], time.perf_counter() - start, last_eval)
-        report.flush()
-        st["elapsed"] = time.perf_counter() - start
-        checkpoint()
+        last_eval = end_epoch(s, st, epoch, start)
         if distributed.broadcast_flag(bool(config.time_budget) and time.perf_counter() - start >= config.time_budget):
             stopped_by = "time"
     seconds = round(time.perf_counter() - start, 2)
     papers = None
-    if main and config.final_scores and monitor.labelled and stopped_by != "user":  # the final figure, by the papers' protocol
+    if s.main and config.final_scores and s.monitor.labelled and stopped_by != "user":  # the figure to quote
         report.progress(1.0, None, "scoring with the papers' protocol (whole train and test splits)")
         store_root = run_dir.parent if (run_dir.parent / "sslviz.db").exists() else None  # its baselines' cache
-        papers = final_scores(method, config, data, device, store_root)
+        papers = final_scores(method, config, s.data, s.device, store_root)
     report.progress(1.0, 0.0, f"finished: {stopped_by}")
     report.flush()
+    return summarise(s, st, summary, last_eval, seconds, stopped_by, papers)
+
+
+# ---- the loop's helpers, in the order the loop calls them -------------------------------------------
+
+
+def new_state() -> dict:
+    return {"epoch": 0, "step": 0, "elapsed": 0.0, "train_seconds": 0.0, "images_seen": 0, "knn_random_init": None,
+            "few_label_random_init": None, "start": {}}  # start: the untrained network's gauge and pixel point
+
+
+def resume_into(s: Setup, st: dict) -> None:
+    """Weights, optimiser, method state, counters and random generators from checkpoint.pt."""
+    ckpt = load_checkpoint(s.ckpt_path, s.device)
+    s.method.load_state_dict(ckpt["model"])
+    if s.optimizer is not None and ckpt["optimizer"]:
+        s.optimizer.load_state_dict(ckpt["optimizer"])
+    s.method.load_extra_state(ckpt.get("method_extra", {}))
+    st.update({k: ckpt[k] for k in st if k in ckpt})
+    s.g.set_state(ckpt["batch_rng"])
+    s.method.generator.set_state(ckpt["augment_rng"].to(s.method.generator.get_state().device))
+    s.report.progress(st["step"] / s.total_steps, None, f"resumed at epoch {st['epoch']}")
+
+
+def save(s: Setup, st: dict) -> None:
+    if s.main:
+        save_checkpoint(s.ckpt_path, s.method, s.optimizer, s.config,
+                        {**st, "batch_rng": s.g.get_state(), "augment_rng": s.method.generator.get_state().cpu()})
+
+
+def evaluate(s: Setup, epoch: int) -> dict:
+    """The monitor's readings (rank 0), after re-estimating BN statistics on clean images for the
+    methods that train on altered inputs."""
+    if s.main and epoch > 0 and s.method.recalibrate_bn:
+        recalibrate_bn(s.method.embed, s.method.backbone, s.train_x, s.device)
+    values = s.monitor(s.method, epoch) if s.main else {}
+    distributed.barrier()
+    return values
+
+
+def score_untrained(s: Setup, st: dict, start: float) -> dict:
+    """Epoch 0: the untrained network's readings, kept as the run's start (its baselines)."""
+    s.method.prepare(s.train_x)
+    values = evaluate(s, 0)
+    s.report.metrics(0, 0, time.perf_counter() - start, values)
+    s.report.flush()
+    st["knn_random_init"] = values.get("knn_accuracy")
+    st["few_label_random_init"] = values.get("few_label_linear")
+    gauge = ("spread", "effective_rank", "directions_95", "alignment", "uniformity")
+    st["start"] = {f"{k}_random_init": values.get(k) for k in gauge}
+    st["start"].update({k: values.get(k) for k in ("alignment_pixels", "uniformity_pixels")})
+    return values
+
+
+def progress_at(s: Setup, st: dict, elapsed: float) -> float:
+    """How far through its budget the run is: steps, or wall clock when a time budget is set."""
+    progress = st["step"] / s.total_steps
+    return max(progress, elapsed / s.config.time_budget) if s.config.time_budget else progress
+
+
+def train_step(s: Setup, st: dict, x, y, idx, lr: float, epoch: int) -> dict:
+    """One optimiser step on one batch (augment + forward + loss inside method.step); its metrics."""
+    for group in s.optimizer.param_groups:
+        group["lr"] = lr
+    with torch.autocast(s.device.type, dtype=s.amp or torch.float32, enabled=s.amp is not None):
+        loss, values = s.model(x, y, idx)  # method.step, through DDP when distributed
+    if not torch.isfinite(loss):
+        raise _diverged(f"loss became {loss.item()}", st, epoch, s.ckpt_path)
+    s.optimizer.zero_grad(set_to_none=True)
+    s.scaler.scale(loss).backward()  # the scaler is a no-op unless fp16
+    s.scaler.step(s.optimizer)
+    s.scaler.update()
+    return values
+
+
+def count_step(s: Setup, st: dict, batch: int, t0: float) -> None:
+    st["step"] += 1
+    st["images_seen"] += batch * s.world
+    st["train_seconds"] += time.perf_counter() - t0
+
+
+class ReportClock:
+    """Reports a training step at most every `interval` seconds (the last step of an epoch always)."""
+
+    def __init__(self, report):
+        self.report, self.last = report, time.perf_counter()
+        self.interval = getattr(report, "interval", REPORT_INTERVAL)  # the store's reporters duck-type Reporter
+
+    def step(self, st, epoch, i, steps_per_epoch, start, progress, values, lr, epochs) -> bool:
+        now = time.perf_counter()
+        if not (now - self.last > self.interval or i == steps_per_epoch - 1):
+            return False
+        values.update(lr=lr, images_per_second=st["images_seen"] / max(st["train_seconds"], 1e-9))
+        self.report.metrics(st["step"], epoch + (i + 1) / steps_per_epoch, now - start, values)
+        eta = (now - start) / max(progress, 1e-6) * (1 - progress) if progress > 0 else None
+        self.report.progress(progress, eta, f"epoch {epoch + 1}/{epochs}")
+        self.last = now
+        return True
+
+
+def end_epoch(s: Setup, st: dict, epoch: int, start: float) -> dict:
+    """Never score or save a diverged network over the last good one; else score, report, checkpoint."""
+    if not weights_finite(s.method):
+        raise _diverged("the weights became NaN or infinite", st, epoch, s.ckpt_path)
+    st["epoch"] = epoch + 1
+    values = evaluate(s, st["epoch"])
+    s.report.metrics(st["step"], st["epoch"], time.perf_counter() - start, values)
+    s.report.flush()
+    st["elapsed"] = time.perf_counter() - start
+    save(s, st)
+    return values
+
+
+def summarise(s: Setup, st: dict, summary: dict, last_eval: dict, seconds: float, stopped_by: str, papers) -> dict:
     summary.update(
         epochs=st["epoch"],
         steps=st["step"],
@@ -370,7 +316,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         knn_accuracy=last_eval.get("knn_accuracy"),
         knn_random_init=st["knn_random_init"],
         few_label_linear=last_eval.get("few_label_linear"),
-        few_label_pixels=monitor.few_label_pixels,
+        few_label_pixels=s.monitor.few_label_pixels,
         few_label_random_init=st.get("few_label_random_init"),
         spread=last_eval.get("spread"),
         effective_rank=last_eval.get("effective_rank"),
@@ -379,7 +325,7 @@ def run(config: RunConfig, run_dir: str | Path, report: Reporter | None = None, 
         uniformity=last_eval.get("uniformity"),
         **st.get("start", {}),
         stopped_by=stopped_by,
-        knn_bank=len(monitor.bank_x),  # the live monitor's estimate: its bank (test: test_images_scored)
+        knn_bank=len(s.monitor.bank_x),  # the live monitor's estimate: its bank (test: test_images_scored)
     )
     if papers is not None:
         summary["papers"] = papers
