@@ -77,6 +77,8 @@ def test_70000_points_on_the_page_webgl_density_labels_and_search(store, tmp_pat
     assert "Showing a random" not in " ".join(c.value for c in at.caption)
     assert any(t["type"] == "contour" and t["name"] == "density" for t in spec["data"])  # on by default at this size
     labels = {a["text"] for a in spec["layout"].get("annotations", [])}
+    # a label lets a click through to the point beneath it (tests/test_browser_embeddings.py clicks one)
+    assert all(a.get("captureevents") is False and "hovertext" not in a for a in spec["layout"]["annotations"])
     assert {f"<b>{c}</b>" for c in CLASSES} <= labels  # each class named at its median position
 
     at.toggle(key="emb_density").set_value(False).run()

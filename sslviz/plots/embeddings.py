@@ -230,10 +230,12 @@ def add_density(fig: go.Figure, coords: np.ndarray) -> go.Figure:
 
 
 def add_labels(fig: go.Figure, spots: list[tuple[str, float, float, int]]) -> go.Figure:
-    """Each category's name at its median position (annotations: they do not catch hover or selection)."""
-    for name, x, y, count in spots:
+    """Each category's name at its median position, as annotations that let clicks, hover and selection
+    through to the points beneath (an annotation with a hover text would catch them: a click on the
+    point under a label then opened nothing)."""
+    for name, x, y, _count in spots:
         fig.add_annotation(x=x, y=y, text=f"<b>{name}</b>", showarrow=False, font=dict(size=12, color="#111"),
-                           bgcolor="rgba(255,255,255,0.7)", borderpad=2, hovertext=f"{name}: {count:,} points")
+                           bgcolor="rgba(255,255,255,0.7)", borderpad=2, captureevents=False)
     return fig
 
 
