@@ -191,7 +191,9 @@ def large_data(args) -> tuple[np.ndarray, np.ndarray, str]:
     if use_mnist:
         sub = argparse.Namespace(**{**vars(args), "points": args.large_points, "run": None, "shapes": False})
         feats, labels, _ = load_data(sub)
-        return feats, labels, f"{len(feats):,} MNIST images (train, then test), untrained small-cnn ({feats.shape[1]}-d)"
+        if len(feats) >= args.large_points or args.large_data == "mnist":
+            return feats, labels, f"{len(feats):,} MNIST images (train, then test), untrained small-cnn ({feats.shape[1]}-d)"
+        # auto, and the folder holds fewer images than asked (e.g. only the 10,000 test images): not a large row
     return synthetic_embedding(args.large_points, seed=args.seed)
 
 
