@@ -87,7 +87,7 @@ def test_one_draw_for_supervised_runs_experiments_and_the_few_shot_colouring(tmp
 
     from sslviz.data import load_dataset
     from sslviz.embeddings.neighbours import few_shot
-    from sslviz.training import train
+    from sslviz.training import run_setup, train
     from sslviz.ui.teaching_views import pick_images
 
     cfg = tiny_config(method="supervised", labels_per_class=5, seed=3)
@@ -95,7 +95,7 @@ def test_one_draw_for_supervised_runs_experiments_and_the_few_shot_colouring(tmp
     labels = data.train.labels.numpy()
     expected = stratified_draw(labels, 5, cfg.seed)
     drawn = []
-    monkeypatch.setattr(train, "stratified_draw", lambda *a: drawn.append(stratified_draw(*a)) or drawn[-1])
+    monkeypatch.setattr(run_setup, "stratified_draw", lambda *a: drawn.append(stratified_draw(*a)) or drawn[-1])
     summary = train.run(cfg, tmp_path)
     assert len(drawn) == 1 and np.array_equal(drawn[0], expected)
     assert summary["train_images"] == len(expected) == 50
