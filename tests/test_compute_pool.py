@@ -68,6 +68,36 @@ def test_a_killed_child_fails_its_job_with_one_line_and_is_replaced():
     assert pid != old
 
 
+def test_a_child_that_died_while_idle_is_replaced_for_the_next_job():
+    """No job was running when the child died (killed, or gone with a process that shared it): the next
+    call must not inherit that death as its own error; it runs in a fresh child."""
+    compute_pool.call(whoami, 0)
+    old = compute_pool.child_pid()
+    os.kill(old, signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline and not getattr(compute_pool._state["pool"], "_broken", False):
+        time.sleep(0.05)  # the executor notices the death (as it will have long before a user's next click)
+    assert compute_pool._state["pool"]._broken
+    pid, doubled = compute_pool.call(whoami, 21)
+    assert pid != old and doubled == 42
+
+
+def test_a_job_that_failed_because_the_child_died_is_asked_again():
+    """The page's one line says "try again": asking again for the same key runs the job afresh, where
+    any other failure (bad input) stays the answer until retry=True."""
+    from concurrent.futures import Future
+
+    from sslviz.embeddings.projection_jobs import Jobs, wait
+
+    q = Jobs()
+    died = q.submit("k-died", lambda: (_ for _ in ()).throw(compute_pool.ChildStopped("stopped; try again")))
+    bad = q.submit("k-bad", lambda: (_ for _ in ()).throw(SslvizError("bad input")))
+    assert wait(died, 10) and wait(bad, 10)
+    again = q.submit("k-died", int)
+    assert again is not died and wait(again, 10) and again.result() == 0
+    assert q.submit("k-bad", int) is bad and isinstance(bad, Future)
+
+
 def test_a_projection_job_runs_in_the_child(tmp_path):
     from sslviz.embeddings.projection import ProjectionParams, project
     from sslviz.embeddings.projection_jobs import jobs, wait

@@ -193,19 +193,40 @@ def shutdown() -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+class ChildStopped(SslvizError):
+    """The child died with this job in hand (killed, out of memory): asking again starts a fresh one."""
+
+
 def call(fn, *args, **kwargs):
-    """fn(*args, **kwargs) in the child process; blocks until it returns."""
+    """fn(*args, **kwargs) in the child process; blocks until it returns.
+
+    A child that died while idle (killed, or stopped with the process that shared it) leaves a broken
+    pool behind; the next call finds it so at submit and starts a fresh child for its job instead of
+    failing. Only the job in hand when a child dies fails (with one line)."""
     pool = _pool()
     try:
-        return pool.submit(fn, *args, **kwargs).result()  # submit raises RuntimeError once shut down
+        job = pool.submit(fn, *args, **kwargs)  # raises RuntimeError once shut down
+    except (BrokenProcessPool, RuntimeError) as exc:
+        if not isinstance(exc, BrokenProcessPool) and not str(exc).startswith("cannot schedule new futures"):
+            raise
+        _forget(pool)
+        pool = _pool()
+        job = pool.submit(fn, *args, **kwargs)
+    try:
+        return job.result()
     except (BrokenProcessPool, RuntimeError) as exc:
         if not isinstance(exc, BrokenProcessPool) and not str(exc).startswith("cannot schedule new futures"):
             raise  # the function's own RuntimeError, raised in the child
-        with _lock:
-            if _state["pool"] is pool:
-                _state["pool"] = None
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise SslvizError("the background computation process stopped (out of memory?); try again") from None
+        _forget(pool)
+        raise ChildStopped("the background computation process stopped (out of memory?); try again") from None
+
+
+def _forget(pool) -> None:
+    """Drop a broken or shut-down pool; the next _pool() starts a fresh child."""
+    with _lock:
+        if _state["pool"] is pool:
+            _state["pool"] = None
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def child_pid() -> int | None:

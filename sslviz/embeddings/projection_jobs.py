@@ -12,7 +12,9 @@ which keeps the compiled code warm between jobs.
   daemon, so it never keeps a process (a test run, the CLI) alive. `submit_to_child` runs a
   module-level function in the child process; `submit` runs any callable in the thread.
 - A failed job keeps its exception (a one-line SslvizError for bad input): the page shows it,
-  and the same request is not retried on every poll; `submit(..., retry=True)` tries again.
+  and the same request is not retried on every poll; `submit(..., retry=True)` tries again. A job
+  that failed only because the compute child died under it (compute_pool.ChildStopped) is asked
+  again at the next request: its one line says "try again", and trying again works.
 - `warm_up_in_background()` is called by every page (sslviz.ui.common.page) and starts the
   warm-up once per process: tiny UMAP fits (2D, 3D) and a PCA, which loads (or,
   the very first time, compiles and caches) every numba function a projection needs, in the
@@ -82,7 +84,7 @@ class Jobs:
         is waiting for should not queue behind a class's UMAPs); equal priorities run in order."""
         with self._lock:
             job = self._jobs.get(key)
-            if job is not None and not (retry and job.done() and job.exception() is not None):
+            if job is not None and not ((retry or _child_stopped(job)) and job.done() and job.exception() is not None):
                 return job
             if len(self._jobs) > 256:  # forget finished jobs (their results live in the cache files)
                 for k in [k for k, f in self._jobs.items() if f.done()][:128]:
@@ -128,6 +130,14 @@ class Jobs:
 
 _jobs: Jobs | None = None
 _jobs_lock = threading.Lock()
+
+
+def _child_stopped(job: Future) -> bool:
+    """A job that failed only because the compute child died under it: asking again may simply work
+    (the next call starts a fresh child), so it is not kept as this request's answer."""
+    from sslviz.core.compute_pool import ChildStopped
+
+    return job.done() and isinstance(job.exception(), ChildStopped)
 
 
 def jobs() -> Jobs:
