@@ -74,17 +74,17 @@ def main(argv: list[str] | None = None) -> int:
 
     tasks = {}
     test = data.test.images[:6]
-    for task, method_name in answers.TASKS.items():
+    for task, method_name in answers.tasks().items():
         torch.manual_seed(0)
         cfg = RunConfig(method=method_name, dataset="shapes", device="cpu")
-        method = build_method(cfg, data.channels, data.num_classes, torch.device("cpu")).eval()
+        method = build_method(cfg, data, torch.device("cpu")).eval()
         method.generator = torch.Generator().manual_seed(0)
         if task == "contrastive":
             def fn(m=method):
                 answers.contrastive(test, method=m)
         else:
             def fn(m=method, t=task):
-                answers.EXAMPLES[t](test, m)
+                answers.example(t, test, m)
         tasks[task] = _summary(_time(fn, max(3, reps // 3)))["median_ms"]
     result["pretext_example_with_answers_median_ms"] = tasks
 

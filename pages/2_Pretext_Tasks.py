@@ -4,7 +4,7 @@ trained run's answers next to the truth; and an explainer card for every method.
 import streamlit as st
 
 from sslviz.data import dataset_names
-from sslviz.teaching.answers import TASK_TITLES
+from sslviz.teaching.answers import task_titles
 from sslviz.ui import pretext_views as pv
 from sslviz.ui.common import page, reset_button, share_box, url_selectbox
 from sslviz.ui.import_views import imports_not_listed
@@ -30,7 +30,7 @@ with st.sidebar:
     reset_button({"method": "rotation", "dataset": "shapes"}, prefixes=("pre.",))
     share_box()
 
-st.header(TASK_TITLES[task])
+st.header(task_titles()[task])
 pv.show(task, run, dataset, st.session_state["pre.seed"], reveal)
 
 st.divider()

@@ -2,7 +2,8 @@
 derived from the registry (sslviz/methods/__init__.py).
 
 The class declares its card, its family, whether it is a joint-embedding (or clustering) method, its
-test budget and the datasets its zoo entries are built on. The explainer cards,
+test budget, the datasets its zoo entries are built on and, for a pretext method, its own task as the
+Pretext Tasks page shows and scores it. The explainer cards, the pretext tasks,
 the recipes' family lists and claims, the method tests' budgets, Compare's list and the zoo's lists
 are read off the registry, so a method file dropped into sslviz/methods/ appears in all of them with
 nothing else edited (the first test does exactly that, with a file in a temporary folder added to
@@ -67,6 +68,56 @@ METHOD = Toy
 '''
 
 
+TOY_PRETEXT_MODULE = '''
+"""A throwaway pretext method: one file, nothing else edited. Its task: undo a dimming."""
+import torch
+
+from sslviz.methods.base import Method, MethodCard, PretextTask
+
+
+def undim_loss(predicted, image):
+    """Mean squared error of the brightened copy."""
+    return ((predicted - image) ** 2).mean()
+
+
+class ToyPainter(Method):
+    name = "toy-pretext-one-file"
+    title = "Toy painter"
+    family = "pretext"
+    paper = "Nobody, 2026. A toy pretext task"
+    target = "the image from a dimmed copy"
+    description = "A toy pretext method."
+    card = MethodCard(title="Toy: undo the dimming", predicts="From a copy at half brightness, the image.",
+                      formula=r"\\mathcal{L} = \\|g x / 2 - x\\|^2", invariance="None.",
+                      collapse="It cannot collapse; it learns one number.", loss_function="undim_loss")
+    pretext = PretextTask(title="Toy: undo the dimming", layout="paint",
+                          captions=("a dimmed copy", "the image", "its brightening"), lazy="the dimmed copy itself")
+    defaults = {}
+
+    def __init__(self, backbone, **kw):
+        super().__init__(backbone, **kw)
+        self.gain = torch.nn.Parameter(torch.ones(1))
+
+    def step(self, images, labels, index):
+        x = self.views(images)
+        loss = undim_loss(x / 2 * self.gain, x)
+        return loss, {"loss": loss.item()}
+
+    @classmethod
+    @torch.no_grad()
+    def pretext_example(cls, x, method=None, seed=0):
+        out = {"inputs": x / 2, "targets": x}
+        if method is not None:
+            predicted = x / 2 * method.gain
+            out.update(predicted=predicted.clamp(0, 1), error=float(undim_loss(predicted, x)),
+                       lazy_error=float(undim_loss(x / 2, x)))
+        return out
+
+
+METHOD = ToyPainter
+'''
+
+
 @pytest.fixture
 def toy_method(tmp_path, monkeypatch):
     """The toy method's file in a folder of its own, on the methods package's path: the registry
@@ -74,11 +125,13 @@ def toy_method(tmp_path, monkeypatch):
     folder = tmp_path / "more_methods"
     folder.mkdir()
     (folder / "toy_one_file.py").write_text(textwrap.dedent(TOY_MODULE))
+    (folder / "toy_pretext_one_file.py").write_text(textwrap.dedent(TOY_PRETEXT_MODULE))
     monkeypatch.setattr(methods_pkg, "__path__", [*methods_pkg.__path__, str(folder)])
     methods_pkg._registry.cache_clear()
     yield get_method("toy-one-file")
     methods_pkg._registry.cache_clear()
     sys.modules.pop("sslviz.methods.toy_one_file", None)
+    sys.modules.pop("sslviz.methods.toy_pretext_one_file", None)
 
 
 def test_a_method_is_one_file(toy_method):
@@ -101,6 +154,36 @@ def test_a_method_is_one_file(toy_method):
     assert build._not_shipped()["toy-one-file"] == ("predictor",)
     assert "toy-one-file" in pretrained.zoo_methods("shapes") and "toy-one-file" in pretrained.zoo_methods("mnist-10k")
     RunConfig(method="toy-one-file", dataset="shapes").validate()  # Compare's same-budget runs are RunConfigs
+
+
+def test_a_pretext_method_is_one_file_too(toy_method):
+    """A pretext method's task appears on the Pretext Tasks page's list with its title, shows an example
+    and scores a run, from its file alone (methods/base.py PretextTask)."""
+    import numpy as np
+    import torch
+
+    from sslviz.methods.models import build_backbone
+    from sslviz.teaching import answers
+    from sslviz.training.recipes import default_pipeline
+
+    assert answers.tasks()["toy-pretext-one-file"] == "toy-pretext-one-file"
+    assert answers.task_titles()["toy-pretext-one-file"] == "Toy: undo the dimming"
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
+    shown = answers.example("toy-pretext-one-file", images)
+    assert shown["inputs"].dtype == np.uint8 and shown["inputs"].shape == (6, 16, 16, 3) and "predicted" not in shown
+    cls = get_method("toy-pretext-one-file")
+    method = cls(build_backbone("small-cnn", 3), num_classes=10, pipeline=default_pipeline("shapes")).eval()
+    with torch.no_grad():
+        method.gain.fill_(2.0)  # a run that has learnt its task: brightening undoes the dimming exactly
+    shown = answers.example("toy-pretext-one-file", images, method)
+    assert np.array_equal(shown["predicted"], shown["targets"])
+    score = answers.task_score("toy-pretext-one-file", method, torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8))
+    assert score.value == pytest.approx(0.0, abs=1e-12) and score.baseline > 0.01 and score.beats_baseline
+    assert score.baseline_name == "the dimmed copy itself" and score.name == "toy: undo the dimming error (mean squared)"
+    # the page draws it in the painting layout with the captions the class gives
+    from sslviz.ui import pretext_views
+
+    assert pretext_views.layout_of("toy-pretext-one-file") == ("paint", ("a dimmed copy", "the image", "its brightening"))
 
 
 def test_the_derived_tables_are_the_ones_written_by_hand_before():

@@ -54,26 +54,26 @@ def test_masking_keeps_the_visible_pixels_and_greys_the_hidden_ones():
 
 def test_every_task_example_is_displayable_and_its_targets_are_consistent():
     x = _images(4, size=32)
-    rot = answers.rotation(x)
+    rot = answers.example("rotation", x)
     assert rot["inputs"].shape == (16, 32, 32, 3) and rot["inputs"].dtype == np.uint8
-    jig = answers.jigsaw(x, seed=3)
+    jig = answers.example("jigsaw", x, seed=3)
     # undoing the shown order restores the original (as displayed)
     perms = pretext.jigsaw_permutations(jig["grid"])
     shuffled = torch.from_numpy(jig["inputs"]).permute(0, 3, 1, 2)
     restored = pretext.undo_jigsaw(shuffled, torch.from_numpy(jig["targets"]), perms)
     assert np.array_equal(restored.permute(0, 2, 3, 1).numpy(), jig["originals"])
     assert all(np.array_equal(o, perms[t].numpy()) for o, t in zip(jig["orders"], jig["targets"]))
-    rel = answers.relative_position(x, seed=2)
+    rel = answers.example("relative-position", x, seed=2)
     assert rel["centre"].shape[1] < 32 and set(rel["targets"]) <= set(range(8))
-    col = answers.colorization(x)
+    col = answers.example("colorization", x)
     assert col["inputs"].shape == col["targets"].shape
     assert np.array_equal(col["inputs"][..., 0], col["inputs"][..., 2])  # the network sees gray only
-    inp = answers.inpainting(x, seed=1)
+    inp = answers.example("inpainting", x, seed=1)
     assert (inp["inputs"] != inp["targets"]).any()
-    den = answers.denoising(x, seed=1)
+    den = answers.example("denoising-ae", x, seed=1)
     assert den["inputs"].shape == den["targets"].shape
     with pytest.raises(answers.AnswerError, match="colour images"):
-        answers.colorization(_images(2, c=1))
+        answers.example("colorization", _images(2, c=1))
 
 
 def test_contrastive_game_answer_points_at_the_other_view_of_each_image():
@@ -96,7 +96,7 @@ class _Oracle(torch.nn.Module):
 
 def test_rotation_answers_and_score_from_a_method():
     x = _images(5, size=16)
-    out = answers.rotation(x, _Oracle())
+    out = answers.example("rotation", x, _Oracle())
     assert np.array_equal(out["predicted"], out["targets"])
     score = answers.task_score("rotation", _Oracle(), _images(40, size=16))
     assert score.value == 1.0 and score.baseline == 0.25 and score.beats_baseline and score.n == 160
@@ -120,7 +120,7 @@ def _method(name, dataset="shapes", channels=3, size=16, **params):
 def test_a_pretext_tasks_key_is_its_methods_name_and_the_old_denoising_name_still_answers(store):
     """One name, one thing: the denoising task is "denoising-ae", as its method; a lesson file or a link that
     still says "denoising" gets the same task (TASK_ALIASES)."""
-    assert all(task == method for task, method in answers.TASKS.items() if task != "contrastive")
+    assert all(task == method for task, method in answers.tasks().items() if task != "contrastive")
     method = _method("denoising-ae")
     images = _images(20, size=32)
     old, new = answers.task_score("denoising", method, images), answers.task_score("denoising-ae", method, images)
@@ -132,9 +132,9 @@ def test_a_pretext_tasks_key_is_its_methods_name_and_the_old_denoising_name_stil
 
 @pytest.mark.parametrize("task", ["jigsaw", "relative-position", "colorization", "inpainting", "denoising-ae", "contrastive"])
 def test_untrained_methods_answer_every_task_with_valid_scores(task):
-    method = _method(answers.TASKS[task])
+    method = _method(answers.tasks()[task])
     x = _images(6, size=32)
-    example = answers.contrastive(x, method=method) if task == "contrastive" else answers.EXAMPLES[task](x, method)
+    example = answers.contrastive(x, method=method) if task == "contrastive" else answers.example(task, x, method)
     if task == "contrastive":
         assert example["source"] == "run" and example["similarity"].shape == (6, 6)
     else:

@@ -132,12 +132,12 @@ def test_factor_probe_panel_for_a_shapes_run(store):
 @pytest.mark.parametrize("method", ["rotation", "jigsaw", "relative-position", "colorization", "inpainting",
                                     "denoising-ae", "simclr"])
 def test_pretext_page_shows_every_task_from_the_url(method):
-    from sslviz.teaching.answers import TASK_TITLES, TASKS
+    from sslviz.teaching.answers import task_titles, tasks
 
     at = _page("pages/2_Pretext_Tasks.py", method=method)
     assert not at.exception and not at.error
-    task = {m: t for t, m in TASKS.items()}[method]
-    assert at.header[0].value == TASK_TITLES[task]
+    task = {m: t for t, m in tasks().items()}[method]
+    assert at.header[0].value == task_titles()[task]
     assert len(at.image) >= 1 and len(at.latex) >= 1  # the pictures, and the loss formula on the card
     assert any("def " in c.value for c in at.code)  # the loss function's source beside the formula
 

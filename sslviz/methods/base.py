@@ -23,7 +23,9 @@ names: its explainer card (`card`, read by teaching/cards.py), whether it compar
 image as a joint-embedding or clustering method (`joint_embedding`: its recipe then claims kNN above
 raw pixels on colour images, training/recipes.py), the budget its training test runs for
 (`test_budget`, tests/test_methods_learn.py), the datasets its zoo entries are built on
-(`ships`, teaching/pretrained/) and the parts its zoo checkpoint leaves out (`not_shipped`).
+(`ships`, teaching/pretrained/), the parts its zoo checkpoint leaves out (`not_shipped`) and, for a
+pretext method, its own task as the Pretext Tasks page shows and scores it (`pretext` and
+`pretext_example`, read by teaching/answers.py and ui/pretext_views.py).
 """
 
 from __future__ import annotations
@@ -51,6 +53,39 @@ class MethodCard:
     loss_function: str = ""  # the pure loss function's name in the method's module ("" for baselines)
 
 
+LAYOUTS = ("turns", "tiles", "positions", "paint")  # how the Pretext Tasks page draws a task (PretextTask)
+
+
+@dataclass(frozen=True)
+class PretextTask:
+    """A pretext method's own task as the Pretext Tasks page shows it and scores a run on it.
+
+    The page draws an example in one of a few layouts, so a new pretext method picks one and edits
+    no page: "turns" (each image turned four ways, the turn under each), "tiles" (shuffled tiles and
+    which order), "positions" (a centre patch, a neighbour, and where the neighbour sits), "paint"
+    (what the network sees, what it must produce, its answer; `captions` says each in words).
+    A task that picks a class is scored by its accuracy against `chance` (a number, or a function
+    of the trained method); a painting task by its error against the lazy answer named `lazy`,
+    which its example computes beside the run's. `notes` holds, per dataset name, a caveat the page
+    shows first (e.g. a task that has no answer on that data)."""
+
+    title: str
+    layout: str  # turns | tiles | positions | paint
+    shown: int = 6  # test images in one example
+    captions: tuple[str, str, str] = ("", "", "")  # paint: what it sees, what it must produce, its answer
+    chance: object = None  # float, or callable(method) -> float; None for a painting task
+    lazy: str = ""  # a painting task's lazy answer, in words
+    needs_colour: bool = False
+    notes: tuple[tuple[str, str], ...] = ()  # (dataset name, caveat)
+
+    @property
+    def classifies(self) -> bool:
+        return self.layout != "paint"
+
+    def chance_for(self, method) -> float:
+        return float(self.chance(method) if callable(self.chance) else self.chance)
+
+
 class Method(nn.Module):
     # Shown by `python -m sslviz methods` and on the teaching cards.
     name: str = ""
@@ -70,6 +105,7 @@ class Method(nn.Module):
     test_budget: tuple[int, int] | None = None  # (steps, images per step) of its training test on shapes
     ships: tuple[str, ...] = ()  # datasets its zoo entry is the benchmark's run on ("shapes", "mnist-10k")
     not_shipped: tuple[str, ...] = ()  # its parts no page uses, left out of its zoo checkpoint (predictors...)
+    pretext: PretextTask | None = None  # a pretext method's own task, shown live (with pretext_example)
 
     def __init__(self, backbone: nn.Module, *, num_classes: int, pipeline: Pipeline, **params):
         super().__init__()
@@ -128,3 +164,12 @@ class Method(nn.Module):
 
     def load_extra_state(self, state: dict) -> None:
         """Restore what `extra_state` returned (an empty dict from an older checkpoint)."""
+
+    @classmethod
+    def pretext_example(cls, x: torch.Tensor, method=None, seed: int = 0) -> dict:
+        """A pretext method's task on float images x (N×C×H×W in [0, 1]), drawn with `seed`: what the
+        network sees ("inputs") and must produce ("targets"), and with a trained `method` its answer
+        ("predicted"; for a painting task also "error" and "lazy_error", the mean squared errors of
+        its answer and of the lazy one). Images are float tensors; teaching/answers.py turns them
+        into pictures. Only methods that declare `pretext` have one."""
+        raise NotImplementedError(f"{cls.name} has no pretext task to show")

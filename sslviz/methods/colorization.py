@@ -13,11 +13,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from sslviz.augment.pretext import LUMA, colorization_task
+from sslviz.augment.pretext import LUMA, colorization_task, combine_luma_chroma
 from sslviz.core.errors import ConfigError
 
 from ._decoders import ConvDecoder, input_channels
-from .base import Method, MethodCard
+from .base import Method, MethodCard, PretextTask
 
 CHROMA_MAX = (1 - LUMA[2], 1 - LUMA[0])  # the largest |B - Y| and |R - Y| of RGB in [0, 1]
 
@@ -113,6 +113,11 @@ class Colorization(Method):
     # kNN went 23.7% -> 25.2% with it, -> 27.1% without (seed 1: 23.8% -> 25.9%, 25.5% without):
     # within the noise on this budget.
     defaults = {"bins": 8, "temperature": 0.38, "rebalance": 0.5}
+    pretext = PretextTask(
+        title="Colorization", layout="paint",
+        captions=("the gray (luma) image", "the colours", "gray + its predicted colours"),
+        lazy="an all-grey guess", needs_colour=True,
+        notes=(("shapes", "On `shapes` the colours are random, so from gray alone the best guess is a dull average."),))
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -153,6 +158,19 @@ class Colorization(Method):
         p = F.softmax(self.colour_logits(luma) / self.hp["temperature"], dim=1)
         chroma = torch.einsum("nqhw,qc->nchw", p, bin_centres(self.hp["bins"]).to(p.device))
         return F.interpolate(chroma, size=luma.shape[-2:], mode="bilinear", align_corners=False)
+
+    @classmethod
+    @torch.no_grad()
+    def pretext_example(cls, x, method=None, seed=0):
+        """Gray (luma) in, colour out. With a run: its painting, luma + predicted chroma; its error and
+        the all-grey guess's, on the colours (chroma)."""
+        luma, chroma = colorization_task(x)
+        out = {"inputs": luma, "targets": x}
+        if method is not None:
+            predicted = method.colorize(luma)
+            out["predicted"] = combine_luma_chroma(luma, predicted).clamp(0, 1)
+            out["error"], out["lazy_error"] = float(((predicted - chroma) ** 2).mean()), float((chroma ** 2).mean())
+        return out
 
     def step(self, images, labels, index):
         luma, chroma = colorization_task(self.views(images, self.colour_pipeline))

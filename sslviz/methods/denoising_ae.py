@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from sslviz.augment.pretext import denoising_task
 
 from ._decoders import input_channels, paint, painter
-from .base import Method, MethodCard
+from .base import Method, MethodCard, PretextTask
 
 
 def denoising_loss(reconstruction: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -61,6 +61,10 @@ class DenoisingAE(Method):
     # (recipe's corruption), 10 labels per class 0.211 vs 0.191 (untrained 0.193; kNN 0.268 vs 0.235).
     defaults = {"sigma": 0.2, "drop": 0.25, "code": "vector"}
     recalibrate_bn = True  # trained on noisy images, scored on clean ones: BN statistics re-estimated on clean images
+    pretext = PretextTask(
+        title="Denoising", layout="paint",
+        captions=("a noisy copy (noise added, pixels dropped)", "the clean image", "its clean-up"),
+        lazy="the noisy input itself")
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -70,6 +74,20 @@ class DenoisingAE(Method):
     def reconstruct(self, noisy: torch.Tensor) -> torch.Tensor:
         """The network's clean-up of noisy float images (also for the teaching page)."""
         return paint(self.backbone, self.decoder, noisy, self.hp["code"])
+
+    @classmethod
+    @torch.no_grad()
+    def pretext_example(cls, x, method=None, seed=0):
+        """Noise added and pixels dropped; target: the clean image. With a run: its clean-up, its error
+        and the noisy input's."""
+        hp = method.hp if method is not None else cls.defaults
+        noisy, clean = denoising_task(x, hp["sigma"], hp["drop"], torch.Generator().manual_seed(seed))
+        out = {"inputs": noisy, "targets": clean}
+        if method is not None:
+            cleaned = method.reconstruct(noisy)
+            out["predicted"] = cleaned.clamp(0, 1)
+            out["error"], out["lazy_error"] = float(((cleaned - clean) ** 2).mean()), float(((noisy - clean) ** 2).mean())
+        return out
 
     def step(self, images, labels, index):
         noisy, clean = denoising_task(self.views(images), self.hp["sigma"], self.hp["drop"], self.generator)

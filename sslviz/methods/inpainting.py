@@ -7,7 +7,7 @@ import torch
 from sslviz.augment.pretext import mask_patches
 
 from ._decoders import input_channels, paint, painter
-from .base import Method, MethodCard
+from .base import Method, MethodCard, PretextTask
 
 
 def masked_reconstruction_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -77,6 +77,11 @@ class Inpainting(Method):
     # takes 8-px patches (0.218, kNN 0.413; 4 px: 0.212).
     defaults = {"patch": 2, "mask_ratio": 0.5, "norm_pix": False, "code": "vector"}
     recalibrate_bn = True  # trained on masked images, scored on whole ones: BN statistics re-estimated on clean images
+    pretext = PretextTask(
+        title="Inpainting", layout="paint",
+        captions=("the image with half of its patches hidden", "the hidden pixels",
+                  "the visible pixels + its painting of the hidden ones"),
+        lazy="filling with the image's mean colour")
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -86,6 +91,22 @@ class Inpainting(Method):
     def reconstruct(self, masked: torch.Tensor) -> torch.Tensor:
         """The network's painting of whole images from masked float images (also for the teaching page)."""
         return paint(self.backbone, self.decoder, masked, self.hp["code"])
+
+    @classmethod
+    @torch.no_grad()
+    def pretext_example(cls, x, method=None, seed=0, patch=4):
+        """Half of the patches hidden; target: the image. With a run: its painting of the hidden parts,
+        its error there and that of filling them with the mean colour of what is visible."""
+        patch, ratio = (method.hp["patch"], method.hp["mask_ratio"]) if method is not None else (patch, 0.5)
+        masked, mask = mask_patches(x, patch, ratio, torch.Generator().manual_seed(seed))
+        out = {"inputs": masked, "targets": x}
+        if method is not None:
+            painted, hidden = method.reconstruct(masked), mask.expand_as(x).bool()
+            visible_mean = (x * (1 - mask)).sum((2, 3), keepdim=True) / (1 - mask).sum((2, 3), keepdim=True).clamp(min=1)
+            out["predicted"] = x * (1 - mask) + painted.clamp(0, 1) * mask
+            out["error"] = float(((painted[hidden] - x[hidden]) ** 2).mean())
+            out["lazy_error"] = float(((visible_mean.expand_as(x)[hidden] - x[hidden]) ** 2).mean())
+        return out
 
     def step(self, images, labels, index):
         x = self.views(images)

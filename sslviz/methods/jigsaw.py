@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from sslviz.augment.pretext import crop_at, jigsaw_permutations, jigsaw_task, split_tiles
+from sslviz.augment.pretext import crop_at, jigsaw_grid, jigsaw_permutations, jigsaw_task, split_tiles, undo_jigsaw
 
-from .base import Method, MethodCard
+from .base import Method, MethodCard, PretextTask
 from .models import mlp_head
 
 
@@ -52,6 +52,7 @@ class Jigsaw(Method):
     # maximal Hamming distance) from about 64 px. The head's size depends on it, so it is fixed here.
     defaults = {"grid": 2, "permutations": 0, "gap": 2, "hidden": 512, "seed": 0}
     recalibrate_bn = True  # trained on tiles, scored on whole images: BN statistics re-estimated on clean images
+    pretext = PretextTask(title="Jigsaw puzzle", layout="tiles", shown=5, chance=lambda method: 1 / len(method.perms))
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -68,6 +69,22 @@ class Jigsaw(Method):
         top, left = torch.randint(0, gap + 1, (2, len(tiles)), generator=self.generator, device=tiles.device)
         tiles = crop_at(tiles, top, left, size).contiguous(memory_format=torch.channels_last)
         return self.backbone(tiles).reshape(n, -1)
+
+    @classmethod
+    @torch.no_grad()
+    def pretext_example(cls, x, method=None, seed=0):
+        """Tiles shuffled by one of the method's fixed orders; target: which order. With a run: its guess,
+        and the image put back together by the guessed order (right only when the guess is)."""
+        grid = method.grid if method is not None else jigsaw_grid(x.shape[-1])
+        perms = method.perms.cpu() if method is not None else jigsaw_permutations(grid)
+        cut = x.shape[-1] // grid * grid
+        x = x[..., :cut, :cut]
+        shuffled, targets = jigsaw_task(x, perms, torch.Generator().manual_seed(seed))
+        out = {"originals": x, "inputs": shuffled, "targets": targets, "orders": perms[targets], "grid": grid}
+        if method is not None:
+            guess = method.head(method.tile_features(shuffled)).argmax(1)
+            out.update(predicted=guess, predicted_orders=perms[guess], restored=undo_jigsaw(shuffled, guess, perms))
+        return out
 
     def step(self, images, labels, index):
         x = self.views(images)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from sslviz.augment.pretext import relative_position_task
 
-from .base import Method, MethodCard
+from .base import Method, MethodCard, PretextTask
 from .models import mlp_head
 
 
@@ -55,6 +55,7 @@ class RelativePosition(Method):
     # 21.7% with 4). patch_size: patches (8 px at 32 px) are enlarged to this before the backbone.
     defaults = {"gap": 2, "jitter": 1, "patch_size": 16, "hidden": 512, "pairs": 4}
     recalibrate_bn = True  # trained on patches, scored on whole images: BN statistics re-estimated on clean images
+    pretext = PretextTask(title="Relative patch position", layout="positions", shown=5, chance=1 / 8)
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -70,6 +71,18 @@ class RelativePosition(Method):
         """Logits over the 8 positions for float patch pairs (also used by the teaching page)."""
         f = self.encode(torch.cat([centre, neighbour])).chunk(2)
         return self.head(torch.cat(f, 1))
+
+    @classmethod
+    @torch.no_grad()
+    def pretext_example(cls, x, method=None, seed=0):
+        """The centre patch and one neighbour; target: which of the 8 neighbours (pretext.RELATIVE_NAMES)."""
+        hp = method.hp if method is not None else cls.defaults
+        centre, neighbour, targets = relative_position_task(
+            x, torch.Generator().manual_seed(seed), gap=hp["gap"], jitter=hp["jitter"])
+        out = {"images": x, "centre": centre, "neighbour": neighbour, "targets": targets}
+        if method is not None:
+            out["predicted"] = method.predict_position(centre, neighbour).argmax(1)
+        return out
 
     def step(self, images, labels, index):
         views = self.views(images.repeat(self.hp["pairs"], 1, 1, 1))  # `pairs` puzzles per image

@@ -8,7 +8,7 @@ from torch import nn
 
 from sslviz.augment.pretext import rotation_task
 
-from .base import Method, MethodCard
+from .base import Method, MethodCard, PretextTask
 
 
 def rotation_loss(logits: torch.Tensor, quarter_turns: torch.Tensor) -> torch.Tensor:
@@ -47,6 +47,10 @@ class Rotation(Method):
     ships = ("shapes",)
     default_lr = 2e-3
     defaults = {}
+    pretext = PretextTask(
+        title="Rotation (RotNet)", layout="turns", shown=4, chance=1 / 4,
+        notes=(("shapes", "On `shapes` this task has no answer: the shapes are drawn at random angles, so no turn "
+                "looks more 'upright' than another. Try `digits`, which have an up."),))
 
     def __init__(self, backbone, **kw):
         super().__init__(backbone, **kw)
@@ -58,6 +62,16 @@ class Rotation(Method):
         loss = rotation_loss(logits, targets)
         acc = (logits.argmax(1) == targets).float().mean().item()
         return loss, {"loss": loss.item(), "rotation_accuracy": acc}
+
+    @classmethod
+    @torch.no_grad()
+    def pretext_example(cls, x, method=None, seed=0):
+        """Each image at 0/90/180/270°; target: the turn. With a run: its predicted turn."""
+        inputs, targets = rotation_task(x)
+        out = {"inputs": inputs, "targets": targets, "n": len(x)}
+        if method is not None:
+            out["predicted"] = method.predict_rotation(inputs.contiguous(memory_format=torch.channels_last))
+        return out
 
     @torch.no_grad()
     def predict_rotation(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,33 +24,40 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sslviz.augment import pretext
 from sslviz.augment.engine import Pipeline, two_views
 from sslviz.core.errors import SslvizError
 from sslviz.training.recipes import default_pipeline
 
-# task -> the method whose heads answer it (the contrastive game accepts any method with an embedding).
-# A pretext task's key is its method's name: "denoising-ae" is the task and the method.
-TASKS = {
-    "rotation": "rotation",
-    "jigsaw": "jigsaw",
-    "relative-position": "relative-position",
-    "colorization": "colorization",
-    "inpainting": "inpainting",
-    "denoising-ae": "denoising-ae",
-    "contrastive": "simclr",
-}
+# The tasks are the pretext methods' own, each declared by its method class (methods/base.py
+# PretextTask and pretext_example), so a new pretext method is shown here without an edit; a task's
+# key is its method's name ("denoising-ae" is the task and the method). The contrastive game is the
+# one task that is not a method's own: any method with an embedding plays it, SimCLR first.
+
+
+def _pretext_methods() -> dict[str, type]:
+    """The methods with a task of their own, in teaching order: the tasks that pick a class (by layout:
+    turns, tiles, positions) before the painting ones, then by name."""
+    from sslviz.methods import method_classes
+    from sslviz.methods.base import LAYOUTS
+
+    own = [(name, cls) for name, cls in method_classes().items() if cls.pretext is not None]
+    return dict(sorted(own, key=lambda item: (LAYOUTS.index(item[1].pretext.layout), item[0])))
+
+
+CONTRASTIVE_TITLE = "Contrastive: which view belongs to which image?"
 # an older name of a task that a lesson file or a saved link may still use -> the task's key
 TASK_ALIASES = {"denoising": "denoising-ae"}
-TASK_TITLES = {
-    "rotation": "Rotation (RotNet)",
-    "jigsaw": "Jigsaw puzzle",
-    "relative-position": "Relative patch position",
-    "colorization": "Colorization",
-    "inpainting": "Inpainting",
-    "denoising-ae": "Denoising",
-    "contrastive": "Contrastive: which view belongs to which image?",
-}
+
+
+def tasks() -> dict[str, str]:
+    """Every task -> the method whose heads answer it (read off the registry each time, so a method
+    file added is a task at once)."""
+    return {**{name: name for name in _pretext_methods()}, "contrastive": "simclr"}
+
+
+def task_titles() -> dict[str, str]:
+    """Every task -> its title on the page."""
+    return {**{name: cls.pretext.title for name, cls in _pretext_methods().items()}, "contrastive": CONTRASTIVE_TITLE}
 ANGLES = ("0°", "90°", "180°", "270°")
 
 
@@ -148,7 +155,7 @@ def task_statistics(method, images: torch.Tensor, batch_size: int = 256, batches
 
 
 def task_key(task: str) -> str:
-    """The task's key in TASKS for a name as written (an old name of TASK_ALIASES included)."""
+    """The task's key in tasks() for a name as written (an old name of TASK_ALIASES included)."""
     return TASK_ALIASES.get(task, task)
 
 
@@ -159,7 +166,7 @@ def runs_for_task(store, task: str) -> list[dict]:
     for run in store.list():
         if not (Path(store.run_dir(run["id"])) / "checkpoint.pt").exists():
             continue
-        if task == "contrastive" or run["method"] == TASKS[task]:
+        if task == "contrastive" or run["method"] == tasks()[task]:
             if task == "contrastive" and run["method"] in ("pixels", "pca"):
                 continue
             out.append(run)
@@ -181,97 +188,37 @@ def _family(method: str) -> str:
 # ---- the tasks --------------------------------------------------------------------------------
 
 
-@torch.no_grad()
-def rotation(images: torch.Tensor, method=None) -> dict:
-    """Each image at 0/90/180/270°; target: the turn. With RotNet: its predicted turn."""
-    x = _float(images)
-    inputs, targets = pretext.rotation_task(x)
-    out = {"inputs": to_display(inputs), "targets": targets.numpy(), "n": len(x)}
-    if method is not None:
-        out["predicted"] = method.predict_rotation(inputs.contiguous(memory_format=torch.channels_last)).numpy()
-    return out
+def pretext_task(task: str):
+    """The PretextTask a task's method declares (None for the contrastive game)."""
+    task = task_key(task)
+    if task == "contrastive":
+        return None
+    if task not in tasks():
+        raise AnswerError(f"task: unknown '{task}'; choose one of {', '.join(tasks())}")
+    return _pretext_methods()[task].pretext
 
 
-@torch.no_grad()
-def jigsaw(images: torch.Tensor, method=None, seed: int = 0, grid: int | None = None) -> dict:
-    """Tiles shuffled by one of the method's fixed orders; target: which order. With a run: its guess,
-    and the image put back together by the guessed order (right only when the guess is)."""
-    x = _float(images)
-    if method is not None:
-        perms, grid = method.perms.cpu(), method.grid
-    else:
-        grid = grid or pretext.jigsaw_grid(x.shape[-1])
-        perms = pretext.jigsaw_permutations(grid)
-    cut = x.shape[-1] // grid * grid
-    x = x[..., :cut, :cut]
-    shuffled, targets = pretext.jigsaw_task(x, perms, torch.Generator().manual_seed(seed))
-    out = {"originals": to_display(x), "inputs": to_display(shuffled), "targets": targets.numpy(),
-           "orders": perms[targets].numpy(), "grid": grid}
-    if method is not None:
-        pred = method.head(method.tile_features(shuffled)).argmax(1)
-        out["predicted"] = pred.numpy()
-        out["predicted_orders"] = perms[pred].numpy()
-        out["restored"] = to_display(pretext.undo_jigsaw(shuffled, pred, perms))
-    return out
+def _need_colour(task: str, images: torch.Tensor) -> None:
+    if pretext_task(task).needs_colour and images.shape[1] != 3:
+        raise AnswerError(f"{task} needs colour images: this dataset is grayscale (try shapes)")
 
 
-@torch.no_grad()
-def relative_position(images: torch.Tensor, method=None, seed: int = 0) -> dict:
-    """The centre patch and one neighbour; target: which of the 8 neighbours (pretext.RELATIVE_NAMES)."""
-    x = _float(images)
-    gap, jitter = (method.hp["gap"], method.hp["jitter"]) if method is not None else (2, 1)
-    centre, neighbour, targets = pretext.relative_position_task(
-        x, torch.Generator().manual_seed(seed), gap=gap, jitter=jitter)
-    out = {"images": to_display(x), "centre": to_display(centre), "neighbour": to_display(neighbour),
-           "targets": targets.numpy()}
-    if method is not None:
-        out["predicted"] = method.predict_position(centre, neighbour).argmax(1).numpy()
-    return out
+def _shown(value):
+    """A method's example as the page shows it: images (4-D tensors) as pictures, other tensors as arrays."""
+    if isinstance(value, torch.Tensor):
+        return to_display(value) if value.dim() == 4 else value.cpu().numpy()
+    return value
 
 
-def _need_colour(images: torch.Tensor) -> None:
-    if images.shape[1] != 3:
-        raise AnswerError("colorization needs colour images: this dataset is grayscale (try shapes)")
-
-
-@torch.no_grad()
-def colorization(images: torch.Tensor, method=None) -> dict:
-    """Gray (luma) in, colour out. With a run: its painting, luma + predicted chroma."""
-    _need_colour(images)
-    x = _float(images)
-    luma, chroma = pretext.colorization_task(x)
-    out = {"inputs": to_display(luma), "targets": to_display(x)}
-    if method is not None:
-        predicted = method.colorize(luma)
-        out["predicted"] = to_display(pretext.combine_luma_chroma(luma, predicted).clamp(0, 1))
-    return out
-
-
-@torch.no_grad()
-def inpainting(images: torch.Tensor, method=None, seed: int = 0, patch: int = 4, ratio: float = 0.5) -> dict:
-    """Half of the patches hidden; target: the image. With a run: its painting of the hidden parts."""
-    x = _float(images)
-    if method is not None:
-        patch, ratio = method.hp["patch"], method.hp["mask_ratio"]
-    masked, mask = pretext.mask_patches(x, patch, ratio, torch.Generator().manual_seed(seed))
-    out = {"inputs": to_display(masked), "targets": to_display(x)}
-    if method is not None:
-        painted = method.reconstruct(masked).clamp(0, 1)
-        out["predicted"] = to_display(x * (1 - mask) + painted * mask)
-    return out
-
-
-@torch.no_grad()
-def denoising(images: torch.Tensor, method=None, seed: int = 0, sigma: float = 0.2, drop: float = 0.25) -> dict:
-    """Noise added and pixels dropped; target: the clean image. With a run: its clean-up."""
-    x = _float(images)
-    if method is not None:
-        sigma, drop = method.hp["sigma"], method.hp["drop"]
-    noisy, clean = pretext.denoising_task(x, sigma, drop, torch.Generator().manual_seed(seed))
-    out = {"inputs": to_display(noisy), "targets": to_display(clean)}
-    if method is not None:
-        out["predicted"] = to_display(method.reconstruct(noisy).clamp(0, 1))
-    return out
+def example(task: str, images: torch.Tensor, method=None, seed: int = 0) -> dict:
+    """One example of a pretext task on `images` (uint8 or float N×C×H×W), drawn with `seed`: what the
+    network sees, what it must produce and, with a trained method, its answers (method.pretext_example),
+    ready to display."""
+    task = task_key(task)
+    pretext_task(task)
+    _need_colour(task, images)
+    raw = _pretext_methods()[task].pretext_example(_float(images), method, seed=seed)
+    return {k: _shown(v) for k, v in raw.items()}
 
 
 def embed_views(method, views: torch.Tensor) -> torch.Tensor:
@@ -302,11 +249,6 @@ def contrastive(images: torch.Tensor, pipeline: Pipeline | None = None, method=N
     answer = order.argsort().numpy()  # image i's second view is in column answer[i]
     return {"view1": to_display(v1), "view2": to_display(v2), "answer": answer, "similarity": sim,
             "picked": sim.argmax(1), "source": "run" if method is not None else "pixels"}
-
-
-EXAMPLES = {"rotation": rotation, "jigsaw": jigsaw, "relative-position": relative_position,
-            "colorization": colorization, "inpainting": inpainting, "denoising-ae": denoising,
-            "contrastive": contrastive}
 
 
 # ---- the run's score on its task, over many held-out images -----------------------------------
@@ -346,36 +288,20 @@ def task_score(task: str, method, images: torch.Tensor, seed: int = 0) -> TaskSc
             hits += int((r["picked"] == r["answer"]).sum())
             n += len(chunk)
         return TaskScore("the right view found among the batch", hits / n, 1 / min(256, n), "chance", True, n)
-    if task in ("rotation", "jigsaw", "relative-position"):
-        hits = total = 0
-        for i, chunk in enumerate(_chunks(images)):
-            r = EXAMPLES[task](chunk, method, **({} if task == "rotation" else {"seed": seed + i}))
-            hits += int((r["predicted"] == r["targets"]).sum())
-            total += len(r["targets"])
-        chance = {"rotation": 1 / 4, "relative-position": 1 / 8}.get(task) or 1 / len(method.perms)
-        return TaskScore(f"{task.replace('-', ' ')} accuracy", hits / total, chance, "chance", True, total)
+    pre = pretext_task(task)
+    _need_colour(task, images)
+    cls = _pretext_methods()[task]
+    hits = total = 0
     errors, lazy = [], []
     for i, chunk in enumerate(_chunks(images)):
-        x = _float(chunk)
-        g = torch.Generator().manual_seed(seed + i)
-        if task == "colorization":
-            _need_colour(chunk)
-            luma, chroma = pretext.colorization_task(x)
-            errors.append(_mse(method.colorize(luma), chroma))
-            lazy.append(_mse(torch.zeros_like(chroma), chroma))
-        elif task == "inpainting":
-            masked, mask = pretext.mask_patches(x, method.hp["patch"], method.hp["mask_ratio"], g)
-            hidden = mask.expand_as(x).bool()
-            visible_mean = (x * (1 - mask)).sum((2, 3), keepdim=True) / (1 - mask).sum((2, 3), keepdim=True).clamp(min=1)
-            errors.append(_mse(method.reconstruct(masked)[hidden], x[hidden]))
-            lazy.append(_mse(visible_mean.expand_as(x)[hidden], x[hidden]))
-        elif task == "denoising-ae":
-            noisy, clean = pretext.denoising_task(x, method.hp["sigma"], method.hp["drop"], g)
-            errors.append(_mse(method.reconstruct(noisy), clean))
-            lazy.append(_mse(noisy, clean))
+        r = cls.pretext_example(_float(chunk), method, seed=seed + i)
+        if pre.classifies:
+            hits += int((r["predicted"] == r["targets"]).sum())
+            total += len(r["targets"])
         else:
-            raise AnswerError(f"task: unknown '{task}'; choose one of {', '.join(TASKS)}")
-    baseline_name = {"colorization": "an all-grey guess", "inpainting": "filling with the image's mean colour",
-                     "denoising-ae": "the noisy input itself"}[task]
-    return TaskScore(f"{TASK_TITLES[task].lower()} error (mean squared)", float(np.mean(errors)), float(np.mean(lazy)),
-                     baseline_name, False, len(images))
+            errors.append(r["error"])
+            lazy.append(r["lazy_error"])
+    if pre.classifies:
+        return TaskScore(f"{task.replace('-', ' ')} accuracy", hits / total, pre.chance_for(method), "chance", True, total)
+    return TaskScore(f"{pre.title.lower()} error (mean squared)", float(np.mean(errors)), float(np.mean(lazy)),
+                     pre.lazy, False, len(images))

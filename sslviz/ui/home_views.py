@@ -89,7 +89,7 @@ FEATURED = 4  # the first catalogue entries get a paragraph each; the rest are l
 
 def pretrained_status() -> None:
     """The shipped pretrained runs of this store, with links; a progress bar while they are installed."""
-    from sslviz.teaching.answers import TASKS
+    from sslviz.teaching.answers import tasks
     from sslviz.teaching.pretrained import CATALOG, NOTES
     from sslviz.teaching.pretrained.install import install_progress, installed
 
@@ -119,7 +119,7 @@ def pretrained_status() -> None:
                       query_params={"run": run_id})
         with cols[1]:
             method = CATALOG[name]["method"]  # its own task when it has one; else the contrastive game
-            task = method if method in TASKS.values() else "simclr"
+            task = method if method in tasks().values() else "simclr"
             page_link("pages/2_Pretext_Tasks.py", "its answers", icon=":material/extension:",
                       query_params={"method": task, "run": run_id})
         with cols[2]:

@@ -1,6 +1,8 @@
 """Streamlit widgets of the Pretext Tasks page: pick a task (and a trained run of it), see what the
 network sees, the target it must produce, and - with a run - its answers next to the truth and
-its score on the task. The numbers come from sslviz.teaching.answers; this module only lays them out.
+its score on the task. The numbers come from sslviz.teaching.answers; this module only lays them out,
+in the layout the task's method declares (methods/base.py PretextTask: turns, tiles, positions, paint),
+so a new pretext method needs no edit here.
 
 Keys: ``method`` (the task's method), ``run`` and ``dataset`` are bound to the URL; the rest start
 with "pre." (the reset button forgets them).
@@ -13,14 +15,13 @@ import copy
 import streamlit as st
 
 from sslviz.core.errors import SslvizError
-from sslviz.teaching.answers import ANGLES, TASK_TITLES, TASKS
+from sslviz.teaching.answers import ANGLES, task_titles, tasks
 
 from .common import fast_png, presenting, shared, store, style_figure, url_selectbox, wait_for_job
 from .run_choice import best_first, run_labels, run_title, status_note
 from .teaching_views import background, load, pick_images, render_card
 
-METHOD_TO_TASK = {m: t for t, m in TASKS.items()}
-COUNTS = {"rotation": 4, "jigsaw": 5, "relative-position": 5, "contrastive": 8}
+CONTRASTIVE_SHOWN = 8  # images in one round of the contrastive game
 NONE = "none: just show the task"
 
 
@@ -44,19 +45,19 @@ def sidebar() -> tuple[str, dict | None]:
     """Task and run choosers; returns (task, run or None)."""
     from sslviz.teaching.answers import runs_for_task
 
-    methods = list(METHOD_TO_TASK)
-    method = url_selectbox(st.sidebar, "pretext task", methods, key="method",
-                           format_func=lambda m: TASK_TITLES[METHOD_TO_TASK[m]])
-    task = METHOD_TO_TASK[method]
+    method_to_task, titles = {m: t for t, m in tasks().items()}, task_titles()
+    method = url_selectbox(st.sidebar, "pretext task", list(method_to_task), key="method",
+                           format_func=lambda m: titles[method_to_task[m]])
+    task = method_to_task[method]
     runs = task_runs(runs_for_task(store(), task), method)
     by_id = {r["id"]: r for r in runs}
     options = list(by_id) + [NONE]
     labels = {**run_labels(runs, status_note), NONE: NONE}
     run_id = url_selectbox(st.sidebar, "trained run (its answers)", options, key="run", format_func=labels.get,
-                                  help=f"runs of {TASKS[task]} with a checkpoint" if task != "contrastive"
+                                  help=f"runs of {tasks()[task]} with a checkpoint" if task != "contrastive"
                                   else "any trained run: its embedding plays the game")
     if not runs:
-        st.sidebar.caption(f"No trained {TASKS[task]} run yet: start one on the Train page to see its answers.")
+        st.sidebar.caption(f"No trained {tasks()[task]} run yet: start one on the Train page to see its answers.")
         from .home_views import install_progress_bar
 
         with st.sidebar:
@@ -101,18 +102,17 @@ def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> 
         data = load(dataset)
         if data is None:
             return
-    if task == "rotation" and data.name == "shapes":
-        st.warning("On `shapes` this task has no answer: the shapes are drawn at random angles, so no turn looks "
-                   "more 'upright' than another. Try `digits`, which have an up.")
-    if task == "colorization" and data.name == "shapes":
-        st.info("On `shapes` the colours are random, so from gray alone the best guess is a dull average.")
-    idx = pick_images(data.test, COUNTS.get(task, 6), seed, one_per_class=False)
+    pre = answers.pretext_task(task)  # None for the contrastive game
+    for name, caveat in pre.notes if pre else ():
+        if name == data.name:
+            st.warning(caveat)
+    idx = pick_images(data.test, pre.shown if pre else CONTRASTIVE_SHOWN, seed, one_per_class=False)
     images = data.test.images[idx]
 
     def build():
         if task == "contrastive":
             return answers.contrastive(images, method=method, seed=seed, dataset=data.name)
-        return answers.EXAMPLES[task](images, method, **({} if task in ("rotation", "colorization") else {"seed": seed}))
+        return answers.example(task, images, method, seed=seed)
 
     try:  # the same puzzle for every session that asks for it (a class follows one screen)
         example = shared(("pretext", task, data.name, data.image_size, tuple(int(i) for i in idx), int(seed),
@@ -121,7 +121,9 @@ def show(task: str, run: dict | None, dataset: str, seed: int, reveal: bool) -> 
         st.error(str(exc))
         return
     factor = _scale(data.image_size)
-    RENDER[task](example, factor, reveal, method is not None)
+    layout, captions = layout_of(task)
+    render = _paint(*captions) if layout == "paint" else RENDER[layout]
+    render(example, factor, reveal, method is not None)
     if method is not None:
         key = ("task", run["id"], trained.epoch, task)
         fut = background(key, _score_on_a_copy, task, method, data.test.images[:512])
@@ -242,17 +244,17 @@ def _contrastive(ex, factor, reveal, has_run):
         st.caption("White boxes: the true pairs. Dots: each image's most similar view (green right, red wrong).")
 
 
-RENDER = {
-    "rotation": _rotation,
-    "jigsaw": _jigsaw,
-    "relative-position": _relative,
-    "colorization": _paint("the gray (luma) image", "the colours", "gray + its predicted colours"),
-    "inpainting": _paint("the image with half of its patches hidden", "the hidden pixels",
-                         "the visible pixels + its painting of the hidden ones"),
-    "denoising-ae": _paint("a noisy copy (noise added, pixels dropped)", "the clean image", "its clean-up"),
-    "contrastive": _contrastive,
-}
+RENDER = {"turns": _rotation, "tiles": _jigsaw, "positions": _relative, "contrastive": _contrastive}
+
+
+def layout_of(task: str) -> tuple[str, tuple[str, ...]]:
+    """How the page draws a task: the layout its method declares (methods/base.py PretextTask) and,
+    for a painting task, its captions; the contrastive game has its own."""
+    from sslviz.teaching.answers import pretext_task
+
+    pre = pretext_task(task)
+    return ("contrastive", ()) if pre is None else (pre.layout, pre.captions if pre.layout == "paint" else ())
 
 
 def card(task: str) -> None:
-    render_card(TASKS[task])
+    render_card(tasks()[task])
