@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="working size in pixels (default: the recipe's: 28 for centred greyscale, else 32)")
     t.add_argument("--data-root", default=None)
     t.add_argument("--labels-per-class", type=int, default=None)
+    t.add_argument("--holdout", choices=("test", "validation"), default="test",
+                   help="score on the test split (default), or on a stratified fifth of the training images "
+                        "held out (train on the rest): to choose a budget or a recipe without seeing the test images")
     t.add_argument("--pipeline", default=None, help="augmentation preset name or JSON object (default: per dataset)")
     t.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method hyper-parameter")
     t.add_argument("--name", default="")
@@ -111,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for a bench/ script")
 
     pt = sub.add_parser("pretrained", help="build, install or list the small shipped checkpoints")
-    pt.add_argument("action", choices=("build", "install", "list", "experiment", "build-variants", "stamp"))
+    pt.add_argument("action", choices=("build", "install", "list", "experiment", "build-variants", "stamp", "papers"))
     pt.add_argument("--only", action="append", default=[], metavar="NAME", help="one checkpoint (repeatable)")
     pt.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="build: override each budget")
     pt.add_argument("--out", default=None, metavar="DIR", help="build: where to write (default sslviz/teaching/pretrained/)")
@@ -166,7 +169,7 @@ def config_from_args(args) -> "RunConfig":
         seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
         image_size=args.image_size, data_root=args.data_root,
         pipeline=_pipeline_arg(args.pipeline), method_params=params, labels_per_class=args.labels_per_class,
-        name=args.name,
+        name=args.name, holdout=args.holdout,
     )
 
 

@@ -48,3 +48,19 @@ class ImageSet:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+
+def validation_split(data: ImageSet, seed: int = 0, fraction: float = 0.2) -> ImageSet:
+    """The same set with its test split replaced by a stratified `fraction` of its training images,
+    and its training split by the rest: choices (budgets, recipes) are made on this, so the test
+    images a user reports stay unseen by every choice. Deterministic in `seed`."""
+    from .split import stratified_split
+
+    fit, held = (torch.as_tensor(i) for i in stratified_split(data.train.labels.numpy(), fraction, seed))
+
+    def part(idx) -> Split:
+        return Split(data.train.images[idx], data.train.labels[idx],
+                     {k: v[idx.numpy()] for k, v in data.train.factors.items()})
+
+    return ImageSet(data.name, data.class_names, part(fit), part(held),
+                    {**data.report, "holdout": f"validation: {len(held):,} of the {len(data.train):,} training images"})

@@ -197,17 +197,22 @@ _datasets_lock = threading.Lock()
 
 
 def dataset_for(config: dict):
-    """The run's ImageSet (kept in memory for the last few datasets asked for)."""
+    """The run's ImageSet as it trained on it (its validation split as the test split when it held one
+    out), kept in memory for the last few datasets asked for."""
     from sslviz.data import load_dataset
+    from sslviz.data.imageset import validation_split
     from sslviz.training.recipes import DEFAULT_IMAGE_SIZE
 
     size = int(config.get("image_size") or DEFAULT_IMAGE_SIZE)  # a run's stored config has the recipe's
-    key = (config.get("dataset", "shapes"), size, config.get("data_root"), int(config.get("seed", 0)))
+    key = (config.get("dataset", "shapes"), size, config.get("data_root"), int(config.get("seed", 0)),
+           config.get("holdout", "test"))
     with _datasets_lock:
         if key in _datasets:
             _datasets.move_to_end(key)
             return _datasets[key]
     data = load_dataset(key[0], image_size=key[1], data_root=key[2], seed=key[3])
+    if key[4] == "validation":
+        data = validation_split(data, key[3])
     with _datasets_lock:
         _datasets[key] = data
         while len(_datasets) > 3:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from sslviz.core.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+HOLDOUTS = ("test", "validation")
 
 
 @dataclass
@@ -40,6 +41,10 @@ class RunConfig:
     name: str = ""
     owner: str = ""  # who started it (a browser session or user name), for per-student limits
     final_scores: bool = True  # at the end, the papers' protocol on the whole splits (training/final_scores.py)
+    # what the run is scored on: "test" (the dataset's test split, the figures a user reports) or
+    # "validation" (a stratified fifth of the training images, trained on the other four fifths: what
+    # budgets and recipes are chosen on, so the test images stay unseen by every choice; bench/recipe_search.py)
+    holdout: str = "test"
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
@@ -97,6 +102,8 @@ class RunConfig:
             raise ConfigError(f"device: unknown '{self.device}'; use auto, cpu, cuda or mps")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision: unknown '{self.precision}'; use {', '.join(PRECISIONS)}")
+        if self.holdout not in HOLDOUTS:
+            raise ConfigError(f"holdout: unknown '{self.holdout}'; use {' or '.join(HOLDOUTS)}")
         if not isinstance(self.final_scores, bool):
             raise ConfigError(f"final_scores: must be true or false, got {self.final_scores!r}")
         if not isinstance(self.compile, bool):

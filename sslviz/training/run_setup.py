@@ -17,6 +17,7 @@ import torch
 
 from sslviz.augment.engine import Pipeline
 from sslviz.core import distributed
+from sslviz.data.imageset import validation_split
 from sslviz.evaluation.fewshot_stats import stratified_draw
 from sslviz.methods import get_method
 from sslviz.methods.models import build_backbone, mixed_precision, pick_device
@@ -87,6 +88,8 @@ def set_up(config: RunConfig, run_dir: Path, report, silent_reporter) -> Setup:
 
     report.progress(0.0, None, f"loading {config.dataset}")
     config, data = resolve_with_data(config)
+    if config.holdout == "validation":  # choosing a budget or a recipe: the test images stay unseen
+        data = validation_split(data, config.seed)
     if hasattr(report, "resolved"):  # optional in a reporter
         report.resolved(config.to_dict())
     train_x, train_y = data.train.images, data.train.labels
