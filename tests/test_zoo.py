@@ -53,6 +53,9 @@ def test_rescored_at_install_within_001_of_the_build(installed_zoo):
 
 
 def test_every_shipped_run_clears_the_bars_its_recipe_claims(installed_zoo):
+    """'Beats' means beyond the noise (issue 25, point 3): a bar is met by more than LEVEL (2 points);
+    a run level with a line is listed in recipes.SHORTFALLS with its measured seed spread."""
+    from sslviz.evaluation.fewshot_stats import LEVEL
     from sslviz.training.recipes import SHORTFALLS, claims
 
     store, new = installed_zoo
@@ -67,12 +70,12 @@ def test_every_shipped_run_clears_the_bars_its_recipe_claims(installed_zoo):
             # the benchmark's 5 paired draws where the entry is the benchmark's run, else the monitor's 3
             mine, pix, rnd = (("linear10", "linear10_pixels", "linear10_random_init") if "linear10" in info
                               else ("few_label_linear", "few_label_pixels", "few_label_random_init"))
-            assert info[mine] > info[pix] and info[mine] > info[rnd], (name, info[mine], info[pix], info[rnd])
+            assert info[mine] - max(info[pix], info[rnd]) > LEVEL, (name, info[mine], info[pix], info[rnd])
         if "knn" in bars:  # joint-embedding and clustering methods on colour images: kNN with all labels
-            assert s["knn_at_install"] > s["knn_pixels"], (name, s["knn_at_install"], s["knn_pixels"])
+            assert s["knn_at_install"] - s["knn_pixels"] > LEVEL, (name, s["knn_at_install"], s["knn_pixels"])
         if (pretrained.CATALOG[name]["method"], s["recipe"]["kind"]) in SHORTFALLS:  # the table's word, still true
-            assert not (info["linear10"] > info["linear10_pixels"] and info["linear10"] > info["linear10_random_init"]), \
-                f"{name} now meets the few-label bar: take it out of recipes.SHORTFALLS"
+            assert not info["linear10"] - max(info["linear10_pixels"], info["linear10_random_init"]) > LEVEL, \
+                f"{name} now meets the few-label bar beyond the noise: take it out of recipes.SHORTFALLS"
 
 
 def test_the_rotnet_exception_holds_its_measured_cause(installed_zoo):
@@ -111,7 +114,7 @@ def test_every_shipped_pretext_run_answers_its_own_task_better_than_the_lazy_ans
     from sslviz.teaching import answers
 
     store, new = installed_zoo
-    task_of = {method: task for task, method in answers.TASKS.items() if task != "contrastive"}
+    task_of = {method: task for task, method in answers.tasks().items() if task != "contrastive"}
     checked = []
     for name, run_id in new.items():
         method = pretrained.CATALOG[name]["method"]
