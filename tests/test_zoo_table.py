@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from sslviz.core.errors import SslvizError
+from sslviz.evaluation.fewshot_stats import LEVEL
 from sslviz.teaching import pretrained
 from sslviz.teaching.pretrained.storage import load_payload
 
@@ -67,7 +68,14 @@ def test_each_entry_figures_are_its_benchmarks_row(name):
         _figures(cells[8], ("linear10", "linear10_pixels", "linear10_random_init"), s)
     else:
         assert cells[8] == ""
-    assert cells[9] == info["built"] and info["machine"] in cells[10]
+    papers = s.get("papers")  # the papers' protocol (pretrained papers), with its two lines
+    if papers:
+        for block in (papers, papers["pixels"], papers["random_init"]):
+            assert f"{block['knn20']:.3f} / {block['linear']:.3f}" in cells[9] or \
+                f"kNN {block['knn20']:.3f}, linear {block['linear']:.3f}" in cells[9]
+    else:
+        assert cells[9] == ""
+    assert cells[10] == info["built"] and info["machine"] in cells[11]
 
 
 def test_a_sidecar_without_a_figure_is_named(tmp_path):
@@ -135,15 +143,20 @@ def test_the_raw_pixels_card_counts_the_shipped_runs_that_beat_it():
     from sslviz.training.recipes import BASELINES
 
     text = " ".join(Pixels.description.split())
-    # in words, so a method that ships does not edit this card: "most" over 2/3, "about half" within 0.4-0.6
-    for dataset, phrase, low, high in (("shapes", "on shapes most of the self-supervised entries", 2 / 3, 1.0),
-                                       ("mnist-10k", "on MNIST at 28 px about half of them", 0.4, 0.6)):
-        beat = total = 0
+    # in words, so a method that ships does not edit this card; "beat" is by more than LEVEL, "level" within it:
+    # "most" over 2/3, "about a third" within 0.2-0.45, "about half" within 0.35-0.65
+    for dataset, phrase, beat_range, level_range in (
+            ("shapes", "on shapes most of the self-supervised entries beat it by more than 2 points", (2 / 3, 1.0), None),
+            ("mnist-10k", "on MNIST at 28 px about a third of them do and about half are level with it", (0.2, 0.45),
+             (0.35, 0.65))):
+        beat = level = total = 0
         for name in SHIPPED:
             cfg = pretrained.CATALOG[name]
             if cfg["dataset"] != dataset or cfg["method"] in BASELINES or name in pretrained.COUNTER_EXAMPLES:
                 continue
             s = _recorded(name)[0]["summary"]
             total += 1
-            beat += s["knn_accuracy"] > s["knn_pixels"]
-        assert phrase in text and low < beat / total <= high, (dataset, beat, total)
+            beat += s["knn_accuracy"] - s["knn_pixels"] > LEVEL
+            level += abs(s["knn_accuracy"] - s["knn_pixels"]) <= LEVEL
+        assert phrase in text and beat_range[0] < beat / total <= beat_range[1], (dataset, beat, total)
+        assert level_range is None or level_range[0] < level / total <= level_range[1], (dataset, level, total)

@@ -7,6 +7,7 @@ the moment the app opens (Embeddings, Pretext Tasks, Label efficiency, the facto
     python -m sslviz pretrained list
     python -m sslviz pretrained build-variants   the lite runs of the lessons' broken variants (lite.py)
     python -m sslviz pretrained stamp      record each .pt's sha256 in its sidecar (verify.py)
+    python -m sslviz pretrained papers     score each entry with the papers' protocol, into its sidecar (papers.py)
 
 Each checkpoint is two files in this folder: ``<name>.pt`` (the weights, the RunConfig, the epoch
 and step counters; loaded with ``torch.load(weights_only=True)``, so no pickled code) and
@@ -197,6 +198,17 @@ def main(args) -> int:
             return 1
         for name, what in done.items():
             print(f"{name}: {HASH_KEY} {what}")
+        return 0
+    if args.action == "papers":  # the papers' figures of each entry, into its sidecar (papers.py)
+        from sslviz.core.errors import SslvizError
+
+        from .papers import score
+
+        try:
+            score(args.only or None)
+        except SslvizError as exc:
+            print(f"error: {exc}")
+            return 1
         return 0
     if args.action == "experiment":
         from .experiment import main as experiment_main

@@ -14,7 +14,10 @@ BENCHMARKS.md.
 
 Columns: kNN with all labels and the monitor's linear probe on 10 labelled images per class (3
 fixed paired draws), each beside raw pixels and the untrained network on the same images; for
-the entries that are rows of `bench methods`, its probe over 5 paired draws too. A figure is bold
+the entries that are rows of `bench methods`, its probe over 5 paired draws too; and the papers'
+protocol (kNN with the whole training split as the bank on the whole test split, k = 20, and the
+linear probe on all training labels; `python -m sslviz pretrained papers` writes it into the
+sidecars), beside raw pixels and the untrained network scored the same way. A figure is bold
 where it beats both lines by more than LEVEL (sslviz/evaluation/fewshot_stats.py: 2 points, about the
 draw-to-draw noise of a 3-draw mean) and marked ≈ where it is level with the higher line (within LEVEL). The sidecars'
 effective rank is left out: it was recorded with the gauge before 2026-12-07 (the singular-value
@@ -58,6 +61,10 @@ def entry_row(name: str, folder=None) -> dict:
     row.update({k: summary[k] for k in NEEDED})
     if all(isinstance(summary.get(k), (int, float)) for k in FIVE_DRAWS):
         row.update({k: summary[k] for k in FIVE_DRAWS})
+    papers = summary.get("papers")
+    if isinstance(papers, dict) and all(isinstance((papers.get(w) or {}).get(k) if w else papers.get(k), (int, float))
+                                        for w in ("", "pixels", "random_init") for k in ("knn20", "linear")):
+        row["papers"] = papers
     return row
 
 
@@ -76,6 +83,16 @@ def _trio(row: dict, key: str, pixels: str, untrained: str) -> str:
     return f"{text} ({row[pixels]:.3f} / {row[untrained]:.3f}){level}"
 
 
+def papers_cell(row: dict) -> str:
+    """The papers' protocol: kNN (k = 20) and the linear probe on all labels, then the two lines."""
+    p = row.get("papers")
+    if not p:
+        return ""
+    px, ut = p["pixels"], p["random_init"]
+    return (f"kNN {p['knn20']:.3f}, linear {p['linear']:.3f} (raw pixels {px['knn20']:.3f} / {px['linear']:.3f}; "
+            f"untrained {ut['knn20']:.3f} / {ut['linear']:.3f})")
+
+
 def format_row(row: dict) -> str:
     """One Markdown table row; the entry's own figures in bold where they beat both lines beyond the noise."""
     five = (_trio(row, "linear10", "linear10_pixels", "linear10_random_init")
@@ -85,14 +102,15 @@ def format_row(row: dict) -> str:
              f"{row['seconds']:.1f}", str(int(row["epochs"])), f"{row['images_per_second']:.0f}",
              _trio(row, "knn_accuracy", "knn_pixels", "knn_random_init"),
              _trio(row, "few_label_linear", "few_label_pixels", "few_label_random_init"),
-             five, row["built"], f"{row['machine']}, torch {row['torch']}".strip(", ")]
+             five, papers_cell(row), row["built"], f"{row['machine']}, torch {row['torch']}".strip(", ")]
     return "| " + " | ".join(cells) + " |"
 
 
 HEADER = ("| entry | data | budget | ran (s) | epochs | images/s | kNN, monitor's estimate (raw pixels / untrained) "
           "| 10 labels per class, monitor's 3 draws (raw pixels / untrained) "
-          "| 10 labels per class, 5 draws (raw pixels / untrained) | built | machine |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|")
+          "| 10 labels per class, 5 draws (raw pixels / untrained) "
+          "| papers' protocol: whole splits, kNN k = 20 / linear probe, all labels | built | machine |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def markdown(folder=None) -> str:
