@@ -1,7 +1,9 @@
-"""Real browser: the Embeddings page of a finished run renders its scatter plot, and a click shows neighbours."""
+"""Real browser: the Embeddings page of a finished run renders its scatter plot, hovering a point shows its image,
+and a click shows neighbours."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -22,8 +24,24 @@ FIRST_POINT = """() => {
 }"""
 
 
+# the thumbnail under the pointer (sslviz/ui/hover_thumbs.py): [the hovered row, its 32 × 32 × 3 pixels read at
+# the centres of the enlarged cells], once it shows one
+HOVERED = """() => {
+    const tip = document.getElementById('sslviz-hover-thumb');
+    if (!tip || tip.style.display !== 'block' || !tip.dataset.shown) return null;
+    const row = Number(tip.dataset.shown);
+    const ctx = tip.getContext('2d'), step = tip.width / 32, out = [];
+    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) {
+        const d = ctx.getImageData(Math.floor((x + 0.5) * step), Math.floor((y + 0.5) * step), 1, 1).data;
+        out.push(d[0], d[1], d[2]);
+    }
+    return [row, out];
+}"""
+
+
 def test_embeddings_page_renders_the_scatter_and_a_click_shows_neighbours(app_server, browser, add_finished_run):
-    from sslviz.embeddings.embedding import load_embedding
+    from sslviz.embeddings.embedding import images_for, load_embedding
+    from sslviz.embeddings.thumb_sheets import sheet_image
     from sslviz.training.runs import RunStore
 
     url, runs_dir = app_server
@@ -31,6 +49,8 @@ def test_embeddings_page_renders_the_scatter_and_a_click_shows_neighbours(app_se
     run_id = add_finished_run(store)
     n_points = len(load_embedding(store, run_id))
     page = browser.new_page(viewport={"width": 1500, "height": 1800})
+    sheets_fetched = []
+    page.on("response", lambda r: sheets_fetched.append(r.url) if r.status == 200 else None)
     try:
         page.goto(f"{url}/Embeddings?run={run_id}")
         page.get_by_role("heading", name="Embeddings").first.wait_for(timeout=90_000)
@@ -42,7 +62,20 @@ def test_embeddings_page_renders_the_scatter_and_a_click_shows_neighbours(app_se
         x, y = page.evaluate(FIRST_POINT)
         page.mouse.move(x - 4, y - 4)
         page.mouse.move(x, y)
-        page.wait_for_timeout(300)
+        # hovering shows the point's own image next to the pointer, cut from a sheet served as a static file
+        hovered = None
+        for attempt in range(120):  # the sheets are written in the background as the map first shows
+            hovered = page.evaluate(HOVERED)
+            if hovered:
+                break
+            page.mouse.move(x + (attempt % 2), y)
+            page.wait_for_timeout(500)
+        assert hovered, "no thumbnail under the pointer"
+        row, pixels = hovered
+        assert any(r.startswith(f"{url}/app/static/thumbs/") and r.endswith(".png") for r in sheets_fetched)
+        expected = sheet_image(images_for(load_embedding(store, run_id))[[row]])[:, :32]  # its cell
+        assert np.abs(np.asarray(pixels, dtype=np.int16).reshape(32, 32, 3) - expected).mean() < 2
+        page.screenshot(path=str(ARTIFACTS / "embeddings-page-hover.png"))
         page.mouse.click(x, y)
         page.get_by_text("nearest in the embedding", exact=False).first.wait_for(timeout=60_000)
         page.get_by_text("nearest in pixel space", exact=False).first.wait_for(timeout=10_000)

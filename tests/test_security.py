@@ -256,6 +256,7 @@ def test_streamlit_listens_only_where_its_config_says(tmp_path):
     """`streamlit run app.py` with no address flag binds only to the loopback address of
     .streamlit/config.toml, and the app's process opens no other listening socket."""
     import tomllib
+    import urllib.error
     import urllib.request
 
     conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
@@ -277,6 +278,14 @@ def test_streamlit_listens_only_where_its_config_says(tmp_path):
         else:
             raise AssertionError("streamlit did not start")
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()  # a page view
+        # static serving (the map's thumbnail sheets) serves static/ and nothing outside it
+        assert b"thumbs" in urllib.request.urlopen(f"http://127.0.0.1:{port}/app/static/README.md", timeout=10).read()
+        for outside in ("..%2F.streamlit%2Fconfig.toml", "%2E%2E/app.py", "..%2F..%2Fetc%2Fpasswd"):
+            try:
+                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/app/static/{outside}", timeout=10).status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            assert status in (400, 403, 404), f"/app/static/{outside}: HTTP {status}"
         listening = _listening()
         pids = {proc.pid} | _descendants(proc.pid)
         mine = [listening[i] for p in pids for i in _socket_inodes(p) if i in listening]

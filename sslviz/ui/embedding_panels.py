@@ -126,6 +126,8 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
             st.caption(found)
         event = st.plotly_chart(fig, key="emb_plot", on_select="rerun", selection_mode=("points", "box", "lasso"),
                                 width="stretch", config=V.PLOT_CONFIG)
+        if proj.params.dims == 2:
+            _hover_thumbnails(emb)
         if proj.note:
             st.caption(proj.note)
         st.caption(f"{len(proj.rows):,} points · {emb.dims}-d embedding"
@@ -168,6 +170,19 @@ def explore(choice: S.Choice, params: P.ProjectionParams) -> None:
     if len(rows) > GRID_MAX:
         st.caption(f"showing the first {GRID_MAX}")
     image_grid(emb, imgs, rows[:GRID_MAX])
+
+
+def _hover_thumbnails(emb) -> None:
+    """The hovered point's image next to the pointer (sslviz/ui/hover_thumbs.py), where the images exist."""
+    from sslviz.embeddings.projection import fingerprint
+
+    from .hover_thumbs import hover_thumbnails
+
+    try:
+        imgs = S.images(emb)
+    except SslvizError:
+        return  # no images behind the points (an import without paths): the hover keeps its text
+    hover_thumbnails("emb_plot", imgs, emb.run_id, str(emb.config.get("dataset")), fingerprint(emb.index))
 
 
 # ---- Evolution ------------------------------------------------------------------------------------
