@@ -143,6 +143,7 @@ def _clip(v):
 @njit(cache=True, fastmath=True, nogil=True)
 def _sgd(emb, head, tail, epochs_per_edge, n_epochs, a, b, gamma, negative_rate, state):
     n, dim = emb.shape
+    n32 = np.uint64(n)  # n < 2^32: the top 32 bits of the state times n, over 2^32, is uniform on [0, n)
     a, b = np.float32(a), np.float32(b)
     pull = np.float32(-2.0 * a * b)  # d/dd² of log(1 / (1 + a d^2b)), times -1
     push = np.float32(2.0 * gamma * b)
@@ -175,7 +176,7 @@ def _sgd(emb, head, tail, epochs_per_edge, n_epochs, a, b, gamma, negative_rate,
                 state ^= state << np.uint64(13)
                 state ^= state >> np.uint64(7)
                 state ^= state << np.uint64(17)
-                k = int(state % np.uint64(n))
+                k = int(((state >> np.uint64(32)) * n32) >> np.uint64(32))  # in [0, n) without a division
                 if k == i:
                     continue
                 d2 = zero
