@@ -36,6 +36,10 @@ def test_every_dataset_and_method_gets_the_recipe_it_had():
             r["pipeline_dict"] = pipeline_for_kind(r["pipeline"]).to_dict()
             r["claims"] = sorted(recipes.claims(m, _kind(name)))
             before = {"image_size": 32, **BEFORE["recipe_for"][f"{name}/{m}"]}  # 32 was implied then, named now
+            kind = _kind(name)
+            if kind is not None and any((m, k) in recipes.SHORTFALLS for k in (kind.name, kind.family)):
+                # measured since the snapshot as level with a line across seeds (issue 25, point 3): no few-label claim
+                before["claims"] = [c for c in before["claims"] if c != "few-label"]
             assert json.loads(json.dumps(r)) == before, (name, m)
             seen += 1
     assert seen == len(BEFORE["recipe_for"]) and set(METHODS) <= set(method_names())
