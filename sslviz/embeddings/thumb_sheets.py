@@ -50,8 +50,8 @@ def sheet_image(images) -> np.ndarray:
     rows = (len(x) + COLUMNS - 1) // COLUMNS
     sheet = np.zeros((rows * CELL, COLUMNS * CELL, 3), np.uint8)
     for i, im in enumerate(x):
-        r, c = divmod(i, COLUMNS)
-        sheet[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL] = im
+        _, left, top = cell_of(i)
+        sheet[top:top + CELL, left:left + CELL] = im
     return sheet
 
 

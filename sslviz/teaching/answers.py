@@ -191,16 +191,18 @@ def _family(method: str) -> str:
 def pretext_task(task: str):
     """The PretextTask a task's method declares (None for the contrastive game)."""
     task = task_key(task)
-    if task == "contrastive":
-        return None
-    if task not in tasks():
+    return None if task == "contrastive" else _task_method(task).pretext
+
+
+def _task_method(task: str, images: torch.Tensor | None = None) -> type:
+    """The method class whose own task `task` is (its key); a one-line AnswerError for an unknown task,
+    or for a colour task asked of grayscale `images`."""
+    methods = _pretext_methods()
+    if task not in methods:
         raise AnswerError(f"task: unknown '{task}'; choose one of {', '.join(tasks())}")
-    return _pretext_methods()[task].pretext
-
-
-def _need_colour(task: str, images: torch.Tensor) -> None:
-    if pretext_task(task).needs_colour and images.shape[1] != 3:
+    if images is not None and methods[task].pretext.needs_colour and images.shape[1] != 3:
         raise AnswerError(f"{task} needs colour images: this dataset is grayscale (try shapes)")
+    return methods[task]
 
 
 def _shown(value):
@@ -213,11 +215,8 @@ def _shown(value):
 def example(task: str, images: torch.Tensor, method=None, seed: int = 0) -> dict:
     """One example of a pretext task on `images` (uint8 or float N×C×H×W), drawn with `seed`: what the
     network sees, what it must produce and, with a trained method, its answers (method.pretext_example),
-    ready to display."""
-    task = task_key(task)
-    pretext_task(task)
-    _need_colour(task, images)
-    raw = _pretext_methods()[task].pretext_example(_float(images), method, seed=seed)
+    ready to display. (The contrastive game is `contrastive`.)"""
+    raw = _task_method(task_key(task), images).pretext_example(_float(images), method, seed=seed)
     return {k: _shown(v) for k, v in raw.items()}
 
 
@@ -273,10 +272,6 @@ def _chunks(x: torch.Tensor, size: int = 128):
         yield x[start:start + size]
 
 
-def _mse(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(((a - b) ** 2).mean())
-
-
 @torch.no_grad()
 def task_score(task: str, method, images: torch.Tensor, seed: int = 0) -> TaskScore:
     """The run's performance on its own pretext task over `images` (uint8 held-out images)."""
@@ -288,9 +283,8 @@ def task_score(task: str, method, images: torch.Tensor, seed: int = 0) -> TaskSc
             hits += int((r["picked"] == r["answer"]).sum())
             n += len(chunk)
         return TaskScore("the right view found among the batch", hits / n, 1 / min(256, n), "chance", True, n)
-    pre = pretext_task(task)
-    _need_colour(task, images)
-    cls = _pretext_methods()[task]
+    cls = _task_method(task, images)
+    pre = cls.pretext
     hits = total = 0
     errors, lazy = [], []
     for i, chunk in enumerate(_chunks(images)):

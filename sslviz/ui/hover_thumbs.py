@@ -78,6 +78,7 @@ export default function (component) {
     if (im.complete) paint(); else im.addEventListener("load", paint, { once: true });
   };
   state.show = show;
+  state.hide = hide;
   const hook = () => {
     const gd = document.querySelector(".st-key-" + state.chart + " .js-plotly-plot");
     if (!gd || typeof gd.on !== "function") return;
@@ -90,7 +91,7 @@ export default function (component) {
       if (!p || !p.customdata || !s || !ev.event) return;
       s.show(Number(p.customdata[0]), ev.event.clientX, ev.event.clientY);
     });
-    gd.on("plotly_unhover", () => { const el = document.getElementById(tipId); if (el) { el.style.display = "none"; el.dataset.row = ""; } });
+    gd.on("plotly_unhover", () => { if (gd.__sslvizThumbs) gd.__sslvizThumbs.hide(); });
   };
   hook();
   const timer = setInterval(hook, 400);  // the chart is drawn after this component, and redrawn on reruns

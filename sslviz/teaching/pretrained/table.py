@@ -61,9 +61,10 @@ def entry_row(name: str, folder=None) -> dict:
     row.update({k: summary[k] for k in NEEDED})
     if all(isinstance(summary.get(k), (int, float)) for k in FIVE_DRAWS):
         row.update({k: summary[k] for k in FIVE_DRAWS})
-    papers = summary.get("papers")
-    if isinstance(papers, dict) and all(isinstance((papers.get(w) or {}).get(k) if w else papers.get(k), (int, float))
-                                        for w in ("", "pixels", "random_init") for k in ("knn20", "linear")):
+    papers = summary.get("papers")  # the papers' protocol (pretrained papers): the run's block and its two lines'
+    blocks = [papers, papers.get("pixels"), papers.get("random_init")] if isinstance(papers, dict) else []
+    if blocks and all(isinstance(b, dict) and all(isinstance(b.get(k), (int, float)) for k in ("knn20", "linear"))
+                      for b in blocks):
         row["papers"] = papers
     return row
 
