@@ -115,3 +115,25 @@ def test_bench_large_row_returns_its_fields_at_small_size():
                 "sslviz_neighbour_recall", "umap_learn_neighbour_recall", "recall_no_worse", "target_seconds"):
         assert key in row, key
     assert row["points"] == 1200 and 0 < row["sslviz_neighbour_recall"] <= 1 and 0 < row["umap_learn_neighbour_recall"] <= 1
+
+
+def test_bench_augmented_embedding_is_shifted_copies_of_real_images():
+    """The large row's stand-in for a whole dataset without its files: copies of the embedded images,
+    each shifted and turned at random, seeded; the first copy is the images as they are."""
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_umap
+
+    args = argparse.Namespace(mnist_root=None, shapes=True, large_points=14_000, seed=0)
+    feats, labels, described = bench_umap.augmented_embedding(args)
+    base = 10_000  # shapes: 8,000 training and 2,000 test images
+    assert feats.shape == (14_000, 256) and labels.shape == (14_000,) and "augmented copies" in described
+    np.testing.assert_array_equal(labels[:4000], labels[base:])  # the same images, in the same order
+    assert not np.allclose(feats[:4000], feats[base:])  # moved
+    own = np.abs(feats[:4000] - feats[base:]).mean(1)
+    other = np.abs(feats[:4000] - feats[4000:8000]).mean(1)
+    near = np.mean(own < other)
+    assert near > 0.6  # a moved copy is still nearer its own image than another image is
+    again, _, _ = bench_umap.augmented_embedding(args)
+    np.testing.assert_array_equal(feats, again)

@@ -77,11 +77,12 @@ def test_prepare_features_keeps_cosine_neighbours_and_pca_basis():
     assert np.all(np.diff(var) <= 1e-6)  # columns are principal components, largest first
 
 
-def test_exact_knn_matches_brute_force():
+@pytest.mark.parametrize("block", [4096, 23, 5])  # one block; blocks that cut chunks; blocks smaller than k
+def test_exact_knn_matches_brute_force(block):
     from sklearn.neighbors import NearestNeighbors
 
     x, _ = blobs(n_per=30, d=5, seed=2)
-    idx, dist = umap_fast.exact_knn(x, 6, chunk=17)
+    idx, dist = umap_fast.exact_knn(x, 6, chunk=17, block=block)
     ref_d, ref_i = NearestNeighbors(n_neighbors=6).fit(x).kneighbors(x)
     assert np.array_equal(idx[:, 0], np.arange(len(x)))
     np.testing.assert_allclose(dist, ref_d, atol=1e-3)

@@ -155,3 +155,44 @@ def test_at_the_apps_settings_graph_and_layout_hold_against_umap_learn(umap):
     print(scores)
     assert our_acc > 0.8 and ref_acc > 0.8, scores  # both separate the digits
     assert our_recall >= ref_recall - 0.03 and our_acc >= ref_acc - 0.03, scores
+
+
+def test_layout_is_the_same_on_one_core_and_on_two():
+    """The optimiser splits the points into fixed chunks, not into one chunk per core, and each chunk
+    reads the other points where they stood when the epoch began: the picture does not depend on the
+    machine's cores (or on which core finishes first)."""
+    import numba
+
+    x, _ = blobs(n_per=80)
+    graph = umap_sgd.fuzzy_graph(*knn_graph(x, 10))
+    start = pca_start(x)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = umap_sgd.optimize_layout(graph, start, n_epochs=60, seed=3)
+    finally:
+        numba.set_num_threads(before)
+    assert numba.config.NUMBA_NUM_THREADS >= 2, "this machine has one core: the comparison says nothing"
+    numba.set_num_threads(2)
+    try:
+        two = umap_sgd.optimize_layout(graph, start, n_epochs=60, seed=3)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_spectral_start_orders_a_chain_and_gives_up_on_pieces():
+    """The spectral start puts strongly joined points close: on a chain of points the first coordinate
+    runs along the chain (the Fiedler vector); a graph in two pieces gets None (the caller starts from PCA)."""
+    t = np.linspace(0, 1, 300, dtype=np.float32)
+    chain = np.stack([t, 0.05 * np.sin(20 * t)], 1)
+    start = umap_sgd.spectral_start(umap_sgd.fuzzy_graph(*knn_graph(chain, 8)))
+    assert start.shape == (300, 2) and np.isfinite(start).all()
+    assert abs(np.corrcoef(start[:, 0], t)[0, 1]) > 0.95
+    two = np.concatenate([chain, chain + 10])
+    assert umap_sgd.spectral_start(umap_sgd.fuzzy_graph(*knn_graph(two, 8))) is None
+    info = {}
+    coords = umap_fast.umap_layout(two, metric="euclidean", n_epochs=20, info=info)
+    assert info["start"] == "pca" and coords.shape == (600, 2)
+    umap_fast.umap_layout(chain, metric="euclidean", n_epochs=20, info=info)
+    assert info["start"] == "spectral"
