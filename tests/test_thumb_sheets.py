@@ -50,3 +50,21 @@ def test_write_sheets_writes_each_sheet_once_and_keeps_what_is_there(tmp_path):
     assert np.array_equal(second[:T.CELL, :T.CELL], T.sheet_image(images[T.PER_SHEET:T.PER_SHEET + 1])[:, :T.CELL])
     # asked to stop (a server shutting down): nothing more is written
     assert T.write_sheets(images, tmp_path / "t", stop=lambda: True) == 0
+
+
+def test_a_sheet_left_half_written_is_cleared_and_written_again(tmp_path):
+    """A server ended mid-sheet (os._exit) leaves its temporary file: the next writer removes it once it
+    is older than STALE_SECONDS and writes the sheet; a fresh one (another writer at work) is left alone."""
+    import os
+    import time
+
+    images = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)
+    folder = tmp_path / "s"
+    folder.mkdir()
+    stale, fresh = folder / ".0.999.tmp", folder / ".0.998.tmp"
+    stale.write_bytes(b"half a png")
+    fresh.write_bytes(b"being written")
+    old = time.time() - T.STALE_SECONDS - 5
+    os.utime(stale, (old, old))
+    assert T.write_sheets(images, folder) == 1
+    assert not stale.exists() and fresh.exists() and (folder / "0.png").exists()

@@ -14,6 +14,7 @@ few lines of numpy and Pillow.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,14 +56,24 @@ def sheet_image(images) -> np.ndarray:
     return sheet
 
 
+STALE_SECONDS = 60  # a sheet takes well under a second to write
+
+
 def write_sheets(images, folder: Path, stop=lambda: False) -> int:
     """Write the sheets of `images` (every point's image, in row order) into `folder` as 0.png, 1.png, ...
     Sheets already there are kept; each is written to a temporary name first, so a browser never
-    reads half a file. `stop()` is asked between sheets (a server shutting down). Returns the
+    reads half a file. `stop()` is asked between sheets (a server shutting down). A temporary file
+    left by a writer that was ended mid-sheet (older than STALE_SECONDS) is removed. Returns the
     number of sheets in the folder."""
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(".*.tmp"):
+        try:
+            if time.time() - old.stat().st_mtime > STALE_SECONDS:
+                old.unlink()
+        except OSError:
+            pass  # another writer took it away first
     n = len(images)
     for k in range(sheet_count(n)):
         if stop():

@@ -131,8 +131,10 @@ def _prune(root: Path, keep: str) -> None:
 
 
 def _write(images, folder: Path) -> None:
+    from sslviz.ui.server_exit import server_stopped
+
     try:
-        T.write_sheets(images, folder)
+        T.write_sheets(images, folder, stop=server_stopped)  # a stopping server: no new sheet begun
     except OSError:
         pass  # a full or read-only disk: the map keeps its text hover
 
