@@ -221,9 +221,12 @@ def test_the_bars_each_recipe_claims_and_its_measured_exceptions(monkeypatch):
     # the entries level with a line beyond the noise across three seeds (issue 25, point 3; BENCHMARKS.md
     # "Seed spread near the baselines") are listed, each with its measured margin, and claim no few-label bar
     assert set(recipes.SHORTFALLS) == {("denoising-ae", "graphics"), ("gan", "graphics"), ("inpainting", "graphics"),
-                                       ("cpc", "grey-centred"), ("gan", "grey-centred")}
+                                       ("gan", "grey-centred")}
     assert all("3 seeds" in why for why in recipes.SHORTFALLS.values())
-    assert recipes.claims("inpainting", "graphics") == set() and recipes.claims("cpc", "grey-centred") == set()
+    assert recipes.claims("inpainting", "graphics") == set()
+    # CPC on MNIST left the list with its lr chosen on the validation split (2e-3: the shipped run 0.792 against
+    # raw pixels' 0.757; BENCHMARKS.md "Recipes re-checked on the validation split"), so it claims the bar again
+    assert recipes.claims("cpc", "grey-centred") == {"few-label"} and recipes.recipe_for("cpc", "grey-centred")["lr"] == 2e-3
     assert recipes.claims("inpainting", "grey-centred") == {"few-label"}  # on MNIST it clears raw pixels by 4 points
     # a bar not met yet is listed, and then not claimed (the zoo test holds the list to the shipped runs)
     monkeypatch.setitem(recipes.SHORTFALLS, ("jigsaw", "grey-centred"), "10 labels per class under raw pixels")
